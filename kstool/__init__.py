@@ -1,0 +1,5 @@
+"""kstool: declarative, reproducible Java keystores."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
