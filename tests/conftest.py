@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.javatools import Java, compile_java, have_jdk
+
+
+@pytest.fixture(scope="session")
+def java(tmp_path_factory: pytest.TempPathFactory) -> Java:
+    """A compiled KsCheck; in CI a missing JDK is a failure, never a skip (.ci/run installs one)."""
+    if not have_jdk():
+        if os.environ.get("CI"):
+            pytest.fail("keytool/java/javac missing in CI: .ci/run should have installed a JDK")
+        pytest.skip("no JDK on this machine")
+    return compile_java(tmp_path_factory.mktemp("kscheck"))
+
+
+@pytest.fixture(scope="session")
+def jdk() -> None:
+    """Requires keytool on PATH (fails in CI, skips elsewhere)."""
+    if not have_jdk():
+        if os.environ.get("CI"):
+            pytest.fail("keytool missing in CI: .ci/run should have installed a JDK")
+        pytest.skip("no JDK on this machine")
+
+
+@pytest.fixture(autouse=True)
+def _no_source_date_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
