@@ -70,15 +70,15 @@ def bmp_string(text: str) -> bytes:
 
 def oid(dotted: str) -> bytes:
     arcs = [int(a) for a in dotted.split(".")]
-    if len(arcs) < 2:  # noqa: PLR2004
+    if len(arcs) < 2:
         raise TypeError(f"bad OID {dotted!r}")
     body = bytearray([arcs[0] * 40 + arcs[1]])
     for arc in arcs[2:]:
         chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
+        rest = arc >> 7
+        while rest:
+            chunk.append(0x80 | (rest & 0x7F))
+            rest >>= 7
         body.extend(reversed(chunk))
     return tlv(OID, bytes(body))
 
@@ -144,7 +144,7 @@ def decode_one(data: bytes, offset: int = 0) -> tuple[Node, int]:
         length = first
     else:
         count = first & 0x7F
-        if count == 0 or count > 4 or pos + count > end:  # noqa: PLR2004  (indefinite or > 4 GiB)
+        if count == 0 or count > 4 or pos + count > end:  # indefinite, or over 4 GiB
             raise FormatError("malformed DER: bad length")
         length = int.from_bytes(data[pos:pos + count], "big")
         pos += count

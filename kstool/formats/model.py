@@ -22,7 +22,8 @@ class KeyEntry:
     timestamp_ms: int  # creation date as Java stores it (JKS/JCEKS); PKCS12 derives its localKeyId from it
 
     def __repr__(self) -> str:  # never show key bytes
-        return f"KeyEntry(alias={self.alias!r}, chain={len(self.chain_der)} cert(s), timestamp_ms={self.timestamp_ms})"
+        chain = f"{len(self.chain_der)} cert(s)"
+        return f"KeyEntry(alias={self.alias!r}, chain={chain}, timestamp_ms={self.timestamp_ms})"
 
 
 @dataclass(frozen=True, slots=True)
