@@ -1,0 +1,147 @@
+"""Typer wiring only: flags → command functions → exit codes. Errors are caught once, here."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kstool import __version__
+
+EXIT_UNEXPECTED = 3
+EXIT_INTERRUPTED = 130
+
+app = typer.Typer(
+    name="kstool",
+    help="Build Java keystores (JKS, JCEKS, PKCS12) from a reviewed YAML spec: validate, plan, apply.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+SpecArg = Annotated[Path, typer.Argument(help="The spec file (YAML), e.g. kstool.yaml.", show_default=False)]
+OutputDir = Annotated[
+    Path | None,
+    typer.Option("--output-dir", "-o", help="Write/read artifacts here instead of the spec's folder."),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also list unchanged entries.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kstool {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show a traceback for unexpected errors.")] = False,
+) -> None:
+    """kstool: declarative, reproducible Java keystores.
+
+    Exit codes: 0 success (no changes), 1 error, 2 changes pending (plan --detailed-exitcode),
+    3 unexpected error (a bug), 130 interrupted.
+    """
+    if debug:
+        os.environ["KSTOOL_DEBUG"] = "1"
+
+
+@app.command()
+def validate(spec: SpecArg) -> None:
+    """Check a spec against the schema and its cross-references (no secrets or files needed)."""
+    from kstool.commands import cmd_validate  # noqa: PLC0415
+
+    raise typer.Exit(cmd_validate(spec))
+
+
+@app.command()
+def plan(
+    spec: SpecArg,
+    output_dir: OutputDir = None,
+    json: JsonFlag = False,
+    detailed_exitcode: Annotated[bool, typer.Option(
+        "--detailed-exitcode", help="Exit 2 when there are changes, 0 when none, 1 on error.")] = False,
+    verbose: Verbose = False,
+) -> None:
+    """Show what apply would do (create / update / replace / delete), with reasons. Writes nothing."""
+    from kstool.commands import cmd_plan  # noqa: PLC0415
+
+    raise typer.Exit(cmd_plan(spec, output_dir, as_json=json, detailed_exitcode=detailed_exitcode, verbose=verbose))
+
+
+@app.command()
+def apply(spec: SpecArg, output_dir: OutputDir = None, json: JsonFlag = False, verbose: Verbose = False) -> None:
+    """Make the artifacts on disk match the spec; a second apply writes nothing."""
+    from kstool.commands import cmd_apply  # noqa: PLC0415
+
+    raise typer.Exit(cmd_apply(spec, output_dir, as_json=json, verbose=verbose))
+
+
+@app.command()
+def inspect(
+    file: Annotated[Path, typer.Argument(help="A JKS, JCEKS or PKCS12 file (type detected from its bytes).")],
+    password_env: Annotated[str | None, typer.Option("--password-env", metavar="VAR",
+                                                     help="Read the store password from this variable.")] = None,
+    password_file: Annotated[Path | None, typer.Option("--password-file", metavar="FILE",
+                                                       help="Read the store password from this file.")] = None,
+    json: JsonFlag = False,
+) -> None:
+    """List a keystore's entries like keytool -list -v (public facts only)."""
+    from kstool.commands import cmd_inspect  # noqa: PLC0415
+
+    raise typer.Exit(cmd_inspect(file, password_env=password_env, password_file=password_file, as_json=json))
+
+
+@app.command()
+def schema() -> None:
+    """Print the spec's JSON Schema (for editors: yaml-language-server $schema)."""
+    from kstool.commands import cmd_schema  # noqa: PLC0415
+
+    raise typer.Exit(cmd_schema())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: expected errors exit 1, bugs exit 3, Ctrl-C exits 130."""
+    import click  # noqa: PLC0415
+
+    from kstool.errors import KstoolError  # noqa: PLC0415
+
+    try:
+        app(args=argv, prog_name="kstool", standalone_mode=False)
+    except typer.Exit as e:
+        return int(e.exit_code)
+    except click.exceptions.Exit as e:
+        return int(e.exit_code)
+    except click.UsageError as e:
+        hint = f" (see: kstool {e.ctx.info_name if e.ctx and e.ctx.parent else ''} --help)".replace("  ", " ")
+        sys.stderr.write(f"kstool: error: {e.format_message()}{hint}\n")
+        return 1
+    except click.Abort:
+        sys.stderr.write("kstool: interrupted\n")
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        sys.stderr.write("kstool: interrupted\n")
+        return EXIT_INTERRUPTED
+    except KstoolError as e:
+        sys.stderr.write(f"kstool: error: {e}\n")
+        return e.exit_code
+    except Exception as e:
+        if os.environ.get("KSTOOL_DEBUG"):
+            import traceback  # noqa: PLC0415
+
+            traceback.print_exc()
+        sys.stderr.write(f"kstool: unexpected error ({type(e).__name__}); this is a bug in kstool: please report "
+                         "it with the output of --debug\n")
+        return EXIT_UNEXPECTED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

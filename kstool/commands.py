@@ -1,0 +1,209 @@
+"""Each command is a function that returns an exit code; cli.py only wires flags to these."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kstool.errors import KstoolError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from kstool.inputs import Inputs
+    from kstool.observe import Observed
+    from kstool.plan import Plan
+    from kstool.spec.model import Spec
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+
+def console(*, stderr: bool = False) -> Console:
+    from rich.console import Console  # noqa: PLC0415
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    console(stderr=True).print(f"[yellow]kstool: warning:[/] {_escape(message)}")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape  # noqa: PLC0415
+
+    return escape(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    spec: Spec
+    inputs: Inputs
+    observed: Observed
+    plan: Plan
+    root: Path
+
+
+def prepare(spec_path: Path, output_dir: Path | None) -> Context:
+    """Load, resolve and observe, then plan: everything but writing."""
+    from kstool.inputs import resolve_inputs  # noqa: PLC0415
+    from kstool.lockfile import read_lock  # noqa: PLC0415
+    from kstool.observe import observe  # noqa: PLC0415
+    from kstool.planner import compute_plan  # noqa: PLC0415
+    from kstool.spec.model import load_spec  # noqa: PLC0415
+
+    spec = load_spec(spec_path)
+    root = output_dir if output_dir is not None else spec_path.parent
+    if output_dir is not None and output_dir.exists() and not output_dir.is_dir():
+        raise KstoolError(f"--output-dir {output_dir} is not a directory")
+    inputs = resolve_inputs(spec, os.environ)
+    for message in inputs.warnings:
+        warn(message)
+    lock = read_lock(root)
+    observed = observe(spec, inputs, root, lock)
+    plan = compute_plan(spec, inputs, observed, output_root=str(root))
+    return Context(spec, inputs, observed, plan, root)
+
+
+def cmd_validate(spec_path: Path) -> int:
+    from kstool.spec.model import load_spec  # noqa: PLC0415
+
+    spec = load_spec(spec_path)
+    n_entries = sum(len(k.entries) for k in spec.keystores)
+    console().print(f"{_escape(str(spec_path))}: valid ({len(spec.keystores)} keystore(s), {n_entries} entries)")
+    return EXIT_OK
+
+
+def cmd_plan(spec_path: Path, output_dir: Path | None, *, as_json: bool, detailed_exitcode: bool,
+             verbose: bool) -> int:
+    ctx = prepare(spec_path, output_dir)
+    _show_plan(ctx.plan, as_json=as_json, verbose=verbose)
+    return EXIT_CHANGES if detailed_exitcode and ctx.plan.has_changes else EXIT_OK
+
+
+def _show_plan(plan: Plan, *, as_json: bool, verbose: bool) -> dict[str, Any]:
+    from kstool.render.human import render_plan  # noqa: PLC0415
+    from kstool.render.json import plan_to_dict  # noqa: PLC0415
+
+    data = plan_to_dict(plan)
+    if as_json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        render_plan(data, console(), verbose=verbose)
+    return data
+
+
+def cmd_apply(spec_path: Path, output_dir: Path | None, *, as_json: bool, verbose: bool) -> int:
+    from kstool.executor import execute, source_date_epoch_or  # noqa: PLC0415
+
+    ctx = prepare(spec_path, output_dir)
+    now = source_date_epoch_or(datetime.now(UTC).replace(microsecond=0))
+    if not as_json:
+        _show_plan(ctx.plan, as_json=False, verbose=verbose)
+    # with no changes this writes nothing, except a missing or stale lock file
+    result = execute(ctx.plan, ctx.spec, ctx.inputs, ctx.observed, ctx.root, now=now)
+    if as_json:
+        _print_json_result(ctx.plan, result.written, result.deleted, result.password_files, result.lock_written)
+        return EXIT_OK
+    out = console()
+    for path in result.password_files:
+        out.print(f"[green]created[/] password file {_escape(path)} (0600)")
+    for path in result.written:
+        out.print(f"[green]wrote[/] {_escape(path)}")
+    for path in result.deleted:
+        out.print(f"[red]deleted[/] {_escape(path)}")
+    if result.lock_written:
+        out.print("[green]wrote[/] kstool.lock")
+    if ctx.plan.has_changes:
+        out.print(f"[bold green]Apply complete:[/] {len(result.written)} written, {len(result.deleted)} deleted.")
+    return EXIT_OK
+
+
+def _print_json_result(plan: Plan, written: Any, deleted: Any, password_files: Any, lock_written: bool) -> None:
+    from kstool.render.json import plan_to_dict  # noqa: PLC0415
+
+    doc = plan_to_dict(plan)
+    doc["applied"] = {"written": list(written), "deleted": list(deleted),
+                      "password_files_created": list(password_files), "lock_written": lock_written}
+    print(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def cmd_schema() -> int:
+    from kstool.spec.validate import schema_text  # noqa: PLC0415
+
+    sys.stdout.write(schema_text())
+    return EXIT_OK
+
+
+def cmd_inspect(file: Path, *, password_env: str | None, password_file: Path | None, as_json: bool) -> int:
+    from kstool.facts import entry_facts  # noqa: PLC0415
+    from kstool.formats.codec import decode  # noqa: PLC0415
+    from kstool.formats.model import detect_type  # noqa: PLC0415
+    from kstool.observe import read_artifact  # noqa: PLC0415
+
+    password = _inspect_password(password_env, password_file)
+    found = read_artifact(file, str(file))
+    if found is None:
+        raise KstoolError(f"{file}: no such file")
+    data = found[0]
+    store_type = detect_type(data)
+    if store_type is None:
+        raise KstoolError(f"{file} is not a JKS, JCEKS or PKCS12 keystore")
+    try:
+        entries = decode(data, store_type, password)
+    except KstoolError as e:
+        raise KstoolError(f"{file}: {e}") from None
+    facts = [entry_facts(e) for e in entries]
+    if as_json:
+        doc = {"format_version": 1, "path": str(file), "type": store_type, "entries": facts}
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    _render_inspect(file, store_type, facts)
+    return EXIT_OK
+
+
+def _render_inspect(file: Path, store_type: str, facts: list[dict[str, Any]]) -> None:
+    out = console()
+    out.print(f"Keystore type: {store_type.upper()}")
+    out.print(f"Your keystore contains {len(facts)} entr{'y' if len(facts) == 1 else 'ies'}")
+    for f in facts:
+        kind = "PrivateKeyEntry" if f["kind"] == "key" else "trustedCertEntry"
+        out.print("")
+        out.print(f"Alias name: {_escape(f['alias'])}")
+        out.print(f"Entry type: {kind}")
+        if f["kind"] == "key":
+            out.print(f"Certificate chain length: {len(f['chain_sha256'])}")
+        out.print(f"Owner: {_escape(f['subject'])}")
+        out.print(f"Issuer: {_escape(f['issuer'])}")
+        out.print(f"Serial number: {f['serial']}")
+        out.print(f"Valid from: {f['not_before']} until: {f['not_after']}")
+        out.print(f"Public key: {f['key']}")
+        out.print(f"SHA256: {_colon_hex(f['sha256'])}")
+
+
+def _colon_hex(hexdigest: str) -> str:
+    return ":".join(hexdigest[i:i + 2] for i in range(0, len(hexdigest), 2)).upper()
+
+
+def _inspect_password(password_env: str | None, password_file: Path | None) -> str:
+    if (password_env is None) == (password_file is None):
+        raise KstoolError("inspect needs the store password: give --password-env VAR or --password-file FILE")
+    if password_env is not None:
+        value = os.environ.get(password_env)
+        if value is None:
+            raise KstoolError(f"environment variable {password_env} is not set")
+        if value == "":
+            raise KstoolError(f"environment variable {password_env} is set but empty")
+        return value
+    assert password_file is not None
+    try:
+        text = password_file.read_text(encoding="utf-8")
+    except OSError as e:
+        raise KstoolError(f"{password_file}: cannot read password file: {e.strerror}") from None
+    return text.removesuffix("\r\n") if text.endswith("\r\n") else text.removesuffix("\n")

@@ -1,0 +1,193 @@
+"""The only code that writes files: build every entry, encode, self-check, then write atomically."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.serialization import Encoding, load_der_private_key
+
+from kstool.errors import KstoolError
+from kstool.facts import entry_facts
+from kstool.formats.codec import decode
+from kstool.formats.model import Entry, KeyEntry, TrustedEntry
+from kstool.fsutil import atomic_write
+from kstool.inputs import Inputs, timestamp_ms
+from kstool.lockfile import LOCK_NAME, LockedStore, locked_store, render_lock
+from kstool.observe import Observed
+from kstool.plan import Action, Follow, Keep, KeystoreChange, NewKey, Plan, Reissue
+from kstool.planner import encode_store
+from kstool.spec.model import Generate, Spec
+
+Address = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    written: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    password_files: tuple[str, ...] = ()
+    lock_written: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+
+def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Path, *, now: datetime) -> ApplyResult:
+    built = _build_entries(plan, now)
+    outputs: dict[str, bytes] = {}
+    for change in plan.keystores:
+        if change.action in (Action.NOOP, Action.DELETE):
+            continue
+        ks = spec.keystore(change.name)
+        assert ks is not None
+        entries = [built[(change.name, e.alias)] for e in change.entries if e.action is not Action.DELETE]
+        data = change.expected if change.expected is not None else encode_store(ks, inputs, entries)
+        _self_check(change, data, entries, inputs)
+        outputs[change.name] = data
+    # everything is built and verified: now write
+    password_files = _write_password_files(spec, inputs)
+    written: list[str] = []
+    for change in plan.keystores:
+        if change.name in outputs:
+            atomic_write(root / change.path, outputs[change.name])
+            written.append(change.path)
+    deleted: list[str] = []
+    for change in plan.keystores:
+        old = change.path if change.action is Action.DELETE else change.moved_from
+        if old is not None:
+            (root / old).unlink(missing_ok=True)
+            deleted.append(old)
+    lock_written = write_lock(root, plan, built, outputs, observed)
+    return ApplyResult(tuple(written), tuple(deleted), password_files, lock_written)
+
+
+def _build_entries(plan: Plan, now: datetime) -> dict[Address, Entry]:
+    built: dict[Address, Entry] = {}
+    follows: list[tuple[Address, Follow]] = []
+    for change in plan.keystores:
+        for e in change.entries:
+            build = e.build
+            address = (change.name, e.alias)
+            if isinstance(build, Keep):
+                built[address] = build.entry
+            elif isinstance(build, NewKey):
+                built[address] = _generate(e.alias, build.generate, now)
+            elif isinstance(build, Reissue):
+                built[address] = _reissue(e.alias, build.key_der, build.generate, now)
+            elif isinstance(build, Follow):
+                follows.append((address, build))
+    pending = dict(follows)
+    while pending:  # references to references resolve in rounds; the spec has no cycles
+        progressed = False
+        for address, follow in list(pending.items()):
+            target = built.get((follow.keystore, follow.alias))
+            if target is not None:
+                leaf = target.chain_der[0] if isinstance(target, KeyEntry) else target.cert_der
+                built[address] = TrustedEntry(address[1], leaf, timestamp_ms(_cert(leaf)))
+                del pending[address]
+                progressed = True
+        if not progressed:
+            raise AssertionError(f"unresolvable trusted references: {sorted(pending)}")
+    return built
+
+
+def _cert(der: bytes):  # type: ignore[no-untyped-def]
+    from kstool.facts import load_cert  # noqa: PLC0415
+
+    return load_cert(der)
+
+
+def _generate(alias: str, gen: Generate, now: datetime) -> KeyEntry:
+    from kstool.crypto.certs import generate_private_key  # noqa: PLC0415
+
+    key = generate_private_key(gen.algorithm, gen.size)
+    return _issue(alias, key, gen, now)
+
+
+def _reissue(alias: str, key_der: bytes, gen: Generate, now: datetime) -> KeyEntry:
+    key = load_der_private_key(key_der, None)
+    return _issue(alias, key, gen, now)
+
+
+def _issue(alias: str, key: object, gen: Generate, now: datetime) -> KeyEntry:
+    from kstool.crypto.certs import build_self_signed  # noqa: PLC0415
+    from kstool.crypto.material import private_key_to_pkcs8  # noqa: PLC0415
+
+    cert = build_self_signed(key, gen.subject, not_before=now, validity_days=gen.validity_days,  # type: ignore[arg-type]
+                             san=gen.san_names)
+    return KeyEntry(alias, private_key_to_pkcs8(key), (cert.public_bytes(Encoding.DER),),  # type: ignore[arg-type]
+                    timestamp_ms(cert))
+
+
+def _self_check(change: KeystoreChange, data: bytes, entries: list[Entry], inputs: Inputs) -> None:
+    """Re-open the new artifact with the spec's passwords: what we wrote must read back as intended."""
+    ki = inputs.keystores[change.name]
+    back = decode(data, change.type, ki.password.secret.reveal(),
+                  key_password=ki.key_password.secret.reveal() if ki.key_password else None)
+    if [_identity(e) for e in back] != [_identity(e) for e in entries]:
+        raise KstoolError(f"internal self-check failed for {change.path}: the encoded keystore does not read back "
+                          "as intended; nothing was written (please report this)")
+
+
+def _identity(entry: Entry) -> tuple[object, ...]:
+    if isinstance(entry, KeyEntry):
+        return ("key", entry.alias, entry.key_der, entry.chain_der)
+    return ("trusted", entry.alias, entry.cert_der)
+
+
+def _write_password_files(spec: Spec, inputs: Inputs) -> tuple[str, ...]:
+    created: list[str] = []
+    for ks in spec.keystores:
+        ki = inputs.keystores[ks.name]
+        for resolved in (ki.password, ki.previous_password, ki.key_password):
+            if resolved is None or not resolved.generated:
+                continue
+            ref = resolved.ref
+            path: Path = ref.path  # type: ignore[union-attr]
+            try:
+                atomic_write(path, resolved.secret.reveal().encode("utf-8") + b"\n", exclusive=True)
+            except FileExistsError:
+                raise KstoolError(f"{path}: password file appeared while apply was running; run apply again") from None
+            created.append(str(path))
+    return tuple(created)
+
+
+def write_lock(root: Path, plan: Plan, built: Mapping[Address, Entry], outputs: Mapping[str, bytes],
+               observed: Observed) -> bool:
+    stores: dict[str, LockedStore] = {}
+    for change in plan.keystores:
+        if change.action is Action.DELETE:
+            continue
+        data = outputs[change.name] if change.name in outputs else observed.stores[change.name].data
+        entries = [built[(change.name, e.alias)] for e in change.entries if e.action is not Action.DELETE]
+        stores[change.name] = locked_store(change.path, change.type, data, [_lock_entry(e) for e in entries])
+    content = render_lock(stores)
+    path = root / LOCK_NAME
+    try:
+        if path.read_bytes() == content:
+            return False
+    except FileNotFoundError:
+        pass
+    atomic_write(path, content, mode=0o644)
+    return True
+
+
+def _lock_entry(entry: Entry) -> dict[str, object]:
+    facts = entry_facts(entry)
+    keep = ("alias", "kind", "subject", "not_after", "sha256", "public_key_sha256", "chain_sha256", "key")
+    return {k: facts[k] for k in keep if k in facts}
+
+
+def source_date_epoch_or(now: datetime) -> datetime:
+    from datetime import UTC  # noqa: PLC0415
+
+    raw = os.environ.get("SOURCE_DATE_EPOCH")
+    if raw is None or raw == "":
+        return now
+    try:
+        return datetime.fromtimestamp(int(raw), UTC)
+    except (ValueError, OverflowError, OSError):
+        raise KstoolError(f"SOURCE_DATE_EPOCH={raw!r} is not a whole number of seconds since 1970") from None
+

@@ -1,0 +1,39 @@
+"""Public facts about certificates and entries: what plans, lock files and inspect show. Never secrets."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from typing import Any
+
+from cryptography import x509
+
+from kstool.formats.model import Entry, KeyEntry
+
+
+@lru_cache(maxsize=4096)
+def load_cert(der: bytes) -> x509.Certificate:
+    return x509.load_der_x509_certificate(der)
+
+
+def cert_facts(der: bytes) -> dict[str, str]:
+    from kstool.crypto.certs import key_params  # noqa: PLC0415
+    from kstool.crypto.dn import format_dname  # noqa: PLC0415
+    from kstool.crypto.material import describe_certificate  # noqa: PLC0415
+
+    cert = load_cert(der)
+    facts = describe_certificate(cert)
+    facts["subject"] = format_dname(cert.subject)
+    facts["issuer"] = format_dname(cert.issuer)
+    algorithm, size = key_params(cert.public_key())
+    facts["key"] = f"{algorithm} {size}" if size else algorithm
+    return facts
+
+
+def entry_facts(entry: Entry) -> dict[str, Any]:
+    leaf = entry.chain_der[0] if isinstance(entry, KeyEntry) else entry.cert_der
+    facts: dict[str, Any] = {"alias": entry.alias, "kind": "key" if isinstance(entry, KeyEntry) else "trusted"}
+    facts.update(cert_facts(leaf))
+    if isinstance(entry, KeyEntry):
+        facts["chain_sha256"] = [hashlib.sha256(c).hexdigest() for c in entry.chain_der]
+    return facts

@@ -1,0 +1,37 @@
+"""One entry point over the three store formats."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from kstool.formats.model import Entry, StoreType
+
+Profile = Literal["modern", "legacy"]
+
+
+def encode(entries: Sequence[Entry], store_type: StoreType, password: str, *, key_password: str | None = None,
+           profile: Profile = "modern", iterations: int | None = None) -> bytes:
+    """Deterministic bytes for ``entries`` (same inputs, same bytes)."""
+    if store_type == "pkcs12":
+        from kstool.formats.pkcs12 import encode_pkcs12  # noqa: PLC0415
+
+        return encode_pkcs12(entries, password, profile=profile, iterations=iterations or 10_000)
+    from kstool.formats.jks import encode_jceks, encode_jks  # noqa: PLC0415
+
+    if store_type == "jceks":
+        return encode_jceks(entries, password, key_password or password, iterations=iterations or 200_000)
+    return encode_jks(entries, password, key_password or password)
+
+
+def decode(data: bytes, store_type: StoreType, password: str, *, key_password: str | None = None) -> tuple[Entry, ...]:
+    """Entries of a store, after its integrity check; raises FormatError / WrongPasswordError."""
+    if store_type == "pkcs12":
+        from kstool.formats.pkcs12 import decode_pkcs12  # noqa: PLC0415
+
+        return decode_pkcs12(data, password)
+    from kstool.formats.jks import decode_jceks, decode_jks  # noqa: PLC0415
+
+    if store_type == "jceks":
+        return decode_jceks(data, password, key_password)
+    return decode_jks(data, password, key_password)

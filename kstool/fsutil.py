@@ -1,0 +1,46 @@
+"""Atomic, private file writes: temp file in the same folder (0600 from creation), fsync, rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+TEMP_SUFFIX = ".kstool-tmp"
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, exclusive: bool = False) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old file or the new one, never a mix.
+
+    The temp file is created 0600 by mkstemp; ``mode`` is applied before the rename (only ever to widen
+    public files such as the lock file). ``exclusive`` refuses to replace an existing file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            if mode != 0o600:
+                os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())
+        if exclusive:
+            os.link(tmp, path)  # fails with FileExistsError instead of clobbering
+            tmp.unlink()
+        else:
+            os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

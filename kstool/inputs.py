@@ -1,0 +1,197 @@
+"""Resolve everything the spec points at: passwords, certificate and key files, source keystores.
+
+This is IO at the edge: it reads files and the environment, checks every input, and hands the planner
+plain values. Every error names the file and the spec location.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from kstool.errors import KstoolError, WrongPasswordError
+from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
+from kstool.secrets import Resolved, check_store_password, resolve
+from kstool.spec.model import (
+    EntrySpec,
+    ImportFiles,
+    ImportKeystore,
+    KeystoreSpec,
+    PasswordRef,
+    Spec,
+    TrustedCertificate,
+)
+from kstool.spec.yamlload import Location, SpecError
+
+MAX_INPUT_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class KeystoreInputs:
+    password: Resolved
+    previous_password: Resolved | None
+    key_password: Resolved | None  # only when the spec sets one (JKS/JCEKS)
+    material: Mapping[str, Entry]  # alias → entry content for import and trusted-certificate entries
+
+    @property
+    def effective_key_password(self) -> str:
+        return (self.key_password or self.password).secret.reveal()
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    keystores: Mapping[str, KeystoreInputs]
+    warnings: tuple[str, ...] = field(default=())
+
+
+def resolve_inputs(spec: Spec, env: Mapping[str, str]) -> Inputs:
+    keystores: dict[str, KeystoreInputs] = {}
+    warnings: list[str] = []
+    for ks in spec.keystores:
+        keystores[ks.name] = _keystore_inputs(ks, env, warnings)
+    return Inputs(keystores, tuple(dict.fromkeys(warnings)))
+
+
+def _password(ref: PasswordRef, env: Mapping[str, str], warnings: list[str]) -> Resolved:
+    resolved = resolve(ref, env)
+    warnings.extend(resolved.warnings)
+    return resolved
+
+
+def _keystore_inputs(ks: KeystoreSpec, env: Mapping[str, str], warnings: list[str]) -> KeystoreInputs:
+    password = _password(ks.password, env, warnings)
+    check_store_password(password, ks.type)
+    previous = _password(ks.previous_password, env, warnings) if ks.previous_password else None
+    key_password = _password(ks.key_password, env, warnings) if ks.key_password else None
+    if key_password is not None:
+        check_store_password(key_password, ks.type, what="key password")
+    material: dict[str, Entry] = {}
+    for entry in ks.entries:
+        content = _material(entry, env, warnings)
+        if content is not None:
+            material[entry.alias] = content
+    return KeystoreInputs(password, previous, key_password, material)
+
+
+def _material(entry: EntrySpec, env: Mapping[str, str], warnings: list[str]) -> Entry | None:
+    source = entry.source
+    if isinstance(source, ImportFiles):
+        return _import_files(entry, source, env, warnings)
+    if isinstance(source, ImportKeystore):
+        return _import_keystore(entry, source, env, warnings)
+    if isinstance(source, TrustedCertificate):
+        return _trusted_certificate(entry, source)
+    return None
+
+
+def read_input(path: Path, location: Location, what: str) -> bytes:
+    try:
+        if path.is_dir():
+            raise SpecError(location, f"{what} {path} is a directory; name a file")
+        with path.open("rb") as f:
+            data = f.read(MAX_INPUT_BYTES + 1)
+    except FileNotFoundError:
+        raise SpecError(location, f"{what} {path} does not exist; check the path (relative to the spec's "
+                                  "folder)") from None
+    except OSError as e:
+        raise SpecError(location, f"cannot read {what} {path}: {e.strerror}") from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise SpecError(location, f"{what} {path} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
+    return data
+
+
+def timestamp_ms(cert: x509.Certificate) -> int:
+    """Entry timestamps come from the leaf's notBefore: reproducible, and meaningful to a reader."""
+    return int(cert.not_valid_before_utc.astimezone(UTC).timestamp()) * 1000
+
+
+def _import_files(entry: EntrySpec, source: ImportFiles, env: Mapping[str, str],
+                  warnings: list[str]) -> KeyEntry:
+    from kstool.crypto.material import (  # noqa: PLC0415
+        load_certificates,
+        load_private_key,
+        order_chain,
+        private_key_to_pkcs8,
+        select_leaf,
+    )
+
+    where = entry.location
+    key_password = None
+    if source.private_key_password is not None:
+        key_password = _password(source.private_key_password, env, warnings).secret.reveal().encode("utf-8")
+    try:
+        certs = load_certificates(source.certificate, read_input(source.certificate, where, "certificate file"))
+        key = load_private_key(source.private_key, read_input(source.private_key, where, "private key file"),
+                               key_password)
+        extra = [c for path in source.chain for c in load_certificates(path, read_input(path, where, "chain file"))]
+        files = ", ".join(str(p) for p in (source.certificate, *source.chain))
+        leaf = select_leaf(certs, key, source=str(source.certificate))
+        others = [c for c in certs if c is not leaf] + extra
+        chain = order_chain(leaf, others, source=files)
+    except SpecError:
+        raise
+    except KstoolError as e:
+        raise SpecError(where, str(e)) from None
+    return KeyEntry(entry.alias, private_key_to_pkcs8(key), tuple(c.public_bytes(Encoding.DER) for c in chain),
+                    timestamp_ms(chain[0]))
+
+
+def _import_keystore(entry: EntrySpec, source: ImportKeystore, env: Mapping[str, str],
+                     warnings: list[str]) -> KeyEntry:
+    from kstool.formats.codec import decode  # noqa: PLC0415
+
+    where = entry.location
+    data = read_input(source.keystore, where, "source keystore")
+    store_type = detect_type(data)
+    if store_type is None:
+        raise SpecError(where, f"source keystore {source.keystore} is not a JKS, JCEKS or PKCS12 keystore")
+    password = _password(source.password, env, warnings)
+    key_password = _password(source.key_password, env, warnings) if source.key_password else None
+    try:
+        entries = decode(data, store_type, password.secret.reveal(),
+                         key_password=key_password.secret.reveal() if key_password else None)
+    except WrongPasswordError as e:
+        raise SpecError(where, f"source keystore {source.keystore}: {e} (password from "
+                               f"{password.ref.describe()}; for a JKS/JCEKS entry with its own password set "
+                               "key_password)") from None
+    except KstoolError as e:
+        raise SpecError(where, f"source keystore {source.keystore} is not a valid {store_type.upper()} keystore "
+                               f"({e})") from None
+    keys = [e for e in entries if isinstance(e, KeyEntry)]
+    if source.alias is not None:
+        wanted = source.alias.lower()
+        found = [e for e in keys if e.alias.lower() == wanted]
+        if not found:
+            aliases = ", ".join(repr(e.alias) for e in keys) or "none"
+            raise SpecError(where, f"source keystore {source.keystore} has no key entry {source.alias!r} "
+                                   f"(key entries: {aliases}); fix import.alias")
+        chosen = found[0]
+    elif len(keys) == 1:
+        chosen = keys[0]
+    else:
+        aliases = ", ".join(repr(e.alias) for e in keys)
+        why = f"holds {len(keys)} key entries ({aliases}); add import.alias" if keys else "holds no private key entry"
+        raise SpecError(where, f"source keystore {source.keystore} {why}")
+    leaf = x509.load_der_x509_certificate(chosen.chain_der[0])
+    return KeyEntry(entry.alias, chosen.key_der, chosen.chain_der, timestamp_ms(leaf))
+
+
+def _trusted_certificate(entry: EntrySpec, source: TrustedCertificate) -> TrustedEntry:
+    from kstool.crypto.material import load_certificates  # noqa: PLC0415
+
+    where = entry.location
+    try:
+        certs = load_certificates(source.certificate, read_input(source.certificate, where, "certificate file"))
+    except SpecError:
+        raise
+    except KstoolError as e:
+        raise SpecError(where, str(e)) from None
+    if len(certs) != 1:
+        raise SpecError(where, f"certificate file {source.certificate} holds {len(certs)} certificates; a "
+                               "trusted entry takes exactly one: split the bundle into one entry per certificate")
+    return TrustedEntry(entry.alias, certs[0].public_bytes(Encoding.DER), timestamp_ms(certs[0]))

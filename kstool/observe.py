@@ -1,0 +1,129 @@
+"""Read the artifacts on disk into plain data the planner can compare with the spec.
+
+An artifact that its configured password cannot open is an error that says so, never a silent rebuild;
+with ``previous_password`` set, the old password opens it and the plan re-encrypts (password rotation).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from kstool.errors import KstoolError, WrongPasswordError
+from kstool.formats.codec import decode
+from kstool.formats.model import Entry, StoreType, detect_type
+from kstool.inputs import Inputs, KeystoreInputs
+from kstool.lockfile import Lock
+from kstool.spec.model import KeystoreSpec, Spec
+
+MAX_STORE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedStore:
+    path: str  # relative to the output root
+    data: bytes = field(repr=False)
+    type: StoreType
+    entries: tuple[Entry, ...] = field(repr=False)
+    opened_with: Literal["password", "previous_password"]
+    key_password_changed: bool
+    mode: int
+
+
+@dataclass(frozen=True, slots=True)
+class Orphan:
+    """A keystore the lock file records but the spec no longer has."""
+
+    name: str
+    path: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    stores: Mapping[str, ObservedStore]  # by keystore name; absent = no file
+    orphans: tuple[Orphan, ...] = ()
+
+
+def read_artifact(path: Path, shown: str) -> tuple[bytes, int] | None:
+    """The bytes and mode of an artifact, or None when it does not exist. Symlinks are refused."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise KstoolError(f"{shown}: cannot read: {e.strerror}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise KstoolError(f"{shown} is a symbolic link; kstool never follows links for its outputs: "
+                          "replace it with the real file or change the keystore's path")
+    if not stat.S_ISREG(info.st_mode):
+        raise KstoolError(f"{shown} exists but is not a regular file; move it away or change the keystore's path")
+    if info.st_size > MAX_STORE_BYTES:
+        raise KstoolError(f"{shown} is larger than {MAX_STORE_BYTES // (1024 * 1024)} MiB; not a keystore kstool "
+                          "wrote: move it away or change the keystore's path")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as f:
+        return f.read(), stat.S_IMODE(info.st_mode)
+
+
+def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None) -> Observed:
+    stores: dict[str, ObservedStore] = {}
+    for ks in spec.keystores:
+        found = _find(ks, root, lock)
+        if found is not None:
+            rel, data, mode = found
+            stores[ks.name] = open_store(ks, inputs.keystores[ks.name], rel, data, mode)
+    orphans: list[Orphan] = []
+    if lock is not None:
+        names = {k.name for k in spec.keystores}
+        paths = {k.path for k in spec.keystores}
+        for name, locked in lock.keystores.items():
+            if name not in names and locked.path not in paths and (root / locked.path).is_file():
+                orphans.append(Orphan(name, locked.path, locked.type))
+    return Observed(stores, tuple(orphans))
+
+
+def _find(ks: KeystoreSpec, root: Path, lock: Lock | None) -> tuple[str, bytes, int] | None:
+    """The artifact at the spec's path or, when the path changed, at the path the lock file recorded."""
+    found = read_artifact(root / ks.path, ks.path)
+    if found is not None:
+        return (ks.path, *found)
+    locked = lock.keystores.get(ks.name) if lock else None
+    if locked is not None and locked.path != ks.path:
+        old = read_artifact(root / locked.path, locked.path)
+        if old is not None:
+            return (locked.path, *old)
+    return None
+
+
+def open_store(ks: KeystoreSpec, ki: KeystoreInputs, rel: str, data: bytes, mode: int) -> ObservedStore:
+    store_type = detect_type(data)
+    if store_type is None:
+        raise KstoolError(f"{rel} is not a JKS, JCEKS or PKCS12 keystore (keystore {ks.name!r} at "
+                          f"{ks.location}); move it away or fix the keystore's path")
+    store_passwords: list[tuple[Literal["password", "previous_password"], str]] = [
+        ("password", ki.password.secret.reveal())]
+    if ki.previous_password is not None:
+        store_passwords.append(("previous_password", ki.previous_password.secret.reveal()))
+    wanted_key_password = ki.effective_key_password
+    key_passwords = list(dict.fromkeys([wanted_key_password] + [p for _, p in store_passwords]))
+    for label, store_password in store_passwords:
+        for key_password in key_passwords:
+            try:
+                entries = decode(data, store_type, store_password, key_password=key_password)
+            except WrongPasswordError:
+                continue
+            except KstoolError as e:
+                raise KstoolError(f"{rel} is not a valid {store_type.upper()} keystore ({e}); keystore "
+                                  f"{ks.name!r} at {ks.location}: restore it from a backup or move it away "
+                                  "to build it anew") from None
+            changed = store_type != "pkcs12" and key_password != wanted_key_password
+            return ObservedStore(rel, data, store_type, entries, label, changed, mode)
+    hint = ("neither password nor previous_password opens it" if ki.previous_password is not None
+            else "if the password was rotated, set previous_password to the old one")
+    raise KstoolError(f"{rel}: the password from {ki.password.ref.describe()} does not open this keystore "
+                      f"(keystore {ks.name!r} at {ks.location}); {hint}; to build it anew, move the file away")

@@ -1,0 +1,111 @@
+"""A plan is plain data: what apply would do, per keystore and per entry, with reasons in words.
+
+The actions form a closed set; reasons explain, only the action (and the build instruction) drives apply.
+Build instructions tell the executor where each entry's content comes from; they never hold secrets
+other than key material already inside the artifacts, and renderers never look at them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+from kstool.formats.model import Entry, StoreType
+from kstool.spec.model import Generate
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+    NOOP = "no-op"
+
+
+@dataclass(frozen=True, slots=True)
+class Keep:
+    """Write this entry as it is (taken from the existing artifact or from the inputs)."""
+
+    entry: Entry
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """Generate a new private key and a self-signed certificate."""
+
+    generate: Generate
+
+
+@dataclass(frozen=True, slots=True)
+class Reissue:
+    """Keep the existing private key; issue a new self-signed certificate for it."""
+
+    key_der: bytes
+    generate: Generate
+
+    def __repr__(self) -> str:
+        return f"Reissue(generate={self.generate!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Follow:
+    """A trusted entry holding the leaf certificate of another entry, once that entry is built."""
+
+    keystore: str
+    alias: str
+
+
+Build = Keep | NewKey | Reissue | Follow
+
+Facts = Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class EntryChange:
+    alias: str
+    action: Action
+    reasons: tuple[str, ...]
+    kind: Literal["key", "trusted"]
+    source: Literal["generate", "import", "trusted", "existing"]
+    before: Facts | None = None  # public facts of the existing leaf certificate
+    after: Facts | None = None  # public facts of the new leaf, when known at plan time
+    build: Build | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class KeystoreChange:
+    name: str
+    path: str  # relative to the output root, '/'-separated
+    type: StoreType
+    action: Action
+    reasons: tuple[str, ...]
+    entries: tuple[EntryChange, ...]
+    moved_from: str | None = None  # an old path to remove once the new file is written
+    password_files: tuple[str, ...] = ()  # password files apply creates (generate: true)
+    expected: bytes | None = field(default=None, compare=False, repr=False)  # the bytes, when known at plan time
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    spec_file: str
+    output_root: str
+    keystores: tuple[KeystoreChange, ...]
+
+    @property
+    def has_changes(self) -> bool:
+        return any(k.action is not Action.NOOP or k.password_files for k in self.keystores)
+
+    def summary(self) -> dict[str, int]:
+        counts = {a.value: 0 for a in Action}
+        for k in self.keystores:
+            counts[k.action.value] += 1
+        return counts
+
+    def entry_summary(self) -> dict[str, int]:
+        counts = {a.value: 0 for a in Action}
+        for k in self.keystores:
+            for e in k.entries:
+                counts[e.action.value] += 1
+        return counts

@@ -1,0 +1,103 @@
+"""JSON Schema validation with messages that point at the value and never echo it.
+
+jsonschema's own messages embed the offending instance; in a spec that could be a password someone typed
+where a reference belongs, so every message here is built from the schema, the keys and the location only.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError
+
+from kstool.spec.yamlload import Document, JsonPath, SpecError
+
+_TYPE_WORDS = {
+    "object": "a mapping (key: value)",
+    "array": "a list",
+    "string": "a string",
+    "integer": "a whole number",
+    "boolean": "true or false",
+}
+
+
+def schema_text() -> str:
+    return resources.files("kstool").joinpath("kstool.schema.json").read_text(encoding="utf-8")
+
+
+@cache
+def schema() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(schema_text())
+    return loaded
+
+
+def validate(doc: Document) -> None:
+    """Raise SpecError for the first schema violation (in document order)."""
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = list(validator.iter_errors(doc.data))
+    if not errors:
+        return
+    explained = [_explain(e, tuple(e.absolute_path)) for e in errors]
+    explained.sort(key=lambda pm: (doc.at(pm[0]).line, doc.at(pm[0]).column))
+    path, message = explained[0]
+    raise SpecError(doc.at(path), message)
+
+
+def _explain(error: ValidationError, path: JsonPath) -> tuple[JsonPath, str]:
+    kind = error.validator
+    schema_here: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+    instance = error.instance
+    if kind == "oneOf":
+        chosen = _intended_branch(error)
+        if chosen is not None:
+            return _explain(chosen, tuple(chosen.absolute_path))
+        return path, str(schema_here.get("x-message", "does not match any allowed form"))
+    if kind == "additionalProperties" and isinstance(instance, dict):
+        allowed = sorted(schema_here.get("properties", {}))
+        extra = sorted(k for k in instance if k not in allowed)
+        return (*path, extra[0]), f"unknown key {extra[0]!r}; allowed here: {', '.join(allowed)}"
+    if kind == "required" and isinstance(instance, dict):
+        missing = [k for k in error.validator_value if k not in instance]
+        return path, f"missing required key {missing[0]!r}"
+    if kind == "type":
+        wanted = error.validator_value
+        words = " or ".join(_TYPE_WORDS.get(w, w) for w in ([wanted] if isinstance(wanted, str) else wanted))
+        return path, f"must be {words}"
+    if "x-message" in schema_here:
+        return path, str(schema_here["x-message"])
+    if kind == "const":
+        return path, f"must be {json.dumps(error.validator_value)}"
+    if kind == "enum":
+        return path, "must be one of " + ", ".join(json.dumps(v) for v in error.validator_value)
+    if kind in ("minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems"):
+        return path, f"violates {kind} {error.validator_value}"
+    if kind == "not":
+        return path, "is not allowed here"
+    return path, f"is not valid here ({kind})"
+
+
+def _intended_branch(error: ValidationError) -> ValidationError | None:
+    """For a failed oneOf, the error inside the branch the user evidently meant, if exactly one fits.
+
+    A branch is "meant" when none of its failures is at the top of the value for `required` or `type`:
+    e.g. ``{env: X, generate: true}`` means the env form, and the useful error is the unknown key.
+    """
+    by_branch: dict[int, list[ValidationError]] = {}
+    for sub in error.context or []:
+        by_branch.setdefault(int(sub.schema_path[0]), []).append(sub)
+    n_branches = len(error.validator_value)
+    plausible = [
+        i for i in range(n_branches)
+        if not any(
+            (e.validator in ("required", "type", "const") and len(e.relative_path) == 0)
+            or (e.validator == "const" and len(e.relative_path) == 1)
+            for e in by_branch.get(i, [])
+        )
+    ]
+    if len(plausible) == 1 and by_branch.get(plausible[0]):
+        return by_branch[plausible[0]][0]
+    return None
