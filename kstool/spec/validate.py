@@ -53,7 +53,7 @@ def _explain(error: ValidationError, path: JsonPath) -> tuple[JsonPath, str]:
     instance = error.instance
     if kind == "oneOf":
         chosen = _intended_branch(error)
-        if chosen is not None:
+        if chosen is not None and chosen.validator != "not":
             return _explain(chosen, tuple(chosen.absolute_path))
         return path, str(schema_here.get("x-message", "does not match any allowed form"))
     if kind == "additionalProperties" and isinstance(instance, dict):

@@ -131,6 +131,7 @@ def _convert_mapping(node: yaml.MappingNode, path: JsonPath, file: str,
                                      f"{key_loc.line}); keep one")
         seen[key] = key_loc
         out[key] = _convert(value_node, (*path, key), file, locations)
+        locations[(*path, key)] = Location(file, key_loc.line, key_loc.column, (*path, key))  # point at the key
     return out
 
 
