@@ -1,0 +1,481 @@
+"""JKS and JCEKS keystores: a deterministic encoder and a strict decoder.
+
+Layout (``sun.security.provider.JavaKeyStore`` / ``com.sun.crypto.provider.JceKeyStore``), big-endian:
+``magic(4) version(4) count(4)`` then per entry ``tag(4) alias(writeUTF) date(8 ms)`` followed by, for a
+key (tag 1), ``len(4) EncryptedPrivateKeyInfo, n(4), n x [certType(writeUTF, v2 only) len(4) DER]``; for a
+trusted certificate (tag 2), ``[certType] len(4) DER``. The store ends with
+``SHA1(UTF-16BE(store password) || "Mighty Aphrodite" || everything before)``.
+
+Keys are protected with Sun's KeyProtector (JKS, an SHA-1 XOR stream) or PBEWithMD5AndTripleDES (JCEKS).
+Salts come from :func:`kstool.formats.derive.derive`, keyed by the private key, so equal inputs give equal
+bytes and two keys never share a keystream. The decoder parses the structure, then checks the store hash,
+and only then decrypts keys: a corrupt or hostile file never reaches the key crypto, and an absurd JCEKS
+iteration count is refused before any PBE work, as Java does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+from kstool.errors import FormatError, WrongPasswordError
+from kstool.formats import der
+from kstool.formats.derive import derive
+from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
+
+MAX_ITERATIONS = 5_000_000  # Java refuses larger JCEKS counts (com.sun.crypto.provider.KeyProtector)
+DEFAULT_JCEKS_ITERATIONS = 200_000  # what JDK 17 keytool writes
+
+_TAG_KEY = 1
+_TAG_TRUSTED = 2
+_TAG_SECRET = 3  # JCEKS only: a serialized javax.crypto.SealedObject
+_CERT_TYPE = "X.509"
+_INTEGRITY_WHITENER = b"Mighty Aphrodite"
+_DIGEST_LEN = 20
+_JKS_KEY_OID = "1.3.6.1.4.1.42.2.17.1.1"  # Sun KeyProtector
+_JCEKS_KEY_OID = "1.3.6.1.4.1.42.2.19.1"  # PBEWithMD5AndTripleDES
+_JKS_SALT_LEN = 20
+_JCEKS_SALT_LEN = 8
+_DES_BLOCK = 8
+_MAX_UTF_LEN = 0xFFFF
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Format:
+    name: str
+    magic: bytes
+    key_oid: str
+
+
+_JKS = _Format("JKS", b"\xfe\xed\xfe\xed", _JKS_KEY_OID)
+_JCEKS = _Format("JCEKS", b"\xce\xce\xce\xce", _JCEKS_KEY_OID)
+
+
+# -- passwords and strings --------------------------------------------------------------------------------
+
+def _utf16_password(password: str, what: str) -> bytes:
+    """Java's ``char[]`` as bytes: UTF-16BE code units (JKS keys, and the store hash of both formats)."""
+    try:
+        return password.encode("utf-16-be")
+    except UnicodeEncodeError:
+        raise FormatError(f"the {what} password contains an unpaired surrogate; Java cannot use it") from None
+
+
+def _ascii_password(password: str, what: str) -> bytes:
+    """PBEWithMD5AndTripleDES takes printable ASCII only (``com.sun.crypto.provider.PBEKey``)."""
+    if not all(" " <= ch <= "~" for ch in password):
+        raise FormatError(f"the JCEKS {what} password must be printable ASCII (Java refuses other characters)")
+    return password.encode("ascii")
+
+
+def _modified_utf8(text: str, what: str) -> bytes:
+    """``DataOutputStream.writeUTF`` bytes, without the length prefix."""
+    out = bytearray()
+    for ch in text:
+        code = ord(ch)
+        if code > 0xFFFF:
+            raise FormatError(f"{what} {text!r} has a character outside the Basic Multilingual Plane "
+                              f"(U+{code:04X}); use only characters up to U+FFFF")
+        if 0xD800 <= code <= 0xDFFF:
+            raise FormatError(f"{what} {text!r} contains an unpaired surrogate (U+{code:04X})")
+        if 0x01 <= code <= 0x7F:
+            out.append(code)
+        elif code <= 0x7FF:  # includes NUL, which modified UTF-8 writes as C0 80
+            out += bytes([0xC0 | code >> 6, 0x80 | code & 0x3F])
+        else:
+            out += bytes([0xE0 | code >> 12, 0x80 | (code >> 6) & 0x3F, 0x80 | code & 0x3F])
+    if len(out) > _MAX_UTF_LEN:
+        raise FormatError(f"{what} is {len(out)} bytes in modified UTF-8; Java allows at most {_MAX_UTF_LEN}")
+    return bytes(out)
+
+
+def _decode_modified_utf8(raw: bytes) -> str | None:
+    """``DataInputStream.readUTF`` semantics; None when Java would throw UTFDataFormatException."""
+    units = bytearray()
+    i, end = 0, len(raw)
+    while i < end:
+        lead = raw[i]
+        if lead < 0x80:
+            code, size = lead, 1
+        elif lead >> 5 == 0b110:
+            code, size = lead & 0x1F, 2
+        elif lead >> 4 == 0b1110:
+            code, size = lead & 0x0F, 3
+        else:
+            return None
+        if i + size > end:
+            return None
+        for cont in raw[i + 1:i + size]:
+            if cont >> 6 != 0b10:
+                return None
+            code = code << 6 | cont & 0x3F
+        units += code.to_bytes(2, "big")
+        i += size
+    try:  # Java strings are UTF-16: pairs of surrogates make one character
+        return units.decode("utf-16-be")
+    except UnicodeDecodeError:
+        return None
+
+
+def _is_pkcs8(data: bytes) -> bool:
+    """A PrivateKeyInfo shape: SEQUENCE { INTEGER 0|1, SEQUENCE algorithm, OCTET STRING, ... } and nothing else."""
+    try:
+        kids = der.decode(data).expect(der.SEQUENCE, "PrivateKeyInfo").children()
+        if len(kids) < 3 or kids[0].as_int() not in (0, 1):
+            return False
+        kids[1].expect(der.SEQUENCE, "AlgorithmIdentifier")
+        kids[2].expect(der.OCTET_STRING, "privateKey")
+    except FormatError:
+        return False
+    return True
+
+
+# -- key protection ---------------------------------------------------------------------------------------
+
+def _sha1(data: bytes) -> bytes:
+    return hashlib.sha1(data).digest()  # noqa: S324 - fixed by the JKS/JCEKS formats
+
+
+def _xor(data: bytes, stream: bytes) -> bytes:
+    return (int.from_bytes(data, "big") ^ int.from_bytes(stream[:len(data)], "big")).to_bytes(len(data), "big")
+
+
+def _jks_keystream(password: bytes, salt: bytes, length: int) -> bytes:
+    stream = bytearray()
+    digest = salt
+    while len(stream) < length:
+        digest = _sha1(password + digest)
+        stream += digest
+    return bytes(stream[:length])
+
+
+def _protect_jks(key_der: bytes, password: bytes, salt: bytes) -> bytes:
+    """Sun KeyProtector: ``salt || key XOR keystream || SHA1(password || key)`` in an EncryptedPrivateKeyInfo."""
+    body = _xor(key_der, _jks_keystream(password, salt, len(key_der)))
+    check = _sha1(password + key_der)
+    algorithm = der.seq(der.oid(_JKS_KEY_OID), der.null())
+    return der.seq(algorithm, der.octet_string(salt + body + check))
+
+
+def _pbe_md5_3des(password: bytes, salt: bytes, iterations: int) -> tuple[bytes, bytes]:
+    """Key and IV of Sun's PBEWithMD5AndTripleDES (``com.sun.crypto.provider.PBES1Core``)."""
+    halves = [salt[:4], salt[4:]]
+    if halves[0] == halves[1]:
+        # JDK 17 reverses the first half, [a,b,c,d] -> [d,c,b,a] (measured with Cipher
+        # "PBEWithMD5AndTripleDES"); pyjks copies an old JCE typo, [d,a,b,d], that Java no longer has
+        halves[0] = halves[0][::-1]
+    derived = b""
+    for half in halves:
+        digest = half
+        for _ in range(iterations):
+            digest = hashlib.md5(digest + password).digest()  # noqa: S324 - fixed by the JCEKS format
+        derived += digest
+    return derived[:24], derived[24:]
+
+
+def _des_cbc(key: bytes, iv: bytes, data: bytes, *, encrypt: bool) -> bytes:
+    cipher = Cipher(TripleDES(key), modes.CBC(iv))
+    ctx = cipher.encryptor() if encrypt else cipher.decryptor()
+    return ctx.update(data) + ctx.finalize()
+
+
+def _protect_jceks(key_der: bytes, password: bytes, salt: bytes, iterations: int) -> bytes:
+    """PBEWithMD5AndTripleDES (PKCS#5 padding) in an EncryptedPrivateKeyInfo, as JceKeyStore writes it."""
+    key, iv = _pbe_md5_3des(password, salt, iterations)
+    pad = _DES_BLOCK - len(key_der) % _DES_BLOCK
+    encrypted = _des_cbc(key, iv, key_der + bytes([pad]) * pad, encrypt=True)
+    params = der.seq(der.octet_string(salt), der.integer(iterations))
+    return der.seq(der.seq(der.oid(_JCEKS_KEY_OID), params), der.octet_string(encrypted))
+
+
+# -- encoding ---------------------------------------------------------------------------------------------
+
+def _utf(text: str, what: str) -> bytes:
+    raw = _modified_utf8(text, what)
+    return struct.pack(">H", len(raw)) + raw
+
+
+def _blob(data: bytes) -> bytes:
+    return struct.pack(">i", len(data)) + data
+
+
+def _check_entries(entries: Sequence[Entry]) -> None:
+    seen: set[str] = set()
+    for entry in entries:
+        if not isinstance(entry, KeyEntry | TrustedEntry):
+            raise TypeError(f"not a keystore entry: {type(entry).__name__}")
+        if not _INT64[0] <= entry.timestamp_ms <= _INT64[1]:
+            raise FormatError(f"entry {entry.alias!r}: timestamp {entry.timestamp_ms} does not fit a Java long")
+        folded = entry.alias.lower()  # Java folds JKS/JCEKS aliases: two that differ by case collide
+        if folded in seen:
+            raise FormatError(f"duplicate alias {entry.alias!r} (aliases are case-insensitive in Java)")
+        seen.add(folded)
+        if isinstance(entry, KeyEntry):
+            if not entry.chain_der:
+                raise FormatError(f"key entry {entry.alias!r} has no certificate chain; Java needs the leaf")
+            if not _is_pkcs8(entry.key_der):
+                raise FormatError(f"key entry {entry.alias!r}: the key is not a PKCS#8 PrivateKeyInfo")
+
+
+def _encode_entry(entry: Entry, protect: Callable[[KeyEntry], bytes]) -> bytes:
+    cert_type = _utf(_CERT_TYPE, "certificate type")
+    head = _utf(entry.alias, "alias") + struct.pack(">q", entry.timestamp_ms)
+    if isinstance(entry, TrustedEntry):
+        return struct.pack(">i", _TAG_TRUSTED) + head + cert_type + _blob(entry.cert_der)
+    chain = b"".join(cert_type + _blob(cert) for cert in entry.chain_der)
+    return (struct.pack(">i", _TAG_KEY) + head + _blob(protect(entry))
+            + struct.pack(">i", len(entry.chain_der)) + chain)
+
+
+def _store_digest(store_password: bytes, body: bytes) -> bytes:
+    return _sha1(store_password + _INTEGRITY_WHITENER + body)
+
+
+def _encode_store(fmt: _Format, entries: Sequence[Entry], store_password: bytes,
+                  protect: Callable[[KeyEntry], bytes]) -> bytes:
+    _check_entries(entries)
+    body = fmt.magic + struct.pack(">ii", 2, len(entries))
+    body += b"".join(_encode_entry(entry, protect) for entry in entries)
+    return body + _store_digest(store_password, body)
+
+
+def encode_jks(entries: Sequence[Entry], store_password: str, key_password: str) -> bytes:
+    """A version-2 JKS store holding ``entries`` in order; same inputs give the same bytes."""
+    store_pw = _utf16_password(store_password, "store")
+    key_pw = _utf16_password(key_password, "key")
+
+    def protect(entry: KeyEntry) -> bytes:
+        alias = _modified_utf8(entry.alias, "alias")
+        salt = derive("kstool/jks/key-salt", entry.key_der, key_pw, alias, length=_JKS_SALT_LEN)
+        return _protect_jks(entry.key_der, key_pw, salt)
+
+    return _encode_store(_JKS, entries, store_pw, protect)
+
+
+def encode_jceks(entries: Sequence[Entry], store_password: str, key_password: str, *,
+                 iterations: int = DEFAULT_JCEKS_ITERATIONS) -> bytes:
+    """A version-2 JCEKS store; keys use PBEWithMD5AndTripleDES with ``iterations`` rounds."""
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or not 1 <= iterations <= MAX_ITERATIONS:
+        raise TypeError(f"iterations must be an int in 1..{MAX_ITERATIONS}")
+    _ascii_password(store_password, "store")  # Java would take it, but one rule for JCEKS is clearer
+    store_pw = _utf16_password(store_password, "store")
+    key_pw = _ascii_password(key_password, "key")
+
+    def protect(entry: KeyEntry) -> bytes:
+        alias = _modified_utf8(entry.alias, "alias")
+        salt = derive("kstool/jceks/key-salt", entry.key_der, key_pw, alias, length=_JCEKS_SALT_LEN)
+        return _protect_jceks(entry.key_der, key_pw, salt, iterations)
+
+    return _encode_store(_JCEKS, entries, store_pw, protect)
+
+
+# -- decoding ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Protected:
+    """A key as stored: parsed, not yet decrypted."""
+
+    alias: str
+    timestamp_ms: int
+    salt: bytes
+    iterations: int  # JCEKS only
+    encrypted: bytes  # JKS: XORed key || check; JCEKS: 3DES-CBC ciphertext
+    chain_der: tuple[bytes, ...]
+
+
+class _Reader:
+    def __init__(self, fmt: _Format, data: bytes) -> None:
+        self.fmt, self.data, self.pos = fmt, data, 0
+
+    def fail(self, problem: str) -> FormatError:
+        return FormatError(f"not a valid {self.fmt.name} keystore: {problem} (offset {self.pos})")
+
+    def take(self, n: int, what: str) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise self.fail(f"truncated or corrupt: {what} runs past the end of the data")
+        self.pos += n
+        return self.data[self.pos - n:self.pos]
+
+    def int32(self, what: str) -> int:
+        value: int = struct.unpack(">i", self.take(4, what))[0]
+        return value
+
+    def count(self, what: str) -> int:
+        value = self.int32(what)
+        if value < 0:
+            raise self.fail(f"negative {what} ({value})")
+        return value
+
+    def int64(self, what: str) -> int:
+        value: int = struct.unpack(">q", self.take(8, what))[0]
+        return value
+
+    def utf(self, what: str) -> str:
+        (length,) = struct.unpack(">H", self.take(2, what))
+        text = _decode_modified_utf8(self.take(length, what))
+        if text is None:
+            raise self.fail(f"{what} is not valid modified UTF-8")
+        return text
+
+
+def _read_cert(reader: _Reader, version: int) -> bytes:
+    if version == 2:
+        cert_type = reader.utf("certificate type")
+        if cert_type != _CERT_TYPE:
+            raise reader.fail(f"unsupported certificate type {cert_type!r} (only X.509)")
+    cert = reader.take(reader.count("certificate length"), "certificate")
+    if not cert:
+        raise reader.fail("empty certificate")
+    return cert
+
+
+def _epki(reader: _Reader, alias: str, epki: bytes) -> tuple[str, der.Node | None, bytes]:
+    """(algorithm OID, parameters, encryptedData) of an EncryptedPrivateKeyInfo."""
+    try:
+        fields = der.decode(epki).expect(der.SEQUENCE, "EncryptedPrivateKeyInfo").children()
+        if len(fields) != 2:
+            raise FormatError(f"{len(fields)} fields instead of 2")
+        parts = fields[0].expect(der.SEQUENCE, "AlgorithmIdentifier").children()
+        if not 1 <= len(parts) <= 2:
+            raise FormatError("malformed AlgorithmIdentifier")
+        params = parts[1] if len(parts) == 2 else None
+        return parts[0].as_oid(), params, fields[1].expect(der.OCTET_STRING, "encryptedData").value
+    except FormatError as exc:
+        raise reader.fail(f"key {alias!r}: malformed EncryptedPrivateKeyInfo: {exc}") from None
+
+
+def _pbe_params(reader: _Reader, alias: str, params: der.Node | None) -> tuple[bytes, int]:
+    try:
+        if params is None:
+            raise FormatError("missing")
+        fields = params.expect(der.SEQUENCE, "PBEParameter").children()
+        if len(fields) != 2:
+            raise FormatError(f"{len(fields)} fields instead of 2")
+        salt, iterations = fields[0].expect(der.OCTET_STRING, "salt").value, fields[1].as_int()
+    except FormatError as exc:
+        raise reader.fail(f"key {alias!r}: malformed PBE parameters: {exc}") from None
+    if len(salt) != _JCEKS_SALT_LEN:
+        raise reader.fail(f"key {alias!r}: PBE salt is {len(salt)} bytes, expected {_JCEKS_SALT_LEN}")
+    if not 1 <= iterations <= MAX_ITERATIONS:  # refused before any PBE work, as Java does
+        raise reader.fail(f"key {alias!r}: iteration count {iterations} is outside 1..{MAX_ITERATIONS}")
+    return salt, iterations
+
+
+def _parse_protected(reader: _Reader, alias: str, epki: bytes) -> tuple[bytes, int, bytes]:
+    """(salt, iterations, encrypted) of a protected key; structure only, no crypto."""
+    oid, params, encrypted = _epki(reader, alias, epki)
+    if oid != reader.fmt.key_oid:
+        raise reader.fail(f"key {alias!r}: unsupported key protection algorithm {oid}")
+    if reader.fmt is _JKS:
+        if params is not None and params.tag != der.NULL:
+            raise reader.fail(f"key {alias!r}: unexpected KeyProtector parameters")
+        if len(encrypted) <= _JKS_SALT_LEN + _DIGEST_LEN:
+            raise reader.fail(f"key {alias!r}: protected key too short")
+        return encrypted[:_JKS_SALT_LEN], 0, encrypted[_JKS_SALT_LEN:]
+    salt, iterations = _pbe_params(reader, alias, params)
+    if not encrypted or len(encrypted) % _DES_BLOCK:
+        raise reader.fail(f"key {alias!r}: encrypted key is not a whole number of 3DES blocks")
+    return salt, iterations, encrypted
+
+
+def _read_entry(reader: _Reader, version: int) -> _Protected | TrustedEntry:
+    tag = reader.int32("entry tag")
+    if tag not in ((_TAG_KEY, _TAG_TRUSTED) if reader.fmt is _JKS else (_TAG_KEY, _TAG_TRUSTED, _TAG_SECRET)):
+        raise reader.fail(f"unknown entry tag {tag}")
+    alias = reader.utf("alias")
+    timestamp_ms = reader.int64("entry date")
+    if tag == _TAG_TRUSTED:
+        return TrustedEntry(alias, _read_cert(reader, version), timestamp_ms)
+    if tag == _TAG_SECRET:  # a serialized Java object: we never deserialize Java
+        raise FormatError(f"JCEKS entry {alias!r} holds a secret key; secret-key entries are not supported")
+    salt, iterations, encrypted = _parse_protected(
+        reader, alias, reader.take(reader.count("key length"), "protected key"))
+    chain = tuple(_read_cert(reader, version) for _ in range(reader.count("certificate count")))
+    return _Protected(alias, timestamp_ms, salt, iterations, encrypted, chain)
+
+
+def _wrong_magic(fmt: _Format, data: bytes) -> FormatError:
+    found = detect_type(data)
+    if found is not None and found != fmt.name.lower():
+        return FormatError(f"not a {fmt.name} keystore: the data looks like {found.upper()}")
+    return FormatError(f"not a {fmt.name} keystore: bad magic number")
+
+
+def _parse(fmt: _Format, data: bytes) -> tuple[list[_Protected | TrustedEntry], int]:
+    """Every entry, and the offset where the store hash starts; structure only."""
+    if data[:4] != fmt.magic:
+        raise _wrong_magic(fmt, data)
+    reader = _Reader(fmt, data)
+    reader.take(4, "magic")
+    version = reader.int32("version")
+    if version not in (1, 2):
+        raise reader.fail(f"unsupported version {version}")
+    entries = [_read_entry(reader, version) for _ in range(reader.count("entry count"))]
+    body_end = reader.pos
+    reader.take(_DIGEST_LEN, "integrity hash")
+    if reader.pos != len(data):
+        raise reader.fail(f"{len(data) - reader.pos} bytes of trailing data after the integrity hash")
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.alias.lower() in seen:
+            raise FormatError(f"not a valid {fmt.name} keystore: duplicate alias {entry.alias!r}")
+        seen.add(entry.alias.lower())
+    return entries, body_end
+
+
+def _recover_jks(item: _Protected, password: str) -> bytes | None:
+    pw = _utf16_password(password, "key")
+    body, check = item.encrypted[:-_DIGEST_LEN], item.encrypted[-_DIGEST_LEN:]
+    key_der = _xor(body, _jks_keystream(pw, item.salt, len(body)))
+    if not hmac.compare_digest(_sha1(pw + key_der), check):
+        return None
+    return key_der
+
+
+def _recover_jceks(item: _Protected, password: str) -> bytes | None:
+    key, iv = _pbe_md5_3des(_ascii_password(password, "key"), item.salt, item.iterations)
+    plain = _des_cbc(key, iv, item.encrypted, encrypt=False)
+    pad = plain[-1]
+    if not 1 <= pad <= _DES_BLOCK or plain[-pad:] != bytes([pad]) * pad:
+        return None
+    key_der = plain[:-pad]
+    return key_der if _is_pkcs8(key_der) else None
+
+
+def _recover(fmt: _Format, item: _Protected, password: str, defaulted: bool) -> KeyEntry:
+    key_der = _recover_jks(item, password) if fmt is _JKS else _recover_jceks(item, password)
+    if key_der is None:
+        hint = " (it differs from the store password: pass the key password)" if defaulted else ""
+        raise WrongPasswordError(f"{fmt.name} keystore: the key password for alias {item.alias!r} "
+                                 f"is wrong{hint}")
+    if not _is_pkcs8(key_der):
+        raise FormatError(f"{fmt.name} keystore: the key of alias {item.alias!r} is not a PKCS#8 private key")
+    return KeyEntry(item.alias, key_der, item.chain_der, item.timestamp_ms)
+
+
+def _decode(fmt: _Format, data: bytes, store_password: str, key_password: str | None) -> tuple[Entry, ...]:
+    entries, body_end = _parse(fmt, data)
+    expected = _store_digest(_utf16_password(store_password, "store"), data[:body_end])
+    if not hmac.compare_digest(expected, data[body_end:]):
+        raise WrongPasswordError(f"{fmt.name} keystore password incorrect or file corrupted "
+                                 "(integrity check failed)")
+    password = store_password if key_password is None else key_password
+    return tuple(_recover(fmt, e, password, key_password is None) if isinstance(e, _Protected) else e
+                 for e in entries)
+
+
+def decode_jks(data: bytes, store_password: str, key_password: str | None = None) -> tuple[Entry, ...]:
+    """Entries of a JKS store (v1 or v2), in file order; keys need ``key_password`` (default: store's)."""
+    return _decode(_JKS, data, store_password, key_password)
+
+
+def decode_jceks(data: bytes, store_password: str, key_password: str | None = None) -> tuple[Entry, ...]:
+    """Entries of a JCEKS store (v1 or v2), in file order; secret-key entries are refused."""
+    return _decode(_JCEKS, data, store_password, key_password)
