@@ -20,7 +20,7 @@ from kstool.lockfile import LOCK_NAME, LockedStore, locked_store, render_lock
 from kstool.observe import Observed
 from kstool.plan import Action, Follow, Keep, KeystoreChange, NewKey, Plan, Reissue
 from kstool.planner import encode_store
-from kstool.spec.model import Generate, Spec
+from kstool.spec.model import FileRef, Generate, Spec
 
 Address = tuple[str, str]
 
@@ -145,12 +145,13 @@ def _write_password_files(spec: Spec, inputs: Inputs) -> tuple[str, ...]:
             if resolved is None or not resolved.generated:
                 continue
             ref = resolved.ref
-            path: Path = ref.path  # type: ignore[union-attr]
+            assert isinstance(ref, FileRef)
             try:
-                atomic_write(path, resolved.secret.reveal().encode("utf-8") + b"\n", exclusive=True)
+                atomic_write(ref.path, resolved.secret.reveal().encode("utf-8") + b"\n", exclusive=True)
             except FileExistsError:
-                raise KstoolError(f"{path}: password file appeared while apply was running; run apply again") from None
-            created.append(str(path))
+                raise KstoolError(f"{ref.shown}: password file appeared while apply was running; run apply "
+                                  "again") from None
+            created.append(ref.shown)
     return tuple(created)
 
 

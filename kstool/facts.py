@@ -7,8 +7,25 @@ from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 
 from kstool.formats.model import Entry, KeyEntry
+
+PublicKey = (rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
+             | dsa.DSAPublicKey | x25519.X25519PublicKey | x448.X448PublicKey)
+
+
+def key_params(key: PublicKey) -> tuple[str, int | None]:
+    """("RSA", 2048), ("EC", 256), ("Ed25519", None)... for any key a certificate may carry."""
+    if isinstance(key, rsa.RSAPublicKey | dsa.DSAPublicKey):
+        return ("RSA" if isinstance(key, rsa.RSAPublicKey) else "DSA"), key.key_size
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "EC", key.curve.key_size
+    return type(key).__name__.removesuffix("PublicKey").removeprefix("_"), None
+
+
+def key_text(algorithm: str, size: int | None) -> str:
+    return f"{algorithm} {size}" if size else algorithm
 
 
 @lru_cache(maxsize=4096)
@@ -17,7 +34,6 @@ def load_cert(der: bytes) -> x509.Certificate:
 
 
 def cert_facts(der: bytes) -> dict[str, str]:
-    from kstool.crypto.certs import key_params  # noqa: PLC0415
     from kstool.crypto.dn import format_dname  # noqa: PLC0415
     from kstool.crypto.material import describe_certificate  # noqa: PLC0415
 
@@ -26,7 +42,7 @@ def cert_facts(der: bytes) -> dict[str, str]:
     facts["subject"] = format_dname(cert.subject)
     facts["issuer"] = format_dname(cert.issuer)
     algorithm, size = key_params(cert.public_key())
-    facts["key"] = f"{algorithm} {size}" if size else algorithm
+    facts["key"] = key_text(algorithm, size)
     return facts
 
 

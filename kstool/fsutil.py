@@ -16,7 +16,8 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, exclusive: bool 
     The temp file is created 0600 by mkstemp; ``mode`` is applied before the rename (only ever to widen
     public files such as the lock file). ``exclusive`` refuses to replace an existing file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # folders kstool creates hold secrets (keystores, password files): private too
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     tmp = Path(tmp_name)
     try:

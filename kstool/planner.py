@@ -14,7 +14,7 @@ from typing import Literal
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_der_private_key
 
-from kstool.facts import cert_facts, load_cert
+from kstool.facts import cert_facts, key_params, key_text, load_cert
 from kstool.formats.codec import encode
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry
 from kstool.inputs import Inputs, timestamp_ms
@@ -112,7 +112,6 @@ def _compare(entry: EntrySpec, old: Entry, material: Mapping[str, Entry]) -> Ent
 
 
 def _compare_generated(entry: EntrySpec, gen: Generate, old: Entry) -> EntryChange:
-    from kstool.crypto.certs import key_params  # noqa: PLC0415
     from kstool.crypto.dn import format_dname  # noqa: PLC0415
 
     if not isinstance(old, KeyEntry):
@@ -122,7 +121,7 @@ def _compare_generated(entry: EntrySpec, gen: Generate, old: Entry) -> EntryChan
     replace_reasons: list[str] = []
     algorithm, size = key_params(leaf.public_key())
     if (algorithm, size) != (gen.algorithm, gen.size):
-        replace_reasons.append(f"key changed: {_key_text(algorithm, size)} → {_key_text(gen.algorithm, gen.size)}")
+        replace_reasons.append(f"key changed: {key_text(algorithm, size)} → {key_text(gen.algorithm, gen.size)}")
     if leaf.subject != gen.subject:
         replace_reasons.append(f"dname changed: {format_dname(leaf.subject)} → {format_dname(gen.subject)}")
     if replace_reasons:
@@ -302,7 +301,7 @@ def _facts(entry: Entry) -> dict[str, str]:
 def _generate_facts(gen: Generate) -> dict[str, str]:
     from kstool.crypto.dn import format_dname  # noqa: PLC0415
 
-    facts = {"subject": format_dname(gen.subject), "key": _key_text(gen.algorithm, gen.size),
+    facts = {"subject": format_dname(gen.subject), "key": key_text(gen.algorithm, gen.size),
              "validity_days": str(gen.validity_days)}
     if gen.san:
         facts["san"] = ", ".join(gen.san)
@@ -311,10 +310,6 @@ def _generate_facts(gen: Generate) -> dict[str, str]:
 
 def _kind(entry: Entry) -> Literal["key", "trusted"]:
     return "key" if isinstance(entry, KeyEntry) else "trusted"
-
-
-def _key_text(algorithm: str, size: int | None) -> str:
-    return f"{algorithm} {size}" if size else algorithm
 
 
 def _past(action: Action) -> str:

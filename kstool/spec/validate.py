@@ -49,6 +49,7 @@ def validate(doc: Document) -> None:
 
 def _explain(error: ValidationError, path: JsonPath) -> tuple[JsonPath, str]:
     kind = error.validator
+    value: Any = error.validator_value
     schema_here: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
     instance = error.instance
     if kind == "oneOf":
@@ -61,20 +62,19 @@ def _explain(error: ValidationError, path: JsonPath) -> tuple[JsonPath, str]:
         extra = sorted(k for k in instance if k not in allowed)
         return (*path, extra[0]), f"unknown key {extra[0]!r}; allowed here: {', '.join(allowed)}"
     if kind == "required" and isinstance(instance, dict):
-        missing = [k for k in error.validator_value if k not in instance]
+        missing = [k for k in value if k not in instance]
         return path, f"missing required key {missing[0]!r}"
     if kind == "type":
-        wanted = error.validator_value
-        words = " or ".join(_TYPE_WORDS.get(w, w) for w in ([wanted] if isinstance(wanted, str) else wanted))
+        words = " or ".join(_TYPE_WORDS.get(w, w) for w in ([value] if isinstance(value, str) else value))
         return path, f"must be {words}"
     if "x-message" in schema_here:
         return path, str(schema_here["x-message"])
     if kind == "const":
-        return path, f"must be {json.dumps(error.validator_value)}"
+        return path, f"must be {json.dumps(value)}"
     if kind == "enum":
-        return path, "must be one of " + ", ".join(json.dumps(v) for v in error.validator_value)
+        return path, "must be one of " + ", ".join(json.dumps(v) for v in value)
     if kind in ("minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems"):
-        return path, f"violates {kind} {error.validator_value}"
+        return path, f"violates {kind} {value}"
     if kind == "not":
         return path, "is not allowed here"
     return path, f"is not valid here ({kind})"
@@ -89,7 +89,8 @@ def _intended_branch(error: ValidationError) -> ValidationError | None:
     by_branch: dict[int, list[ValidationError]] = {}
     for sub in error.context or []:
         by_branch.setdefault(int(sub.schema_path[0]), []).append(sub)
-    n_branches = len(error.validator_value)
+    branches: Any = error.validator_value
+    n_branches = len(branches)
     plausible = [
         i for i in range(n_branches)
         if not any(

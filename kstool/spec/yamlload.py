@@ -75,7 +75,7 @@ def load_yaml(text: str, file: str) -> Document:
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
+        where = _where(file, mark)
         raise SpecError(where, f"not valid YAML: {e.problem}") from None
     except yaml.YAMLError as e:
         raise SpecError(file, f"not valid YAML: {e}") from None
@@ -88,12 +88,15 @@ def load_yaml(text: str, file: str) -> Document:
     return Document(data, locations, file)
 
 
+def _where(file: str, mark: Any) -> str:
+    return file if mark is None else f"{file}:{mark.line + 1}:{mark.column + 1}"
+
+
 def _refuse_anchors(text: str, file: str) -> None:
     """Refuse anchors and aliases from the event stream, before anything could be expanded."""
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            mark = event.start_mark
-            raise SpecError(f"{file}:{mark.line + 1}:{mark.column + 1}",
+            raise SpecError(_where(file, event.start_mark),
                             "YAML anchors ('&name') and aliases ('*name') are not supported in a spec; "
                             "write the value out")
 

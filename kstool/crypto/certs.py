@@ -1,0 +1,216 @@
+"""Generated keys and self-signed certificates shaped like JDK 17 ``keytool -genkeypair``'s.
+
+keytool's certificate (measured with JDK 17): X.509 v3, issuer = subject, a non-critical
+SubjectKeyIdentifier (SHA-1 of the public key bits) and, with ``-ext SAN=...``, a non-critical
+SubjectAlternativeName after it, in that order; notAfter = notBefore + days x 86400 s; the signature
+hash from the key size (``signature_hash_for``). Unlike keytool, nothing here is random except the key
+itself: the serial number is derived from the certificate's contents and ECDSA signs per RFC 6979, so
+the same key and inputs always give the same certificate bytes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from kstool.errors import MaterialError
+from kstool.formats.derive import PUBLIC_KEY, derive
+
+KeyAlgorithm = Literal["RSA", "EC", "Ed25519"]
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+
+RSA_SIZES = (2048, 3072, 4096)
+_CURVES: dict[int, ec.EllipticCurve] = {256: ec.SECP256R1(), 384: ec.SECP384R1(), 521: ec.SECP521R1()}
+_CURVE_SIZES = {curve.name: size for size, curve in _CURVES.items()}
+SignatureHash = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
+_RSA_EXPONENT = 65537  # keytool's (RSAKeyGenParameterSpec.F4)
+
+
+# -- keys -------------------------------------------------------------------------------------------------
+
+def generate_private_key(algorithm: KeyAlgorithm, size: int | None) -> PrivateKey:
+    """A fresh key: RSA 2048/3072/4096 (e = 65537), EC 256/384/521 (P-256/384/521), Ed25519 (size None).
+
+    The one place in kstool where randomness is allowed.
+    """
+    if algorithm == "RSA" and size in RSA_SIZES:
+        return rsa.generate_private_key(public_exponent=_RSA_EXPONENT, key_size=size)
+    if algorithm == "EC" and size in _CURVES:
+        return ec.generate_private_key(_CURVES[size])
+    if algorithm == "Ed25519" and size is None:
+        return ed25519.Ed25519PrivateKey.generate()
+    raise MaterialError(f"cannot generate a {algorithm} key of size {size}; supported: RSA 2048, 3072 or "
+                        "4096; EC 256, 384 or 521; Ed25519 (no size)")
+
+
+def key_params(key: PrivateKey | PublicKey) -> tuple[KeyAlgorithm, int | None]:
+    """``("RSA", 2048)``, ``("EC", 256)`` or ``("Ed25519", None)``; MaterialError for keys Java 17 lacks."""
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        return "RSA", key.key_size
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        size = _CURVE_SIZES.get(key.curve.name)
+        if size is None:
+            raise MaterialError(f"EC curve {key.curve.name} is not supported (JDK 17 keytool offers "
+                                "secp256r1, secp384r1 and secp521r1); use one of those")
+        return "EC", size
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
+        return "Ed25519", None
+    raise MaterialError(f"unsupported key type {type(key).__name__}; use RSA, EC (P-256/384/521) or Ed25519")
+
+
+def signature_hash_for(key: PrivateKey | PublicKey) -> SignatureHash | None:
+    """The hash JDK 17 keytool signs with (SignatureUtil.getDefaultSigAlgForKey); None for Ed25519.
+
+    RSA: SHA-256 up to 3072 bits, SHA-384 up to 7680, SHA-512 above. EC: SHA-256 below 384 bits,
+    SHA-384 below 512, SHA-512 from 512 (P-521).
+    """
+    algorithm, size = key_params(key)
+    if algorithm == "Ed25519" or size is None:
+        return None
+    if algorithm == "RSA":
+        return hashes.SHA512() if size > 7680 else hashes.SHA384() if size > 3072 else hashes.SHA256()
+    return hashes.SHA512() if size >= 512 else hashes.SHA384() if size >= 384 else hashes.SHA256()
+
+
+# -- subject alternative names ------------------------------------------------------------------------------
+
+_DNS_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
+_OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
+_SAN_FORMS = "dns:NAME, ip:ADDRESS, email:ADDRESS, uri:URI or oid:N.N.N"
+
+
+def parse_san(items: Sequence[str]) -> list[x509.GeneralName]:
+    """keytool ``-ext SAN=`` items, one per string: ``dns:x``, ``ip:1.2.3.4`` / IPv6, ``email:a@b``,
+    ``uri:https://...``, ``oid:1.2.3``; the type is case-insensitive, the order is kept.
+
+    Checks follow keytool's (DNS names as sun.security.x509.DNSName, a leading ``*.`` allowed; URIs need a
+    scheme), but stricter where keytool would write something else than was meant: IP addresses must be
+    literal (keytool resolves host names), and email addresses and URIs must be ASCII (keytool writes
+    ``?`` for other characters in an IA5String).
+    """
+    return [_general_name(item) for item in items]
+
+
+def _general_name(item: str) -> x509.GeneralName:
+    kind, sep, value = item.partition(":")
+    parse = _SAN_PARSERS.get(kind.strip().lower()) if sep else None
+    if parse is None:
+        raise MaterialError(f"subject alternative name {item!r}: expected TYPE:VALUE, one of {_SAN_FORMS}")
+    problem = parse(value)
+    if isinstance(problem, str):
+        raise MaterialError(f"subject alternative name {item!r}: {problem}")
+    return problem
+
+
+def _dns(value: str) -> x509.GeneralName | str:
+    labels = value.split(".")
+    if labels[0] == "*" and len(labels) > 1:
+        labels = labels[1:]  # RFC 4592 wildcard, leftmost label only (as keytool allows)
+    if not value or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        return ("a DNS name is dot-separated labels of ASCII letters, digits and hyphens, each starting "
+                "with a letter or digit (a leading '*.' is allowed); use the punycode (xn--) form of "
+                "international names")
+    return x509.DNSName(value)
+
+
+def _ip(value: str) -> x509.GeneralName | str:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return "not an IPv4 or IPv6 address (write a literal address such as 10.0.0.1 or ::1)"
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+        return "an IPv6 scope (%...) cannot be put in a certificate; drop it"
+    return x509.IPAddress(address)
+
+
+def _email(value: str) -> x509.GeneralName | str:
+    local, at, domain = value.rpartition("@")
+    if not (at and local and domain) or not value.isascii() or any(c.isspace() for c in value):
+        return "an email address is ASCII local@domain without blanks"
+    return x509.RFC822Name(value)
+
+
+def _uri(value: str) -> x509.GeneralName | str:
+    if not value.isascii() or not _URI_SCHEME.fullmatch(value):
+        return "a URI needs a scheme (such as https:) and ASCII characters without blanks (percent-encode others)"
+    return x509.UniformResourceIdentifier(value)
+
+
+def _registered_id(value: str) -> x509.GeneralName | str:
+    if not _OID.fullmatch(value):
+        return "an OID is dotted decimal, e.g. 1.2.3.4"
+    try:
+        return x509.RegisteredID(x509.ObjectIdentifier(value))
+    except ValueError as e:
+        return f"invalid OID ({e})"
+
+
+_SAN_PARSERS = {"dns": _dns, "ip": _ip, "email": _email, "uri": _uri, "oid": _registered_id}
+
+
+# -- certificates ---------------------------------------------------------------------------------------------
+
+def build_self_signed(key: PrivateKey, subject: x509.Name, *, not_before: datetime, validity_days: int,
+                      san: Sequence[x509.GeneralName] = ()) -> x509.Certificate:
+    """A self-signed certificate shaped like JDK 17 ``keytool -genkeypair``'s, byte-for-byte reproducible.
+
+    - X.509 v3, issuer = subject, signature hash per ``signature_hash_for`` (RSA PKCS#1 v1.5, ECDSA with
+      RFC 6979 deterministic nonces, Ed25519).
+    - Extensions, in keytool's order: SubjectKeyIdentifier (SHA-1 of the public key bits), then
+      SubjectAlternativeName when ``san`` is given; both non-critical.
+    - notBefore = ``not_before`` truncated to whole seconds (it must be timezone-aware); notAfter =
+      notBefore + ``validity_days`` x 86400 s, as keytool computes it.
+    - Serial number: the first 8 bytes of ``derive("kstool/certificate-serial", PUBLIC_KEY, subject DER,
+      SubjectPublicKeyInfo DER, notBefore as ISO 8601, validity_days as decimal, SAN extension DER or
+      empty)`` (HMAC-SHA256, see kstool.formats.derive) with the top bit cleared, so a positive integer
+      below 2**63, the same for the same inputs; 1 if that would be 0.
+    """
+    start = _whole_seconds(not_before)
+    if validity_days < 1:
+        raise MaterialError(f"validity of {validity_days} days: a certificate must be valid for at least 1 day")
+    try:
+        end = start + timedelta(days=validity_days)
+    except OverflowError:
+        raise MaterialError(f"a validity of {validity_days} days ends after the year 9999") from None
+    public_key = key.public_key()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)  # self-signed
+        .public_key(public_key)
+        .serial_number(_serial(subject, public_key, start, validity_days, san))
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+    )
+    if san:
+        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    hash_algorithm = signature_hash_for(key)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return builder.sign(key, hash_algorithm, ecdsa_deterministic=True)
+    return builder.sign(key, hash_algorithm)
+
+
+def _whole_seconds(moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise TypeError("not_before must be timezone-aware")
+    return moment.replace(microsecond=0)
+
+
+def _serial(subject: x509.Name, public_key: PublicKey, start: datetime, validity_days: int,
+            san: Sequence[x509.GeneralName]) -> int:
+    spki = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    san_der = x509.SubjectAlternativeName(san).public_bytes() if san else b""
+    digest = derive("kstool/certificate-serial", PUBLIC_KEY, subject.public_bytes(), spki,
+                    start.isoformat().encode("ascii"), str(validity_days).encode("ascii"), san_der, length=8)
+    return int.from_bytes(digest, "big") & ((1 << 63) - 1) or 1

@@ -1,0 +1,823 @@
+"""PKCS#12 (RFC 7292): a deterministic encoder shaped like JDK 17's output and a general, strict decoder.
+
+cryptography supplies primitives only (PBKDF2, AES, 3DES, RC2, HMAC, hashes). Its own serializer draws fresh
+salts and IVs on every call and cannot put Java's trusted-certificate attribute on several certificates next
+to several keys, so the structure is written here, and every salt and IV comes from ``kstool.formats.derive``.
+
+Layout written (as keytool writes it): a ``Data`` safe holding one PKCS8ShroudedKeyBag per key entry, then an
+``EncryptedData`` safe holding the certificate bags (each key's leaf with friendlyName + localKeyId, its
+chain's CA certificates bare and written once, trusted certificates with friendlyName + Java's trusted-usage
+attribute), then an HMAC over the authenticated safe.
+
+Decoding parses the whole structure and checks every iteration count before any key derivation, verifies
+the MAC before decrypting anything, and turns every malformed input into ``FormatError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.decrepit.ciphers import algorithms as decrepit
+from cryptography.hazmat.primitives import hashes, padding, serialization
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+
+from kstool.errors import FormatError, WrongPasswordError
+from kstool.formats import der
+from kstool.formats.derive import derive, secret_seed
+from kstool.formats.model import Entry, KeyEntry, TrustedEntry
+
+Profile = Literal["modern", "legacy"]
+MAX_ITERATIONS = 5_000_000  # what Java accepts when loading; more is a denial-of-service, not protection
+
+# -- object identifiers -----------------------------------------------------------------------------------
+
+DATA = "1.2.840.113549.1.7.1"
+ENCRYPTED_DATA = "1.2.840.113549.1.7.6"
+KEY_BAG = "1.2.840.113549.1.12.10.1.1"
+SHROUDED_KEY_BAG = "1.2.840.113549.1.12.10.1.2"
+CERT_BAG = "1.2.840.113549.1.12.10.1.3"
+CRL_BAG = "1.2.840.113549.1.12.10.1.4"
+SECRET_BAG = "1.2.840.113549.1.12.10.1.5"  # noqa: S105 - an OID, not a password
+SAFE_CONTENTS_BAG = "1.2.840.113549.1.12.10.1.6"
+X509_CERTIFICATE = "1.2.840.113549.1.9.22.1"
+FRIENDLY_NAME = "1.2.840.113549.1.9.20"
+LOCAL_KEY_ID = "1.2.840.113549.1.9.21"
+JAVA_TRUSTED_USAGE = "2.16.840.1.113894.746875.1.1"  # Oracle's attribute: without it keytool sees 0 entries
+ANY_EXTENDED_KEY_USAGE = "2.5.29.37.0"
+PBES2 = "1.2.840.113549.1.5.13"
+PBKDF2 = "1.2.840.113549.1.5.12"
+PBE_SHA1_3DES = "1.2.840.113549.1.12.1.3"
+PBE_SHA1_RC2_128 = "1.2.840.113549.1.12.1.5"
+PBE_SHA1_RC2_40 = "1.2.840.113549.1.12.1.6"
+DES_EDE3_CBC = "1.2.840.113549.3.7"
+
+_PRF_HASHES: dict[str, str] = {  # PBKDF2 PRF OID -> hash name
+    "1.2.840.113549.2.7": "sha1",
+    "1.2.840.113549.2.8": "sha224",
+    "1.2.840.113549.2.9": "sha256",
+    "1.2.840.113549.2.10": "sha384",
+    "1.2.840.113549.2.11": "sha512",
+}
+_DIGESTS: dict[str, str] = {  # MAC digest OID -> hash name
+    "1.3.14.3.2.26": "sha1",
+    "2.16.840.1.101.3.4.2.4": "sha224",
+    "2.16.840.1.101.3.4.2.1": "sha256",
+    "2.16.840.1.101.3.4.2.2": "sha384",
+    "2.16.840.1.101.3.4.2.3": "sha512",
+}
+_PBES2_CIPHERS: dict[str, int] = {  # PBES2 encryption scheme OID -> key length in bytes
+    "2.16.840.1.101.3.4.1.2": 16,  # aes128-CBC
+    "2.16.840.1.101.3.4.1.22": 24,  # aes192-CBC
+    "2.16.840.1.101.3.4.1.42": 32,  # aes256-CBC
+    DES_EDE3_CBC: 24,  # old OpenSSL PBES2 default
+}
+_AES256_CBC = "2.16.840.1.101.3.4.1.42"
+_HMAC_SHA256 = "1.2.840.113549.2.9"
+_SHA1 = "1.3.14.3.2.26"
+_SHA256 = "2.16.840.1.101.3.4.2.1"
+
+_HASH_CLASSES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384, "sha512": hashes.SHA512,
+}
+_BLOCK_SIZES = {"sha1": 64, "sha224": 64, "sha256": 64, "sha384": 128, "sha512": 128}  # the KDF's v
+
+_KDF_KEY, _KDF_IV, _KDF_MAC = 1, 2, 3  # RFC 7292 Appendix B.3 purpose IDs
+_PBES2_SALT_LEN = 16
+_PKCS12_SALT_LEN = 20  # MAC and legacy PBE salts, as Java writes them
+_MAX_NESTING = 8  # safeContentsBag recursion; real files use 0 or 1
+_TIME_PREFIX = b"Time "
+
+_INTEGRITY_FAILED = "wrong password, or the PKCS12 store is corrupt (integrity check failed)"
+
+# -- passwords and key derivation -------------------------------------------------------------------------
+
+
+def _check_password(password: str) -> None:
+    if not isinstance(password, str):
+        raise TypeError("password must be str")
+    if not password.isascii():  # never echo it: messages must not carry secrets
+        raise FormatError("PKCS12 passwords must be ASCII (JDK 17 refuses others: 'Password is not ASCII')")
+
+
+def _bmp_password(password: str) -> bytes:
+    """RFC 7292 B.1: BMPString with a two-byte NUL terminator (what Java and OpenSSL feed the KDF)."""
+    return password.encode("utf-16-be") + b"\x00\x00"
+
+
+def _fill(data: bytes, v: int) -> bytes:
+    """``data`` repeated to the next multiple of ``v`` bytes (empty stays empty)."""
+    if not data:
+        return b""
+    n = v * -(-len(data) // v)
+    return (data * (n // len(data) + 1))[:n]
+
+
+def pkcs12_kdf(hash_name: str, password_bmp: bytes, salt: bytes, *, purpose: int, iterations: int,
+               length: int) -> bytes:
+    """RFC 7292 Appendix B.2 key derivation (``openssl kdf PKCS12KDF`` computes the same)."""
+    new = getattr(hashlib, hash_name)
+    v = _BLOCK_SIZES[hash_name]
+    d = bytes([purpose]) * v
+    i = bytearray(_fill(salt, v) + _fill(password_bmp, v))
+    out = b""
+    while True:
+        a: bytes = new(d + bytes(i)).digest()
+        for _ in range(iterations - 1):
+            a = new(a).digest()
+        out += a
+        if len(out) >= length:
+            return out[:length]
+        b = int.from_bytes(_fill(a, v), "big") + 1
+        for j in range(0, len(i), v):
+            block = (int.from_bytes(i[j:j + v], "big") + b) % (1 << (8 * v))
+            i[j:j + v] = block.to_bytes(v, "big")
+
+
+def _pbkdf2(hash_name: str, password: str, salt: bytes, iterations: int, length: int) -> bytes:
+    # Java's PBKDF2 takes the UTF-8 bytes of the password (ASCII here), not the BMPString form.
+    kdf = PBKDF2HMAC(algorithm=_HASH_CLASSES[hash_name](), length=length, salt=salt, iterations=iterations)
+    return kdf.derive(password.encode("utf-8"))
+
+
+# -- ciphers ----------------------------------------------------------------------------------------------
+
+
+def _block_cipher(oid: str, key: bytes) -> BlockCipherAlgorithm:
+    if oid in (DES_EDE3_CBC, PBE_SHA1_3DES):
+        return decrepit.TripleDES(key)
+    if oid in (PBE_SHA1_RC2_128, PBE_SHA1_RC2_40):
+        rc2 = getattr(decrepit, "RC2", None)
+        if rc2 is None or len(key) * 8 not in rc2.key_sizes:
+            raise FormatError(f"this PKCS12 store uses {len(key) * 8}-bit RC2 (pbeWithSHAAnd{len(key) * 8}"
+                              "BitRC2-CBC), which the installed cryptography library cannot decrypt; "
+                              "re-export it with AES (openssl pkcs12 without -legacy)")
+        algorithm: BlockCipherAlgorithm = rc2(key)
+        return algorithm
+    return algorithms.AES(key)
+
+
+def _cbc_encrypt(cipher: BlockCipherAlgorithm, iv: bytes, plaintext: bytes) -> bytes:
+    padder = padding.PKCS7(cipher.block_size).padder()
+    encryptor = Cipher(cipher, modes.CBC(iv)).encryptor()
+    return encryptor.update(padder.update(plaintext) + padder.finalize()) + encryptor.finalize()
+
+
+def _cbc_decrypt(cipher: BlockCipherAlgorithm, iv: bytes, ciphertext: bytes) -> bytes:
+    if not ciphertext or len(ciphertext) * 8 % cipher.block_size:
+        raise FormatError("malformed PKCS12 store: encrypted content is not a whole number of blocks")
+    decryptor = Cipher(cipher, modes.CBC(iv)).decryptor()
+    padded = decryptor.update(ciphertext) + decryptor.finalize()
+    unpadder = padding.PKCS7(cipher.block_size).unpadder()
+    try:
+        return unpadder.update(padded) + unpadder.finalize()
+    except ValueError:  # bad padding: the password does not open this bag
+        raise WrongPasswordError(_INTEGRITY_FAILED) from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Pbes2:
+    prf: str  # hash name
+    salt: bytes
+    iterations: int
+    cipher: str  # OID
+    iv: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Pkcs12Pbe:
+    scheme: str  # OID
+    salt: bytes
+    iterations: int
+
+
+_Protection = _Pbes2 | _Pkcs12Pbe
+_PKCS12_PBE_KEY_LENGTHS = {PBE_SHA1_3DES: 24, PBE_SHA1_RC2_128: 16, PBE_SHA1_RC2_40: 5}
+
+
+def _decrypt(protection: _Protection, password: str, ciphertext: bytes) -> bytes:
+    if isinstance(protection, _Pbes2):
+        key = _pbkdf2(protection.prf, password, protection.salt, protection.iterations,
+                      _PBES2_CIPHERS[protection.cipher])
+        return _cbc_decrypt(_block_cipher(protection.cipher, key), protection.iv, ciphertext)
+    length = _PKCS12_PBE_KEY_LENGTHS[protection.scheme]
+    if protection.scheme != PBE_SHA1_3DES:
+        _block_cipher(protection.scheme, b"\x00" * length)  # refuse unsupported RC2 before the slow KDF
+    bmp = _bmp_password(password)
+    key = pkcs12_kdf("sha1", bmp, protection.salt, purpose=_KDF_KEY, iterations=protection.iterations, length=length)
+    iv = pkcs12_kdf("sha1", bmp, protection.salt, purpose=_KDF_IV, iterations=protection.iterations, length=8)
+    return _cbc_decrypt(_block_cipher(protection.scheme, key), iv, ciphertext)
+
+
+# -- encoding ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Encryptor:
+    """How the bags of one store are encrypted."""
+
+    profile: Profile
+    password: str
+    iterations: int
+
+    def encrypt(self, plaintext: bytes, domain: str, key: bytes,
+                parts: tuple[bytes, ...]) -> tuple[bytes, bytes]:
+        """The AlgorithmIdentifier (DER) and the ciphertext; salt and IV from ``derive(domain-*, key, parts)``."""
+        if self.profile == "legacy":
+            return self._pbe_sha1_3des(plaintext, derive(f"{domain}-salt", key, *parts, length=_PKCS12_SALT_LEN))
+        salt = derive(f"{domain}-salt", key, *parts, length=_PBES2_SALT_LEN)
+        return self._pbes2_aes256(plaintext, salt, derive(f"{domain}-iv", key, *parts, length=16))
+
+    def _pbe_sha1_3des(self, plaintext: bytes, salt: bytes) -> tuple[bytes, bytes]:
+        bmp = _bmp_password(self.password)  # the IV comes from the password and salt, not from us
+        cipher_key = pkcs12_kdf("sha1", bmp, salt, purpose=_KDF_KEY, iterations=self.iterations, length=24)
+        iv = pkcs12_kdf("sha1", bmp, salt, purpose=_KDF_IV, iterations=self.iterations, length=8)
+        alg = der.seq(der.oid(PBE_SHA1_3DES), der.seq(der.octet_string(salt), der.integer(self.iterations)))
+        return alg, _cbc_encrypt(decrepit.TripleDES(cipher_key), iv, plaintext)
+
+    def _pbes2_aes256(self, plaintext: bytes, salt: bytes, iv: bytes) -> tuple[bytes, bytes]:
+        cipher_key = _pbkdf2("sha256", self.password, salt, self.iterations, 32)
+        # keyLength and an explicit PRF with NULL parameters, as JDK 17 writes them
+        kdf_params = der.seq(der.octet_string(salt), der.integer(self.iterations), der.integer(32),
+                             der.seq(der.oid(_HMAC_SHA256), der.null()))
+        alg = der.seq(der.oid(PBES2), der.seq(der.seq(der.oid(PBKDF2), kdf_params),
+                                              der.seq(der.oid(_AES256_CBC), der.octet_string(iv))))
+        return alg, _cbc_encrypt(algorithms.AES(cipher_key), iv, plaintext)
+
+
+def _attribute(oid: str, value: bytes) -> bytes:
+    return der.seq(der.oid(oid), der.set_of(value))
+
+
+def _safe_bag(bag_id: str, value: bytes, attributes: Sequence[bytes]) -> bytes:
+    attrs = der.set_of(*attributes) if attributes else b""
+    return der.seq(der.oid(bag_id), der.explicit(0, value), attrs)
+
+
+def _cert_bag(cert_der: bytes, attributes: Sequence[bytes]) -> bytes:
+    cert_value = der.seq(der.oid(X509_CERTIFICATE), der.explicit(0, der.octet_string(cert_der)))
+    return _safe_bag(CERT_BAG, cert_value, attributes)
+
+
+def _local_key_ids(entries: Sequence[Entry]) -> dict[int, bytes]:
+    """``Time <ms>`` per key entry index; a clash moves the later entry on by 1 ms until it is unique."""
+    ids: dict[int, bytes] = {}
+    used: set[int] = set()
+    for index, entry in enumerate(entries):
+        if isinstance(entry, KeyEntry):
+            ms = entry.timestamp_ms
+            while ms in used:
+                ms += 1
+            used.add(ms)
+            ids[index] = _TIME_PREFIX + str(ms).encode("ascii")
+    return ids
+
+
+def _cert_bags(entries: Sequence[Entry], key_ids: dict[int, bytes]) -> list[bytes]:
+    bags: list[bytes] = []
+    ca_written: set[bytes] = set()
+    for index, entry in enumerate(entries):
+        name = _attribute(FRIENDLY_NAME, der.bmp_string(entry.alias))
+        if isinstance(entry, TrustedEntry):
+            usage = _attribute(JAVA_TRUSTED_USAGE, der.oid(ANY_EXTENDED_KEY_USAGE))
+            bags.append(_cert_bag(entry.cert_der, [name, usage]))
+            continue
+        leaf, *cas = entry.chain_der
+        bags.append(_cert_bag(leaf, [name, _attribute(LOCAL_KEY_ID, der.octet_string(key_ids[index]))]))
+        ca_written.add(leaf)  # a leaf bag also serves Java's issuer lookup for other chains
+        for ca in cas:
+            if ca not in ca_written:  # a CA shared by several chains is written once
+                ca_written.add(ca)
+                bags.append(_cert_bag(ca, []))
+    return bags
+
+
+def _key_bag(entry: KeyEntry, key_id: bytes, encryptor: _Encryptor) -> bytes:
+    parts = (encryptor.password.encode("ascii"), entry.alias.encode("utf-8"))
+    alg, ciphertext = encryptor.encrypt(entry.key_der, "kstool/p12/key", entry.key_der, parts)
+    shrouded = der.seq(alg, der.octet_string(ciphertext))
+    attributes = [_attribute(FRIENDLY_NAME, der.bmp_string(entry.alias)),
+                  _attribute(LOCAL_KEY_ID, der.octet_string(key_id))]
+    return _safe_bag(SHROUDED_KEY_BAG, shrouded, attributes)
+
+
+def _data_info(content: bytes) -> bytes:
+    return der.seq(der.oid(DATA), der.explicit(0, der.octet_string(content)))
+
+
+def _encrypted_data_info(content: bytes, encryptor: _Encryptor, seed: bytes,
+                         parts: tuple[bytes, ...]) -> bytes:
+    alg, ciphertext = encryptor.encrypt(content, "kstool/p12/certs", seed, parts)
+    encrypted_content_info = der.seq(der.oid(DATA), alg, der.tlv(der.context(0, constructed=False), ciphertext))
+    return der.seq(der.oid(ENCRYPTED_DATA), der.explicit(0, der.seq(der.integer(0), encrypted_content_info)))
+
+
+def _mac_data(auth_safe: bytes, password: str, profile: Profile, *, iterations: int, seed: bytes,
+              parts: tuple[bytes, ...]) -> bytes:
+    hash_name, digest_oid = ("sha1", _SHA1) if profile == "legacy" else ("sha256", _SHA256)
+    salt = derive("kstool/p12/mac-salt", seed, *parts, length=_PKCS12_SALT_LEN)
+    mac = _compute_mac(hash_name, password, salt, iterations, auth_safe)
+    digest_info = der.seq(der.seq(der.oid(digest_oid), der.null()), der.octet_string(mac))
+    return der.seq(digest_info, der.octet_string(salt), der.integer(iterations))
+
+
+def _compute_mac(hash_name: str, password: str, salt: bytes, iterations: int, content: bytes) -> bytes:
+    size = hashlib.new(hash_name).digest_size
+    key = pkcs12_kdf(hash_name, _bmp_password(password), salt, purpose=_KDF_MAC, iterations=iterations, length=size)
+    return hmac.new(key, content, hash_name).digest()
+
+
+def _check_iterations(name: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be int")
+    if not 1 <= value <= MAX_ITERATIONS:
+        raise ValueError(f"{name} must be between 1 and {MAX_ITERATIONS}, not {value}")
+    return value
+
+
+def _check_entries(entries: Sequence[Entry]) -> None:
+    seen: set[str] = set()
+    for entry in entries:
+        if not isinstance(entry, KeyEntry | TrustedEntry):
+            raise TypeError(f"not a keystore entry: {type(entry).__name__}")
+        if isinstance(entry, KeyEntry) and not entry.chain_der:
+            raise ValueError(f"key entry {entry.alias!r} has no certificate (Java needs at least the leaf)")
+        if entry.timestamp_ms < 0:
+            raise ValueError(f"entry {entry.alias!r} has a negative timestamp")
+        folded = entry.alias.lower()
+        if folded in seen:  # Java lowercases PKCS12 aliases and would silently keep only one
+            raise ValueError(f"duplicate alias {entry.alias!r} (aliases are case-insensitive in Java)")
+        seen.add(folded)
+
+
+def encode_pkcs12(entries: Sequence[Entry], password: str, *, profile: Profile = "modern",
+                  iterations: int = 10_000, mac_iterations: int | None = None) -> bytes:
+    """A PKCS12 store holding ``entries``; the same arguments always give the same bytes.
+
+    ``modern``: PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC) for keys and certificates, HMAC-SHA256 MAC (JDK 17's
+    defaults). ``legacy``: pbeWithSHAAnd3-KeyTripleDES-CBC for both, HMAC-SHA1 MAC (older Java).
+    """
+    _check_password(password)
+    if profile not in ("modern", "legacy"):
+        raise ValueError(f"unknown PKCS12 profile {profile!r}")
+    _check_iterations("iterations", iterations)
+    mac_iterations = _check_iterations("mac_iterations", iterations if mac_iterations is None else mac_iterations)
+    _check_entries(entries)
+
+    key_ders = [e.key_der for e in entries if isinstance(e, KeyEntry)]
+    seed = secret_seed(key_ders)
+    # Public data in a store with keys hides behind the password too; a truststore derives from public data.
+    parts = (password.encode("ascii"),) if key_ders else ()
+    encryptor = _Encryptor(profile, password, iterations)
+    key_ids = _local_key_ids(entries)
+
+    infos: list[bytes] = []
+    key_bags = [_key_bag(e, key_ids[i], encryptor) for i, e in enumerate(entries) if isinstance(e, KeyEntry)]
+    if key_bags:
+        infos.append(_data_info(der.seq(*key_bags)))
+    cert_bags = _cert_bags(entries, key_ids)
+    if cert_bags:
+        infos.append(_encrypted_data_info(der.seq(*cert_bags), encryptor, seed, parts))
+    auth_safe = der.seq(*infos)
+    mac = _mac_data(auth_safe, password, profile, iterations=mac_iterations, seed=seed, parts=parts)
+    return der.seq(der.integer(3), _data_info(auth_safe), mac)
+
+
+# -- decoding: structure ----------------------------------------------------------------------------------
+
+
+def _children(node: der.Node, tag: int, what: str, minimum: int, maximum: int) -> list[der.Node]:
+    items = node.expect(tag, what).children()
+    if not minimum <= len(items) <= maximum:
+        raise FormatError(f"malformed {what}: {len(items)} elements")
+    return items
+
+
+def _octets(node: der.Node, what: str, depth: int = 0) -> bytes:
+    """An OCTET STRING's content; BER's constructed form (chunks) is accepted too."""
+    if node.tag == der.OCTET_STRING:
+        return node.value
+    if node.tag == 0x24 and depth < _MAX_NESTING:
+        return b"".join(_octets(chunk, what, depth + 1) for chunk in node.children())
+    raise FormatError(f"malformed {what}: expected an OCTET STRING")
+
+
+def _iterations(node: der.Node, what: str) -> int:
+    count = node.as_int()
+    if count < 1:
+        raise FormatError(f"malformed PKCS12 store: {what} iteration count {count}")
+    if count > MAX_ITERATIONS:  # refused before any derivation: Java refuses it too
+        raise FormatError(f"PKCS12 {what} iteration count {count} exceeds the limit of {MAX_ITERATIONS}")
+    return count
+
+
+def _algorithm(node: der.Node, what: str) -> tuple[str, der.Node | None]:
+    items = _children(node, der.SEQUENCE, what, 1, 2)
+    params = items[1] if len(items) == 2 else None
+    return items[0].as_oid(), params
+
+
+def _hash_oid(oid: str, table: dict[str, str], what: str) -> str:
+    if oid not in table:
+        raise FormatError(f"unsupported {what} algorithm {oid} in PKCS12 store")
+    return table[oid]
+
+
+def _parse_pbes2(params: der.Node) -> _Pbes2:
+    kdf, scheme = _children(params, der.SEQUENCE, "PBES2 parameters", 2, 2)
+    kdf_oid, kdf_params = _algorithm(kdf, "PBES2 key derivation")
+    if kdf_oid != PBKDF2 or kdf_params is None:
+        raise FormatError(f"unsupported PBES2 key derivation {kdf_oid} in PKCS12 store (only PBKDF2)")
+    fields = _children(kdf_params, der.SEQUENCE, "PBKDF2 parameters", 2, 4)
+    salt = fields[0].expect(der.OCTET_STRING, "PBKDF2 salt").value
+    iterations = _iterations(fields[1], "PBKDF2")
+    rest = fields[2:]
+    key_length = rest.pop(0).as_int() if rest and rest[0].tag == der.INTEGER else None
+    prf = "sha1"  # RFC 8018 default
+    if rest:
+        prf = _hash_oid(_algorithm(rest[0], "PBKDF2 PRF")[0], _PRF_HASHES, "PBKDF2 PRF")
+    cipher, iv_node = _algorithm(scheme, "PBES2 encryption scheme")
+    if cipher not in _PBES2_CIPHERS or iv_node is None:
+        raise FormatError(f"unsupported PBES2 encryption scheme {cipher} in PKCS12 store")
+    iv = iv_node.expect(der.OCTET_STRING, "PBES2 IV").value
+    if key_length is not None and key_length != _PBES2_CIPHERS[cipher]:
+        raise FormatError("malformed PKCS12 store: PBKDF2 key length does not match the cipher")
+    if len(iv) != (8 if cipher == DES_EDE3_CBC else 16):
+        raise FormatError("malformed PKCS12 store: bad PBES2 IV length")
+    return _Pbes2(prf, salt, iterations, cipher, iv)
+
+
+def _parse_protection(node: der.Node) -> _Protection:
+    oid, params = _algorithm(node, "encryption algorithm")
+    if params is None:
+        raise FormatError(f"malformed PKCS12 store: encryption algorithm {oid} without parameters")
+    if oid == PBES2:
+        return _parse_pbes2(params)
+    if oid in _PKCS12_PBE_KEY_LENGTHS:
+        salt, count = _children(params, der.SEQUENCE, "PKCS12 PBE parameters", 2, 2)
+        return _Pkcs12Pbe(oid, salt.expect(der.OCTET_STRING, "PBE salt").value, _iterations(count, "PBE"))
+    raise FormatError(f"unsupported encryption algorithm {oid} in PKCS12 store")
+
+
+@dataclass(frozen=True, slots=True)
+class _Mac:
+    hash_name: str
+    digest: bytes
+    salt: bytes
+    iterations: int
+
+
+def _parse_mac(node: der.Node) -> _Mac:
+    items = _children(node, der.SEQUENCE, "PKCS12 MAC", 2, 3)
+    algorithm, digest = _children(items[0], der.SEQUENCE, "PKCS12 MAC digest", 2, 2)
+    oid, params = _algorithm(algorithm, "MAC digest")
+    if params is not None and params.raw != der.null():  # hash parameters are NULL or absent, nothing else
+        raise FormatError("malformed PKCS12 store: MAC digest parameters")
+    hash_name = _hash_oid(oid, _DIGESTS, "MAC digest")
+    salt = items[1].expect(der.OCTET_STRING, "MAC salt").value
+    iterations = _iterations(items[2], "MAC") if len(items) == 3 else 1
+    return _Mac(hash_name, digest.expect(der.OCTET_STRING, "MAC digest").value, salt, iterations)
+
+
+def _explicit0(node: der.Node, what: str) -> der.Node:
+    node.expect(der.context(0), what)
+    return der.decode(node.value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Safe:
+    """One ContentInfo of the authenticated safe: SafeContents, in clear or still encrypted."""
+
+    content: bytes  # SafeContents DER, or ciphertext when ``protection`` is set
+    protection: _Protection | None
+
+
+def _parse_content_info(node: der.Node) -> _Safe:
+    kind, content = _children(node, der.SEQUENCE, "PKCS12 ContentInfo", 2, 2)
+    oid = kind.as_oid()
+    if oid == DATA:
+        return _Safe(_octets(_explicit0(content, "Data content"), "Data content"), None)
+    if oid != ENCRYPTED_DATA:
+        raise FormatError(f"unsupported PKCS12 content type {oid} (public-key protected stores are not supported)")
+    version, info = _children(_explicit0(content, "EncryptedData"), der.SEQUENCE, "EncryptedData", 2, 3)[:2]
+    version.as_int()
+    items = _children(info, der.SEQUENCE, "EncryptedContentInfo", 3, 3)
+    if items[0].as_oid() != DATA:
+        raise FormatError("malformed PKCS12 store: encrypted content is not Data")
+    protection = _parse_protection(items[1])
+    encrypted = items[2]
+    if encrypted.tag == der.context(0, constructed=False):
+        return _Safe(encrypted.value, protection)
+    encrypted.expect(der.context(0), "encrypted content")  # BER constructed [0] holding OCTET STRING chunks
+    return _Safe(b"".join(_octets(chunk, "encrypted content") for chunk in encrypted.children()), protection)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pfx:
+    auth_safe: bytes
+    safes: tuple[_Safe, ...]
+    mac: _Mac | None
+
+
+def _parse_pfx(data: bytes) -> _Pfx:
+    items = _children(der.decode(data), der.SEQUENCE, "PKCS12 store", 2, 3)
+    if items[0].as_int() != 3:
+        raise FormatError("unsupported PKCS12 version (expected 3)")
+    kind, content = _children(items[1], der.SEQUENCE, "PKCS12 authenticated safe", 2, 2)
+    if kind.as_oid() != DATA:
+        raise FormatError("unsupported PKCS12 integrity mode (public-key signed stores are not supported)")
+    auth_safe = _octets(_explicit0(content, "authenticated safe"), "authenticated safe")
+    mac = _parse_mac(items[2]) if len(items) == 3 else None
+    safes = tuple(_parse_content_info(info) for info in der.decode(auth_safe).expect(der.SEQUENCE,
+                                                                                      "authenticated safe").children())
+    return _Pfx(auth_safe, safes, mac)
+
+
+# -- decoding: bags ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Attributes:
+    friendly_name: str | None
+    local_key_id: bytes | None
+    trusted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Bag:
+    kind: str  # bag OID
+    value: der.Node  # the bag value inside [0]
+    attributes: _Attributes
+
+
+def _first_value(node: der.Node, what: str) -> der.Node:
+    values = node.expect(der.SET, what).children()
+    if not values:
+        raise FormatError(f"malformed PKCS12 store: empty {what}")
+    return values[0]
+
+
+def _bmp_text(node: der.Node) -> str:
+    node.expect(der.BMP_STRING, "friendlyName")
+    try:
+        return node.value.decode("utf-16-be")
+    except UnicodeDecodeError:
+        raise FormatError("malformed PKCS12 store: friendlyName is not a valid BMPString") from None
+
+
+def _parse_attributes(node: der.Node | None) -> _Attributes:
+    name: str | None = None
+    key_id: bytes | None = None
+    trusted = False
+    for attribute in node.expect(der.SET, "bag attributes").children() if node else []:
+        oid_node, values = _children(attribute, der.SEQUENCE, "bag attribute", 2, 2)
+        oid = oid_node.as_oid()
+        if oid == FRIENDLY_NAME:
+            name = _bmp_text(_first_value(values, "friendlyName"))
+        elif oid == LOCAL_KEY_ID:
+            key_id = _first_value(values, "localKeyId").expect(der.OCTET_STRING, "localKeyId").value
+        elif oid == JAVA_TRUSTED_USAGE:
+            trusted = True
+    return _Attributes(name, key_id, trusted)
+
+
+def _parse_bags(safe_contents: bytes, depth: int = 0) -> list[_Bag]:
+    bags: list[_Bag] = []
+    for node in der.decode(safe_contents).expect(der.SEQUENCE, "SafeContents").children():
+        items = _children(node, der.SEQUENCE, "SafeBag", 2, 3)
+        kind = items[0].as_oid()
+        value = _explicit0(items[1], "SafeBag value")
+        attributes = _parse_attributes(items[2] if len(items) == 3 else None)
+        if kind == SAFE_CONTENTS_BAG:
+            if depth >= _MAX_NESTING:
+                raise FormatError("malformed PKCS12 store: safe contents nested too deeply")
+            bags.extend(_parse_bags(value.raw, depth + 1))
+        else:
+            bags.append(_Bag(kind, value, attributes))
+    return bags
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    position: int
+    key_der: bytes
+    attributes: _Attributes
+
+
+@dataclass(frozen=True, slots=True)
+class _Cert:
+    position: int
+    cert_der: bytes
+    cert: x509.Certificate
+    attributes: _Attributes
+
+
+def _key_der(bag: _Bag, password: str) -> bytes:
+    if bag.kind == KEY_BAG:
+        key_der = bag.value.raw
+    else:
+        algorithm, encrypted = _children(bag.value, der.SEQUENCE, "EncryptedPrivateKeyInfo", 2, 2)
+        key_der = _decrypt(_parse_protection(algorithm), password,
+                           encrypted.expect(der.OCTET_STRING, "encrypted key").value)
+    try:  # a PrivateKeyInfo is a SEQUENCE; anything else is corruption (or a wrong key password)
+        der.decode(key_der).expect(der.SEQUENCE, "PrivateKeyInfo")
+    except FormatError:
+        raise WrongPasswordError(_INTEGRITY_FAILED) from None
+    return key_der
+
+
+def _cert(bag: _Bag) -> tuple[bytes, x509.Certificate] | None:
+    cert_id, cert_value = _children(bag.value, der.SEQUENCE, "CertBag", 2, 2)
+    if cert_id.as_oid() != X509_CERTIFICATE:
+        return None  # SDSI certificates: nothing Java or kstool can use
+    cert_der = _octets(_explicit0(cert_value, "CertBag value"), "certificate")
+    try:
+        return cert_der, x509.load_der_x509_certificate(cert_der)
+    except ValueError:
+        raise FormatError("malformed certificate in PKCS12 store") from None
+
+
+def _safe_bags(safe: _Safe, password: str) -> list[_Bag]:
+    if safe.protection is None:
+        return _parse_bags(safe.content)
+    plaintext = _decrypt(safe.protection, password, safe.content)
+    try:
+        return _parse_bags(plaintext)
+    except FormatError:  # without a MAC, a wrong password can still pass the padding check now and then
+        raise WrongPasswordError(_INTEGRITY_FAILED) from None
+
+
+def _collect(pfx: _Pfx, password: str) -> tuple[list[_Key], list[_Cert]]:
+    """Decrypt every safe and sort its bags into keys and certificates, numbered in file order."""
+    keys: list[_Key] = []
+    certs: list[_Cert] = []
+    position = 0
+    for safe in pfx.safes:
+        for bag in _safe_bags(safe, password):
+            position += 1
+            if bag.kind in (KEY_BAG, SHROUDED_KEY_BAG):
+                keys.append(_Key(position, _key_der(bag, password), bag.attributes))
+            elif bag.kind == CERT_BAG:
+                parsed = _cert(bag)
+                if parsed:
+                    certs.append(_Cert(position, parsed[0], parsed[1], bag.attributes))
+            elif bag.kind == SECRET_BAG:  # refusing beats silently dropping an entry the user has
+                raise FormatError("the PKCS12 store holds a secret-key entry, which kstool does not support")
+    return keys, certs
+
+
+def _check_protections(pfx: _Pfx) -> None:
+    """Parse every algorithm visible before decryption, so bad iteration counts fail before any KDF runs."""
+    for safe in pfx.safes:
+        if safe.protection is None:
+            for bag in _parse_bags(safe.content):
+                if bag.kind == SHROUDED_KEY_BAG:
+                    algorithm = _children(bag.value, der.SEQUENCE, "EncryptedPrivateKeyInfo", 2, 2)[0]
+                    _parse_protection(algorithm)
+
+
+def _verify_mac(pfx: _Pfx, password: str) -> None:
+    if pfx.mac is None:
+        return  # Java loads MAC-less stores too; bad passwords then show as bad padding
+    mac = pfx.mac
+    expected = _compute_mac(mac.hash_name, password, mac.salt, mac.iterations, pfx.auth_safe)
+    if not hmac.compare_digest(expected, mac.digest):
+        raise WrongPasswordError(_INTEGRITY_FAILED)
+
+
+# -- decoding: entries ------------------------------------------------------------------------------------
+
+
+def _spki(public_key: PublicKeyTypes) -> bytes | None:
+    try:
+        return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return None
+
+
+def _key_spki(key_der: bytes) -> bytes | None:
+    try:
+        private_key = serialization.load_der_private_key(key_der, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return None
+    return _spki(private_key.public_key())
+
+
+def _cert_spki(cert: x509.Certificate) -> bytes | None:
+    try:
+        return _spki(cert.public_key())
+    except (ValueError, UnsupportedAlgorithm):
+        return None
+
+
+def _find_leaf(key: _Key, certs: list[_Cert]) -> _Cert | None:
+    key_id = key.attributes.local_key_id
+    if key_id is not None:
+        for cert in certs:
+            if cert.attributes.local_key_id == key_id:
+                return cert
+    # OpenSSL output may lack localKeyId; Java falls back similarly for single-key Windows stores.
+    spki = _key_spki(key.key_der)
+    if spki is None:
+        return None
+    return next((c for c in certs if _cert_spki(c.cert) == spki), None)
+
+
+def _chain(leaf: _Cert, certs: list[_Cert]) -> tuple[bytes, ...]:
+    """Leaf first, then issuers found by name among the store's certificates, up to a self-issued one."""
+    chain = [leaf]
+    current = leaf
+    while current.cert.issuer != current.cert.subject:
+        issuer = next((c for c in certs if c.cert.subject == current.cert.issuer
+                       and all(c.cert_der != seen.cert_der for seen in chain)), None)
+        if issuer is None:
+            break
+        chain.append(issuer)
+        current = issuer
+    return tuple(c.cert_der for c in chain)
+
+
+def _timestamp(key_id: bytes | None) -> int:
+    """Java writes ``Time <ms>`` as localKeyId and reads the creation date back from it."""
+    if key_id is None or not key_id.startswith(_TIME_PREFIX):
+        return 0
+    digits = key_id[len(_TIME_PREFIX):]
+    if not digits.isdigit() or len(digits) > 19:  # bytes.isdigit: ASCII digits only
+        return 0
+    return int(digits)
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    order: tuple[int, int]  # (0, leaf or trusted cert bag position) or (1, key bag position) if no cert
+    alias: str | None
+    entry: Entry  # alias filled in once every entry is known
+
+
+def _key_entries(keys: list[_Key], certs: list[_Cert]) -> tuple[list[_Found], set[int]]:
+    found: list[_Found] = []
+    leaves: set[int] = set()
+    for key in keys:
+        leaf = _find_leaf(key, certs)
+        if leaf is None:
+            entry = KeyEntry("", key.key_der, (), _timestamp(key.attributes.local_key_id))
+            found.append(_Found((1, key.position), key.attributes.friendly_name, entry))
+            continue
+        leaves.add(leaf.position)
+        alias = key.attributes.friendly_name or leaf.attributes.friendly_name
+        ms = _timestamp(key.attributes.local_key_id or leaf.attributes.local_key_id)
+        found.append(_Found((0, leaf.position), alias, KeyEntry("", key.key_der, _chain(leaf, certs), ms)))
+    return found, leaves
+
+
+def _trusted_entries(certs: list[_Cert], leaves: set[int]) -> list[_Found]:
+    found: list[_Found] = []
+    for cert in certs:
+        attrs = cert.attributes
+        if attrs.trusted or (attrs.friendly_name is not None and cert.position not in leaves):
+            entry = TrustedEntry("", cert.cert_der, _timestamp(attrs.local_key_id))
+            found.append(_Found((0, cert.position), attrs.friendly_name, entry))
+    return found
+
+
+def _entries(keys: list[_Key], certs: list[_Cert]) -> tuple[Entry, ...]:
+    key_found, leaves = _key_entries(keys, certs)
+    found = sorted(key_found + _trusted_entries(certs, leaves), key=lambda f: f.order)
+    taken = {f.alias for f in found if f.alias is not None}
+    counter = 0
+    entries: list[Entry] = []
+    for item in found:
+        alias = item.alias
+        while alias is None or (item.alias is None and alias in taken):  # Java names the unnamed "1", "2", ...
+            counter += 1
+            alias = str(counter)
+        entries.append(replace(item.entry, alias=alias))
+    return tuple(entries)
+
+
+def decode_pkcs12(data: bytes, password: str) -> tuple[Entry, ...]:
+    """The entries of a PKCS12 store, in file order (of the leaf/trusted certificate bags).
+
+    Aliases are the friendlyName as stored (callers lowercase); unnamed entries get "1", "2", ... (skipping
+    names taken by named entries). ``timestamp_ms`` comes from a ``Time <ms>`` localKeyId, else 0. A key
+    without a certificate has an empty chain. Wrong password or tampering: ``WrongPasswordError``; anything
+    malformed or unsupported: ``FormatError``.
+    """
+    _check_password(password)
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError("data must be bytes")
+    try:
+        pfx = _parse_pfx(bytes(data))
+        _check_protections(pfx)
+        _verify_mac(pfx, password)
+        return _entries(*_collect(pfx, password))
+    except (ValueError, IndexError, OverflowError, UnsupportedAlgorithm) as error:  # FormatError is none of these
+        raise FormatError(f"malformed PKCS12 store ({type(error).__name__})") from None
