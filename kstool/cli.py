@@ -109,23 +109,20 @@ def schema() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: expected errors exit 1, bugs exit 3, Ctrl-C exits 130."""
-    import click  # noqa: PLC0415
-
     from kstool.errors import KstoolError  # noqa: PLC0415
 
     try:
-        app(args=argv, prog_name="kstool", standalone_mode=False)
+        # without standalone mode the parser returns the code of a typer.Exit instead of raising it
+        code = app(args=argv, prog_name="kstool", standalone_mode=False)
     except typer.Exit as e:
         return int(e.exit_code)
-    except click.exceptions.Exit as e:
-        return int(e.exit_code)
-    except click.UsageError as e:
-        hint = f" (see: kstool {e.ctx.info_name if e.ctx and e.ctx.parent else ''} --help)".replace("  ", " ")
-        sys.stderr.write(f"kstool: error: {e.format_message()}{hint}\n")
-        return 1
-    except click.Abort:
+    except typer.Abort:
         sys.stderr.write("kstool: interrupted\n")
         return EXIT_INTERRUPTED
+    except typer.TyperException as e:  # usage errors: a missing argument, an unknown option...
+        message = e.format_message() if hasattr(e, "format_message") else str(e)
+        sys.stderr.write(f"kstool: error: {message} (see kstool --help)\n")
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write("kstool: interrupted\n")
         return EXIT_INTERRUPTED
@@ -140,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"kstool: unexpected error ({type(e).__name__}); this is a bug in kstool: please report "
                          "it with the output of --debug\n")
         return EXIT_UNEXPECTED
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -121,7 +121,9 @@ def open_store(ks: KeystoreSpec, ki: KeystoreInputs, rel: str, data: bytes, mode
                 raise KstoolError(f"{rel} is not a valid {store_type.upper()} keystore ({e}); keystore "
                                   f"{ks.name!r} at {ks.location}: restore it from a backup or move it away "
                                   "to build it anew") from None
-            changed = store_type != "pkcs12" and key_password != wanted_key_password
+            # a key password that simply follows the store password is not a change of its own
+            follows_store = ki.key_password is None and key_password == store_password
+            changed = store_type != "pkcs12" and key_password != wanted_key_password and not follows_store
             return ObservedStore(rel, data, store_type, entries, label, changed, mode)
     hint = ("neither password nor previous_password opens it" if ki.previous_password is not None
             else "if the password was rotated, set previous_password to the old one")

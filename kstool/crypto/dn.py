@@ -366,13 +366,18 @@ def _parse_oid(dotted: str) -> x509.ObjectIdentifier | None:
     arcs = [int(p) for p in parts]
     if not 0 <= arcs[0] <= 2 or arcs[1] < 0 or (arcs[0] < 2 and arcs[1] > 39) or min(arcs) < 0:
         return None
-    canonical = ".".join(str(a) for a in arcs)
-    if len(der.decode(der.oid(canonical)).value) > _MAX_OID_BYTES:
+    if _oid_body_size([arcs[0] * 40 + arcs[1], *arcs[2:]]) > _MAX_OID_BYTES:
         return None
+    canonical = ".".join(str(a) for a in arcs)
     try:
         return x509.ObjectIdentifier(canonical)
     except ValueError:
         return None
+
+
+def _oid_body_size(subidentifiers: list[int]) -> int:
+    """Content octets of an OID's DER: 7 bits of each subidentifier per byte."""
+    return sum(max(1, (n.bit_length() + 6) // 7) for n in subidentifiers)
 
 
 # Character-string tags a #hex value may carry, and how their content octets decode.
