@@ -81,20 +81,36 @@ def test_example_artifacts_open_in_keytool_and_java(tmp_path: Path, capsys: pyte
     spec = copy_example("wso2", tmp_path)
     assert run(capsys, "apply", spec).code == 0
     folder = spec.parent
-    for name, alias in (("newkeystore", "newcert"), ("wso2carbon", "wso2carbon")):
+    stores = {"newkeystore": ["newcert"], "wso2carbon": ["wso2carbon"], "gateway": ["gateway"],
+              "client-truststore": ["wso2carbon", "example-root-ca"]}
+    for name, aliases in stores.items():
         password = (folder / "secrets" / f"{name}.pass").read_text().rstrip("\n")
         listing = keytool_list(folder / f"{name}.jks", password)
-        assert f"Alias name: {alias}" in listing and "Entry type: PrivateKeyEntry" in listing
         assert "Keystore type: JKS" in listing
-        info, entry = java.load(folder / f"{name}.jks", password)
-        ours = entries_of(folder / f"{name}.jks", password)[alias]
-        assert isinstance(ours, KeyEntry)
-        assert info["size"] == 1 and entry["alias"] == alias and entry["kind"] == "key"
-        assert entry["key_sha256"] == sha256_hex(ours.key_der)
-        assert entry["chain"] == [sha256_hex(c) for c in ours.chain_der]
+        assert f"Your keystore contains {len(aliases)} entr" in listing
+        info, *loaded = java.load(folder / f"{name}.jks", password)
+        ours = entries_of(folder / f"{name}.jks", password)
+        assert info["size"] == len(aliases) and sorted(e["alias"] for e in loaded) == sorted(aliases)
+        for entry in loaded:
+            mine = ours[entry["alias"]]
+            if isinstance(mine, KeyEntry):
+                assert entry["kind"] == "key" and entry["key_sha256"] == sha256_hex(mine.key_der)
+                assert entry["chain"] == [sha256_hex(c) for c in mine.chain_der]
+            else:
+                assert entry["kind"] == "trusted"
     listing = keytool_list(folder / "newkeystore.jks",
                            (folder / "secrets/newkeystore.pass").read_text().rstrip("\n"))
     assert "Owner: CN=testdomain.org, OU=Home, O=Home, L=SL, ST=WS, C=LK" in listing
+    # the truststore trusts exactly wso2carbon's certificate
+    carbon = entries_of(folder / "wso2carbon.jks", (folder / "secrets/wso2carbon.pass").read_text().rstrip("\n"))
+    trust = entries_of(folder / "client-truststore.jks",
+                       (folder / "secrets/client-truststore.pass").read_text().rstrip("\n"))
+    assert trust["wso2carbon"].cert_der == carbon["wso2carbon"].chain_der[0]  # type: ignore[attr-defined]
+    gateway = entries_of(folder / "gateway.jks", (folder / "secrets/gateway.pass").read_text().rstrip("\n"))
+    subjects = [load_cert(c).subject.rfc4514_string() for c in gateway["gateway"].chain_der]  # type: ignore[attr-defined]
+    assert [s.split(",")[0] for s in subjects] == ["CN=gateway.example.org",
+                                                    "CN=kstool Example Intermediate CA (TEST ONLY)",
+                                                    "CN=kstool Example Root CA (TEST ONLY)"]
 
 
 @pytest.mark.java
@@ -365,7 +381,7 @@ def test_inspect(tmp_path: Path, capsys: pytest.CaptureFixture[str], env: None) 
 
 def test_validate_schema_version_and_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ok = run(capsys, "validate", ROOT / "examples" / "wso2" / "kstool.yaml")
-    assert ok.code == 0 and "valid (2 keystore(s)" in ok.out
+    assert ok.code == 0 and "valid (4 keystore(s)" in ok.out
     assert run(capsys, "schema").json()["title"] == "kstool spec"
     assert run(capsys, "--version").out.startswith("kstool ")
     usage = run(capsys, "plan")

@@ -189,7 +189,7 @@ def keytool_subjects(jdk: None, tmp_path_factory: pytest.TempPathFactory) -> dic
                         "-storepass:env", "KSTOOL_TEST_STOREPASS"],
                        env=env, capture_output=True, check=True, timeout=120)
     store_data = pkcs12.load_pkcs12(store.read_bytes(), b"changeit")
-    by_alias = {c.friendly_name.decode(): c.certificate for c in store_data.additional_certs}
+    by_alias = {(c.friendly_name or b"").decode(): c.certificate for c in store_data.additional_certs}
     if store_data.cert is not None and store_data.cert.friendly_name is not None:
         by_alias[store_data.cert.friendly_name.decode()] = store_data.cert.certificate
     return {dname: by_alias[f"a{i}"].subject.public_bytes() for i, dname in enumerate(THROUGH_KEYTOOL)}
