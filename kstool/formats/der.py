@@ -70,17 +70,19 @@ def bmp_string(text: str) -> bytes:
 
 def oid(dotted: str) -> bytes:
     arcs = [int(a) for a in dotted.split(".")]
-    if len(arcs) < 2:
+    if len(arcs) < 2 or arcs[0] > 2 or (arcs[0] < 2 and arcs[1] >= 40):
         raise TypeError(f"bad OID {dotted!r}")
-    body = bytearray([arcs[0] * 40 + arcs[1]])
-    for arc in arcs[2:]:
-        chunk = [arc & 0x7F]
-        rest = arc >> 7
-        while rest:
-            chunk.append(0x80 | (rest & 0x7F))
-            rest >>= 7
-        body.extend(reversed(chunk))
-    return tlv(OID, bytes(body))
+    # the first two arcs share one base-128 number (X.690 8.19.4), like every later arc
+    return tlv(OID, b"".join(_base128(arc) for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]))
+
+
+def _base128(value: int) -> bytes:
+    chunk = [value & 0x7F]
+    value >>= 7
+    while value:
+        chunk.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(chunk))
 
 
 def explicit(n: int, value: bytes) -> bytes:
