@@ -85,6 +85,14 @@ def apply(spec: SpecArg, output_dir: OutputDir = None, json: JsonFlag = False, v
 
 
 @app.command()
+def verify(spec: SpecArg, output_dir: OutputDir = None, json: JsonFlag = False) -> None:
+    """Rebuild every artifact in memory; exit 1 naming each file that differs from the spec or kstool.lock."""
+    from kstool.commands import cmd_verify  # noqa: PLC0415
+
+    raise typer.Exit(cmd_verify(spec, output_dir, as_json=json))
+
+
+@app.command()
 def inspect(
     file: Annotated[Path, typer.Argument(help="A JKS, JCEKS or PKCS12 file (type detected from its bytes).")],
     password_env: Annotated[str | None, typer.Option("--password-env", metavar="VAR",

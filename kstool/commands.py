@@ -207,3 +207,33 @@ def _inspect_password(password_env: str | None, password_file: Path | None) -> s
     except OSError as e:
         raise KstoolError(f"{password_file}: cannot read password file: {e.strerror}") from None
     return text.removesuffix("\r\n") if text.endswith("\r\n") else text.removesuffix("\n")
+
+
+def cmd_verify(spec_path: Path, output_dir: Path | None, *, as_json: bool) -> int:
+    """Rebuild every artifact in memory; check the files on disk and kstool.lock hold exactly that."""
+    from kstool.verify import verify  # noqa: PLC0415
+
+    root = output_dir if output_dir is not None else spec_path.parent
+    report = verify(spec_path, root)
+    for message in report.warnings:
+        warn(message)
+    if as_json:
+        doc = {"format_version": 1, "ok": report.ok,
+               "artifacts": [{"name": a.name, "path": a.path, "ok": not a.problems, "problems": list(a.problems)}
+                             for a in report.artifacts]}
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        out = console()
+        for a in report.artifacts:
+            if a.problems:
+                out.print(f"[red]DRIFT[/] {_escape(a.path)} (keystore {_escape(a.name)})")
+                for problem in a.problems:
+                    out.print(f"      {_escape(problem)}")
+            else:
+                out.print(f"[green]ok[/]    {_escape(a.path)}")
+        drifted = sum(1 for a in report.artifacts if a.problems)
+        if drifted:
+            out.print(f"[bold red]Verify failed:[/] {drifted} of {len(report.artifacts)} artifact(s) drifted.")
+        else:
+            out.print(f"[bold green]Verified:[/] {len(report.artifacts)} artifact(s) match the spec and kstool.lock.")
+    return EXIT_OK if report.ok else EXIT_ERROR

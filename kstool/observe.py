@@ -70,13 +70,21 @@ def read_artifact(path: Path, shown: str) -> tuple[bytes, int] | None:
         return f.read(), stat.S_IMODE(info.st_mode)
 
 
-def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None) -> Observed:
+def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None,
+            errors: dict[str, str] | None = None) -> Observed:
+    """The artifacts on disk. With ``errors``, a store that cannot be read or opened is recorded there
+    (by keystore name) instead of raising, and left out of the result (verify reports every problem)."""
     stores: dict[str, ObservedStore] = {}
     for ks in spec.keystores:
-        found = _find(ks, root, lock)
-        if found is not None:
-            rel, data, mode = found
-            stores[ks.name] = open_store(ks, inputs.keystores[ks.name], rel, data, mode)
+        try:
+            found = _find(ks, root, lock)
+            if found is not None:
+                rel, data, mode = found
+                stores[ks.name] = open_store(ks, inputs.keystores[ks.name], rel, data, mode)
+        except KstoolError as e:
+            if errors is None:
+                raise
+            errors[ks.name] = str(e)
     orphans: list[Orphan] = []
     if lock is not None:
         names = {k.name for k in spec.keystores}
@@ -127,5 +135,6 @@ def open_store(ks: KeystoreSpec, ki: KeystoreInputs, rel: str, data: bytes, mode
             return ObservedStore(rel, data, store_type, entries, label, changed, mode)
     hint = ("neither password nor previous_password opens it" if ki.previous_password is not None
             else "if the password was rotated, set previous_password to the old one")
-    raise KstoolError(f"{rel}: the password from {ki.password.ref.describe()} does not open this keystore "
-                      f"(keystore {ks.name!r} at {ks.location}); {hint}; to build it anew, move the file away")
+    raise KstoolError(f"{rel}: the password from {ki.password.ref.describe()} does not open this keystore, or "
+                      f"the file is corrupted (its integrity check fails) (keystore {ks.name!r} at {ks.location}); "
+                      f"{hint}; to build it anew, move the file away")

@@ -1,0 +1,85 @@
+"""kstool verify: the release engineer's "rebuild and compare" and the deploy gate.
+
+Every artifact is rebuilt in memory from the spec, its inputs and (for generated keys) the key material
+already on disk, and compared byte for byte with the file; the file and its entries must also be what
+kstool.lock records. Nothing is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from kstool.inputs import resolve_inputs
+from kstool.lockfile import Lock, read_lock
+from kstool.observe import observe
+from kstool.plan import Action, KeystoreChange
+from kstool.planner import compute_plan
+from kstool.spec.model import load_spec
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactReport:
+    name: str
+    path: str
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    artifacts: tuple[ArtifactReport, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not any(a.problems for a in self.artifacts)
+
+
+def verify(spec_path: Path, root: Path) -> VerifyReport:
+    spec = load_spec(spec_path)
+    inputs = resolve_inputs(spec, os.environ)
+    lock = read_lock(root)
+    errors: dict[str, str] = {}
+    observed = observe(spec, inputs, root, lock, errors)
+    plan = compute_plan(spec, inputs, observed, output_root=str(root))
+    changes = {c.name: c for c in plan.keystores}
+    reports = [
+        ArtifactReport(ks.name, ks.path, tuple(_problems(ks.name, changes[ks.name], errors, lock, root)))
+        for ks in spec.keystores
+    ]
+    reports += [
+        ArtifactReport(o.name, o.path, ("recorded in kstool.lock but not in the spec",)) for o in observed.orphans
+    ]
+    return VerifyReport(tuple(reports), inputs.warnings)
+
+
+def _problems(name: str, change: KeystoreChange, errors: dict[str, str], lock: Lock | None, root: Path) -> list[str]:
+    if name in errors:
+        return [errors[name]]
+    problems: list[str] = []
+    problems += [f"password file {p} is missing" for p in change.password_files]
+    if change.action is Action.CREATE:
+        problems.append("missing")
+    elif change.action is not Action.NOOP:
+        problems += [f"differs from the spec: {r}" for r in change.reasons]
+        problems += [f"entry {e.alias}: {e.action.value}: {'; '.join(e.reasons)}"
+                     for e in change.entries if e.action is not Action.NOOP]
+    problems += _lock_problems(name, change, lock, root)
+    return problems
+
+
+def _lock_problems(name: str, change: KeystoreChange, lock: Lock | None, root: Path) -> list[str]:
+    locked = lock.keystores.get(name) if lock else None
+    if locked is None:
+        return ["not in kstool.lock (run apply and commit the lock file)"]
+    problems: list[str] = []
+    if locked.path != change.path:
+        problems.append(f"kstool.lock records path {locked.path}")
+    path = root / change.path
+    if path.is_file() and not path.is_symlink():
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != locked.sha256:
+            problems.append(f"bytes differ from kstool.lock (sha256 {digest[:16]}…, lock {locked.sha256[:16]}…)")
+    return problems
