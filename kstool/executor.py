@@ -11,12 +11,11 @@ from pathlib import Path
 from cryptography.hazmat.primitives.serialization import Encoding, load_der_private_key
 
 from kstool.errors import KstoolError
-from kstool.facts import entry_facts
 from kstool.formats.codec import decode
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry
 from kstool.fsutil import atomic_write
 from kstool.inputs import Inputs, timestamp_ms
-from kstool.lockfile import LOCK_NAME, LockedStore, locked_store, render_lock
+from kstool.lockfile import LOCK_NAME, LockedStore, lock_entry, locked_store, render_lock
 from kstool.observe import Observed
 from kstool.plan import Action, Follow, Keep, KeystoreChange, NewKey, Plan, Reissue
 from kstool.planner import encode_store
@@ -163,7 +162,7 @@ def write_lock(root: Path, plan: Plan, built: Mapping[Address, Entry], outputs: 
             continue
         data = outputs[change.name] if change.name in outputs else observed.stores[change.name].data
         entries = [built[(change.name, e.alias)] for e in change.entries if e.action is not Action.DELETE]
-        stores[change.name] = locked_store(change.path, change.type, data, [_lock_entry(e) for e in entries])
+        stores[change.name] = locked_store(change.path, change.type, data, [lock_entry(e) for e in entries])
     content = render_lock(stores)
     path = root / LOCK_NAME
     try:
@@ -173,12 +172,6 @@ def write_lock(root: Path, plan: Plan, built: Mapping[Address, Entry], outputs: 
         pass
     atomic_write(path, content, mode=0o644)
     return True
-
-
-def _lock_entry(entry: Entry) -> dict[str, object]:
-    facts = entry_facts(entry)
-    keep = ("alias", "kind", "subject", "not_after", "sha256", "public_key_sha256", "chain_sha256", "key")
-    return {k: facts[k] for k in keep if k in facts}
 
 
 def source_date_epoch_or(now: datetime) -> datetime:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from kstool.errors import KstoolError
+from kstool.facts import entry_facts
+from kstool.formats.model import Entry
 
 LOCK_NAME = "kstool.lock"
 FORMAT_VERSION = 1
@@ -68,3 +70,10 @@ def render_lock(stores: Mapping[str, LockedStore]) -> bytes:
 
 def locked_store(path: str, store_type: str, data: bytes, entries: Sequence[Mapping[str, Any]]) -> LockedStore:
     return LockedStore(path, store_type, hashlib.sha256(data).hexdigest(), tuple(entries))
+
+
+def lock_entry(entry: Entry) -> dict[str, Any]:
+    """The public facts the lock file records for one entry."""
+    facts = entry_facts(entry)
+    keep = ("alias", "kind", "subject", "not_after", "sha256", "public_key_sha256", "chain_sha256", "key")
+    return {k: facts[k] for k in keep if k in facts}

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kstool.inputs import resolve_inputs
-from kstool.lockfile import Lock, read_lock
+from kstool.lockfile import Lock, lock_entry, read_lock
 from kstool.observe import observe
-from kstool.plan import Action, KeystoreChange
+from kstool.plan import Action, Keep, KeystoreChange
 from kstool.planner import compute_plan
 from kstool.spec.model import load_spec
 
@@ -82,4 +82,8 @@ def _lock_problems(name: str, change: KeystoreChange, lock: Lock | None, root: P
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != locked.sha256:
             problems.append(f"bytes differ from kstool.lock (sha256 {digest[:16]}…, lock {locked.sha256[:16]}…)")
+    if change.action is Action.NOOP:  # every entry is known: its public facts must be what the lock says
+        facts = [lock_entry(e.build.entry) for e in change.entries if isinstance(e.build, Keep)]
+        if facts != [dict(e) for e in locked.entries]:
+            problems.append("entries differ from kstool.lock (certificates, subjects or fingerprints)")
     return problems
