@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from kstool.errors import FormatError, WrongPasswordError
+from kstool.formats.derive import PUBLIC_KEY, derive
 from kstool.formats import der
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry
 from kstool.formats.pkcs12 import (
@@ -239,11 +240,13 @@ def test_salts_follow_the_derivation_rules(pki: Pki, entries: tuple[Entry, ...])
     other_pw = encode_pkcs12(entries, "another-pw", iterations=1)
     assert _pfx_parts(other_pw)[2][1].value != _pfx_parts(data)[2][1].value  # MAC salt takes the password
     assert _pbes2_salts(_certs_alg(other_pw)) != _pbes2_salts(_certs_alg(data))
-    # A truststore derives from public data only: its salts do not depend on the password.
+    # A truststore derives from public data only: its certificate salt and IV do not depend on the password,
+    # and its MAC salt is keyed by the public key over the authenticated content that the file itself shows.
     trust = [TrustedEntry("root", pki.ca, 0)]
     a, b = encode_pkcs12(trust, PASSWORD, iterations=1), encode_pkcs12(trust, "another-pw", iterations=1)
-    assert _pfx_parts(a)[2][1].value == _pfx_parts(b)[2][1].value
     assert _pbes2_salts(_certs_alg(a)) == _pbes2_salts(_certs_alg(b))
+    auth_safe = _pfx_parts(a)[0]
+    assert _pfx_parts(a)[2][1].value == derive("kstool/p12/mac-salt", PUBLIC_KEY, auth_safe, length=20)
 
 
 def test_truststore_and_empty_store_round_trip(pki: Pki) -> None:

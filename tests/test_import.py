@@ -125,14 +125,23 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     ssl("rsa", "-in", "rsa.key", "-traditional", "-out", "rsa.pkcs1.pem")
     ssl("rsa", "-in", "rsa.key", "-traditional", "-aes256", "-passout", "env:KEY_PASS", "-out", "rsa.legacy.pem")
     ssl("ec", "-in", "ec.key", "-out", "ec.sec1.pem")
+    ssl("ec", "-in", "ec.key", "-outform", "DER", "-out", "ec.sec1.der")
+    ssl("rsa", "-in", "rsa.key", "-traditional", "-outform", "DER", "-out", "rsa.pkcs1.der")
+    ssl("ecparam", "-name", "prime256v1", "-out", "ec.params.pem")
     text = {n: (d / n).read_text() for n in ("rsa.key", "rsa.crt", "inter.crt", "root.crt", "ec.key")}
     (d / "chain.pem").write_text(text["inter.crt"] + text["root.crt"])
     (d / "rsa-bundle.pem").write_text(text["rsa.crt"] + text["inter.crt"] + text["root.crt"])
     (d / "two-keys.pem").write_text(text["rsa.key"] + text["ec.key"])
+    # what `openssl ecparam -genkey` writes: EC PARAMETERS, then the SEC1 key
+    (d / "ec-with-params.pem").write_text((d / "ec.params.pem").read_text() + (d / "ec.sec1.pem").read_text())
+    (d / "rsa-combined.pem").write_text(text["rsa.key"] + text["rsa.crt"] + text["inter.crt"] + text["root.crt"])
+    for name in ("rsa-bundle.pem", "rsa.legacy.pem"):  # files that passed through Windows
+        (d / name.replace(".pem", "-crlf.pem")).write_bytes((d / name).read_bytes().replace(b"\n", b"\r\n"))
 
     export = ["pkcs12", "-export", "-certfile", "chain.pem", "-passout", "env:SRC_PASS"]
     ssl(*export, "-in", "rsa.crt", "-inkey", "rsa.key", "-name", "gw", "-out", "named.pfx")
     ssl(*export, "-in", "ec.crt", "-inkey", "ec.key", "-out", "noname.pfx")  # no -name: no friendlyName
+    ssl("pkcs12", "-export", "-nokeys", "-in", "root.crt", "-passout", "env:SRC_PASS", "-out", "nokeys.pfx")
     ssl(*export, "-in", "rsa.crt", "-inkey", "rsa.key", "-name", "gw", "-keypbe", "PBE-SHA1-3DES", "-certpbe",
         "PBE-SHA1-3DES", "-macalg", "sha1", "-out", "named-3des.pfx")
 
@@ -269,6 +278,15 @@ FORMS: dict[str, tuple[Callable[[Pki], dict[str, Any]], str, str]] = {
     "ec-sec1": (lambda p: files(p.path("ec.crt"), p.path("ec.sec1.pem"), [p.path("inter.crt"), p.path("root.crt")]),
                 "ec.crt", "ec.key"),
     "bundle": (lambda p: files(p.path("rsa-bundle.pem"), p.path("rsa.key")), "rsa.crt", "rsa.key"),
+    "combined": (lambda p: files(p.path("rsa-combined.pem"), p.path("rsa-combined.pem")), "rsa.crt", "rsa.key"),
+    "crlf": (lambda p: files(p.path("rsa-bundle-crlf.pem"), p.path("rsa.legacy-crlf.pem"), key_pass="KEY_PASS"),
+             "rsa.crt", "rsa.key"),
+    "pkcs1-der": (lambda p: files(p.path("rsa.crt"), p.path("rsa.pkcs1.der"), [p.path("chain.pem")]),
+                  "rsa.crt", "rsa.key"),
+    "ec-sec1-der": (lambda p: files(p.path("ec.crt"), p.path("ec.sec1.der"), [p.path("chain.pem")]),
+                    "ec.crt", "ec.key"),
+    "ec-params": (lambda p: files(p.path("ec.crt"), p.path("ec-with-params.pem"), [p.path("chain.pem")]),
+                  "ec.crt", "ec.key"),
     "root-first": (lambda p: files(p.path("rsa.crt"), p.path("rsa.key"), [p.path("root.crt"), p.path("inter.crt")]),
                    "rsa.crt", "rsa.key"),
 }
@@ -510,6 +528,10 @@ BAD: list[Any] = [
     ("trusted-bundle", lambda p: {"trusted": {"certificate": p.path("chain.pem")}}, "chain.pem",
      "holds 2 certificates"),
     ("trusted-missing", lambda p: {"trusted": {"certificate": p.path("gone.crt")}}, "gone.crt", "does not exist"),
+    ("source-no-key", lambda p: from_store(p.path("nokeys.pfx")), "nokeys.pfx", "holds no private key entry"),
+    ("cert-is-key-der", lambda p: files(p.path("rsa.pk8.der"), p.path("rsa.key")), "rsa.pk8.der",
+     "no certificate found"),
+    ("key-is-cert-der", lambda p: files(p.path("rsa.crt"), p.path("rsa.der")), "rsa.der", "it holds a certificate"),
     ("source-alias-missing", lambda p: from_store(p.path("named.pfx"), "nope"), "named.pfx", "no key entry 'nope'"),
     ("source-wrong-password", lambda p: from_store(p.path("named.pfx"), password="WRONG_PASS"), "named.pfx",
      "WRONG_PASS"),

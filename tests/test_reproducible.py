@@ -152,9 +152,9 @@ def _name_of(path: str) -> str:
 GOLDEN = {
     "jks": "74b81ae682f994fcd15048df22cd5064acd9a62fe31e6bf204989ac5e2e3e732",
     "jceks": "c82a1bfb0460ce907d7d3c638bbd11c5a0ea4a50f8cc4ff50fd6d24c72c1ffd4",
-    "pkcs12-modern": "622abd62f7fef5da8cb2f775e102a7baab8a7d84d4219da34e3bbcfe1d8456c0",
-    "pkcs12-legacy": "d74a8fc34c6f96eabcbe8705284e828923d9743ee380ad5893294a1c1cab7851",
-    "truststore-pkcs12": "56dc1e9abc646ba7f780af4ae3d79fc65309f8ed2914eaf8e977a79f8349bb06",
+    "pkcs12-modern": "3d1c467e0eb2adf21e43152088cd78b2eb8bcc81b70a66c2ba05f1c9e20611f2",
+    "pkcs12-legacy": "211cbac607bf04ea1095f5aa10b574eb3525c169aa536a9bb24c7ecdc34a5228",
+    "truststore-pkcs12": "ec73e1f23337c249c6d8f1a8803c0dd105cfae623feb611c3730441bf5e4bfde",
 }
 
 

@@ -315,7 +315,8 @@ def _data_info(content: bytes) -> bytes:
 
 def _encrypted_data_info(content: bytes, encryptor: _Encryptor, seed: bytes,
                          parts: tuple[bytes, ...]) -> bytes:
-    alg, ciphertext = encryptor.encrypt(content, "kstool/p12/certs", seed, parts)
+    # the protected content is a part too: a different set of certificates never reuses a salt or IV
+    alg, ciphertext = encryptor.encrypt(content, "kstool/p12/certs", seed, (*parts, content))
     encrypted_content_info = der.seq(der.oid(DATA), alg, der.tlv(der.context(0, constructed=False), ciphertext))
     return der.seq(der.oid(ENCRYPTED_DATA), der.explicit(0, der.seq(der.integer(0), encrypted_content_info)))
 
@@ -323,7 +324,7 @@ def _encrypted_data_info(content: bytes, encryptor: _Encryptor, seed: bytes,
 def _mac_data(auth_safe: bytes, password: str, profile: Profile, *, iterations: int, seed: bytes,
               parts: tuple[bytes, ...]) -> bytes:
     hash_name, digest_oid = ("sha1", _SHA1) if profile == "legacy" else ("sha256", _SHA256)
-    salt = derive("kstool/p12/mac-salt", seed, *parts, length=_PKCS12_SALT_LEN)
+    salt = derive("kstool/p12/mac-salt", seed, *parts, auth_safe, length=_PKCS12_SALT_LEN)
     mac = _compute_mac(hash_name, password, salt, iterations, auth_safe)
     digest_info = der.seq(der.seq(der.oid(digest_oid), der.null()), der.octet_string(mac))
     return der.seq(digest_info, der.octet_string(salt), der.integer(iterations))
