@@ -46,8 +46,9 @@ def _main(
 ) -> None:
     """kstool: declarative, reproducible Java keystores.
 
-    Exit codes: 0 success (no changes), 1 error, 2 changes pending (plan --detailed-exitcode),
-    3 unexpected error (a bug), 130 interrupted.
+    Exit codes: 0 success (no changes), 1 error (or verify found drift), 2 changes pending
+    (plan --detailed-exitcode), 3 unexpected error (a bug), 4 apply failed and restoring the old files
+    failed too, 5 another apply holds the lock, 130 interrupted.
     """
     if debug:
         os.environ["KSTOOL_DEBUG"] = "1"
@@ -61,6 +62,14 @@ def validate(spec: SpecArg) -> None:
     raise typer.Exit(cmd_validate(spec))
 
 
+StrictPermissions = Annotated[bool, typer.Option(
+    "--strict-permissions", help="Fail (instead of warn) when a password file is readable by group or others.")]
+ReplaceUnreadable = Annotated[bool, typer.Option(
+    "--replace-unreadable",
+    help="Rebuild artifacts that are corrupt or that the passwords cannot open (keys are regenerated; the old "
+         "file is kept as a backup). Without it such an artifact is an error.")]
+
+
 @app.command()
 def plan(
     spec: SpecArg,
@@ -69,19 +78,35 @@ def plan(
     detailed_exitcode: Annotated[bool, typer.Option(
         "--detailed-exitcode", help="Exit 2 when there are changes, 0 when none, 1 on error.")] = False,
     verbose: Verbose = False,
+    strict_permissions: StrictPermissions = False,
+    replace_unreadable: ReplaceUnreadable = False,
 ) -> None:
-    """Show what apply would do (create / update / replace / delete), with reasons. Writes nothing."""
-    from kstool.commands import cmd_plan  # noqa: PLC0415
+    """Show what apply would do (create / update / replace / delete), with reasons. Writes nothing, takes no lock."""
+    from kstool.commands import Options, cmd_plan  # noqa: PLC0415
 
-    raise typer.Exit(cmd_plan(spec, output_dir, as_json=json, detailed_exitcode=detailed_exitcode, verbose=verbose))
+    options = Options(output_dir, strict_permissions, replace_unreadable)
+    raise typer.Exit(cmd_plan(spec, options, as_json=json, detailed_exitcode=detailed_exitcode, verbose=verbose))
 
 
 @app.command()
-def apply(spec: SpecArg, output_dir: OutputDir = None, json: JsonFlag = False, verbose: Verbose = False) -> None:
-    """Make the artifacts on disk match the spec; a second apply writes nothing."""
-    from kstool.commands import cmd_apply  # noqa: PLC0415
+def apply(
+    spec: SpecArg,
+    output_dir: OutputDir = None,
+    json: JsonFlag = False,
+    verbose: Verbose = False,
+    no_backup: Annotated[bool, typer.Option(
+        "--no-backup", help="Do not keep NAME.<time>.kstool-backup copies of replaced or deleted artifacts.")] = False,
+    lock_timeout: Annotated[float, typer.Option(
+        "--lock-timeout", metavar="SECONDS", min=0,
+        help="Wait up to SECONDS for another apply on the same output folder (default: fail at once, exit 5).")] = 0,
+    strict_permissions: StrictPermissions = False,
+    replace_unreadable: ReplaceUnreadable = False,
+) -> None:
+    """Make the artifacts on disk match the spec, all or nothing; a second apply writes nothing."""
+    from kstool.commands import Options, cmd_apply  # noqa: PLC0415
 
-    raise typer.Exit(cmd_apply(spec, output_dir, as_json=json, verbose=verbose))
+    options = Options(output_dir, strict_permissions, replace_unreadable, not no_backup, lock_timeout)
+    raise typer.Exit(cmd_apply(spec, options, as_json=json, verbose=verbose))
 
 
 @app.command()

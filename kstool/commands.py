@@ -15,6 +15,7 @@ from kstool.errors import KstoolError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from kstool.executor import ApplyResult
     from kstool.inputs import Inputs
     from kstool.observe import Observed
     from kstool.plan import Plan
@@ -50,7 +51,26 @@ class Context:
     root: Path
 
 
-def prepare(spec_path: Path, output_dir: Path | None) -> Context:
+@dataclass(frozen=True, slots=True)
+class Options:
+    """What plan and apply share; defaults are the safe choices."""
+
+    output_dir: Path | None = None
+    strict_permissions: bool = False  # a password file readable by group/others is an error, not a warning
+    replace_unreadable: bool = False  # rebuild artifacts that cannot be opened (the old file is backed up)
+    backups: bool = True
+    lock_timeout: float = 0.0
+
+
+def output_root(spec_path: Path, output_dir: Path | None) -> Path:
+    if output_dir is None:
+        return spec_path.parent
+    if output_dir.exists() and not output_dir.is_dir():
+        raise KstoolError(f"--output-dir {output_dir} is not a directory")
+    return output_dir
+
+
+def prepare(spec_path: Path, options: Options) -> Context:
     """Load, resolve and observe, then plan: everything but writing."""
     from kstool.inputs import resolve_inputs  # noqa: PLC0415
     from kstool.lockfile import read_lock  # noqa: PLC0415
@@ -59,14 +79,14 @@ def prepare(spec_path: Path, output_dir: Path | None) -> Context:
     from kstool.spec.model import load_spec  # noqa: PLC0415
 
     spec = load_spec(spec_path)
-    root = output_dir if output_dir is not None else spec_path.parent
-    if output_dir is not None and output_dir.exists() and not output_dir.is_dir():
-        raise KstoolError(f"--output-dir {output_dir} is not a directory")
+    root = output_root(spec_path, options.output_dir)
     inputs = resolve_inputs(spec, os.environ)
     for message in inputs.warnings:
+        if options.strict_permissions:
+            raise KstoolError(message.replace("is readable", "must not be readable", 1) + " (--strict-permissions)")
         warn(message)
     lock = read_lock(root)
-    observed = observe(spec, inputs, root, lock)
+    observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable)
     plan = compute_plan(spec, inputs, observed, output_root=str(root))
     return Context(spec, inputs, observed, plan, root)
 
@@ -80,9 +100,8 @@ def cmd_validate(spec_path: Path) -> int:
     return EXIT_OK
 
 
-def cmd_plan(spec_path: Path, output_dir: Path | None, *, as_json: bool, detailed_exitcode: bool,
-             verbose: bool) -> int:
-    ctx = prepare(spec_path, output_dir)
+def cmd_plan(spec_path: Path, options: Options, *, as_json: bool, detailed_exitcode: bool, verbose: bool) -> int:
+    ctx = prepare(spec_path, options)
     _show_plan(ctx.plan, as_json=as_json, verbose=verbose)
     return EXIT_CHANGES if detailed_exitcode and ctx.plan.has_changes else EXIT_OK
 
@@ -99,38 +118,52 @@ def _show_plan(plan: Plan, *, as_json: bool, verbose: bool) -> dict[str, Any]:
     return data
 
 
-def cmd_apply(spec_path: Path, output_dir: Path | None, *, as_json: bool, verbose: bool) -> int:
+def cmd_apply(spec_path: Path, options: Options, *, as_json: bool, verbose: bool) -> int:
+    from kstool.applylock import apply_lock  # noqa: PLC0415
     from kstool.executor import execute, source_date_epoch_or  # noqa: PLC0415
+    from kstool.transaction import clean_stray_temp_files  # noqa: PLC0415
 
-    ctx = prepare(spec_path, output_dir)
-    now = source_date_epoch_or(datetime.now(UTC).replace(microsecond=0))
-    if not as_json:
-        _show_plan(ctx.plan, as_json=False, verbose=verbose)
-    # with no changes this writes nothing, except a missing or stale lock file
-    result = execute(ctx.plan, ctx.spec, ctx.inputs, ctx.observed, ctx.root, now=now)
+    wall = datetime.now(UTC).replace(microsecond=0)
+    root = output_root(spec_path, options.output_dir)
+    with apply_lock(root, timeout=options.lock_timeout):
+        ctx = prepare(spec_path, options)
+        folders = {root, *((root / k.path).parent for k in ctx.plan.keystores)}
+        stray = clean_stray_temp_files(folders)
+        if not as_json:
+            _show_plan(ctx.plan, as_json=False, verbose=verbose)
+        # with no changes this writes nothing, except a missing or stale lock file
+        result = execute(ctx.plan, ctx.spec, ctx.inputs, ctx.observed, ctx.root,
+                         now=source_date_epoch_or(wall), backups=options.backups,
+                         stamp=wall.strftime("%Y%m%dT%H%M%SZ"))
     if as_json:
-        _print_json_result(ctx.plan, result.written, result.deleted, result.password_files, result.lock_written)
+        _print_json_result(ctx.plan, result)
         return EXIT_OK
     out = console()
+    for temp in stray:
+        out.print(f"[yellow]removed[/] stray temp file {_escape(str(temp))} (left by an interrupted apply)")
     for path in result.password_files:
         out.print(f"[green]created[/] password file {_escape(path)} (0600)")
+    for path in result.backups:
+        out.print(f"[cyan]backup[/]  {_escape(path)}")
     for path in result.written:
-        out.print(f"[green]wrote[/] {_escape(path)}")
+        out.print(f"[green]wrote[/]   {_escape(path)}")
     for path in result.deleted:
         out.print(f"[red]deleted[/] {_escape(path)}")
     if result.lock_written:
-        out.print("[green]wrote[/] kstool.lock")
+        out.print("[green]wrote[/]   kstool.lock")
     if ctx.plan.has_changes:
-        out.print(f"[bold green]Apply complete:[/] {len(result.written)} written, {len(result.deleted)} deleted.")
+        out.print(f"[bold green]Apply complete:[/] {len(result.written)} written, {len(result.deleted)} deleted, "
+                  f"{len(result.backups)} backed up.")
     return EXIT_OK
 
 
-def _print_json_result(plan: Plan, written: Any, deleted: Any, password_files: Any, lock_written: bool) -> None:
+def _print_json_result(plan: Plan, result: ApplyResult) -> None:
     from kstool.render.json import plan_to_dict  # noqa: PLC0415
 
     doc = plan_to_dict(plan)
-    doc["applied"] = {"written": list(written), "deleted": list(deleted),
-                      "password_files_created": list(password_files), "lock_written": lock_written}
+    doc["applied"] = {"written": list(result.written), "deleted": list(result.deleted),
+                      "backups": list(result.backups), "password_files_created": list(result.password_files),
+                      "lock_written": result.lock_written}
     print(json.dumps(doc, indent=2, ensure_ascii=False))
 
 

@@ -16,10 +16,11 @@ from kstool.formats.model import Entry, KeyEntry, TrustedEntry
 from kstool.fsutil import atomic_write
 from kstool.inputs import Inputs, timestamp_ms
 from kstool.lockfile import LOCK_NAME, LockedStore, lock_entry, locked_store, render_lock
-from kstool.observe import Observed
+from kstool.observe import Observed, read_artifact
 from kstool.plan import Action, Follow, Keep, KeystoreChange, NewKey, Plan, Reissue
 from kstool.planner import encode_store
 from kstool.spec.model import FileRef, Generate, Spec
+from kstool.transaction import Commit
 
 Address = tuple[str, str]
 
@@ -30,10 +31,12 @@ class ApplyResult:
     deleted: tuple[str, ...] = ()
     password_files: tuple[str, ...] = ()
     lock_written: bool = False
-    notes: tuple[str, ...] = field(default=())
+    backups: tuple[str, ...] = field(default=())
 
 
-def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Path, *, now: datetime) -> ApplyResult:
+def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Path, *, now: datetime,
+            backups: bool = True, stamp: str = "") -> ApplyResult:
+    """Build and verify every artifact in memory, then commit them all (or, on failure, none)."""
     built = _build_entries(plan, now)
     outputs: dict[str, bytes] = {}
     for change in plan.keystores:
@@ -45,21 +48,30 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
         data = change.expected if change.expected is not None else encode_store(ks, inputs, entries)
         _self_check(change, data, entries, inputs)
         outputs[change.name] = data
-    # everything is built and verified: now write
+    # everything is built and verified: only now does anything get written
     password_files = _write_password_files(spec, inputs)
+    commit = Commit(root, backups, stamp or now.strftime("%Y%m%dT%H%M%SZ"))
     written: list[str] = []
-    for change in plan.keystores:
-        if change.name in outputs:
-            atomic_write(root / change.path, outputs[change.name])
-            written.append(change.path)
     deleted: list[str] = []
-    for change in plan.keystores:
-        old = change.path if change.action is Action.DELETE else change.moved_from
-        if old is not None:
-            (root / old).unlink(missing_ok=True)
-            deleted.append(old)
+    try:
+        for change in plan.keystores:
+            if change.name in outputs:
+                old = observed.stores.get(change.name) or observed.unreadable.get(change.name)
+                # a moved store's old file is deleted below; at the new path there was nothing
+                before = old.data if old is not None and old.path == change.path else None
+                commit.replace(change.path, outputs[change.name], before)
+                written.append(change.path)
+        for change in plan.keystores:
+            gone = change.path if change.action is Action.DELETE else change.moved_from
+            if gone is not None:
+                found = read_artifact(root / gone, gone)
+                if found is not None:
+                    commit.delete(gone, found[0])
+                    deleted.append(gone)
+    except (OSError, KstoolError) as e:
+        commit.rollback(f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}")
     lock_written = write_lock(root, plan, built, outputs, observed)
-    return ApplyResult(tuple(written), tuple(deleted), password_files, lock_written)
+    return ApplyResult(tuple(written), tuple(deleted), password_files, lock_written, tuple(commit.backup_paths))
 
 
 def _build_entries(plan: Plan, now: datetime) -> dict[Address, Entry]:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+from kstool.errors import KstoolError
 
 TEMP_SUFFIX = ".kstool-tmp"
 
@@ -45,3 +48,19 @@ def fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def check_confined(root: Path, rel: str) -> None:
+    """Refuse an output path whose folders (below the output root) are symbolic links or not folders."""
+    current = root
+    for part in Path(rel).parts[:-1]:
+        current = current / part
+        try:
+            mode = os.lstat(current).st_mode
+        except FileNotFoundError:
+            return  # created later, by us, as a real folder
+        if stat.S_ISLNK(mode):
+            raise KstoolError(f"{rel}: folder {current.relative_to(root)} is a symbolic link; kstool never writes "
+                              "through links: replace it with a real folder or change the keystore's path")
+        if not stat.S_ISDIR(mode):
+            raise KstoolError(f"{rel}: {current.relative_to(root)} is not a folder")

@@ -16,6 +16,7 @@ from typing import Literal
 from kstool.errors import KstoolError, WrongPasswordError
 from kstool.formats.codec import decode
 from kstool.formats.model import Entry, StoreType, detect_type
+from kstool.fsutil import check_confined
 from kstool.inputs import Inputs, KeystoreInputs
 from kstool.lockfile import Lock
 from kstool.spec.model import KeystoreSpec, Spec
@@ -44,9 +45,19 @@ class Orphan:
 
 
 @dataclass(frozen=True, slots=True)
+class Unreadable:
+    """An artifact its passwords cannot open, or that is corrupt (kept only when asked to tolerate it)."""
+
+    path: str
+    data: bytes = field(repr=False)
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Observed:
     stores: Mapping[str, ObservedStore]  # by keystore name; absent = no file
     orphans: tuple[Orphan, ...] = ()
+    unreadable: Mapping[str, Unreadable] = field(default_factory=dict)
 
 
 def read_artifact(path: Path, shown: str) -> tuple[bytes, int] | None:
@@ -70,21 +81,24 @@ def read_artifact(path: Path, shown: str) -> tuple[bytes, int] | None:
         return f.read(), stat.S_IMODE(info.st_mode)
 
 
-def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None,
-            errors: dict[str, str] | None = None) -> Observed:
-    """The artifacts on disk. With ``errors``, a store that cannot be read or opened is recorded there
-    (by keystore name) instead of raising, and left out of the result (verify reports every problem)."""
+def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
+            tolerate_unreadable: bool = False) -> Observed:
+    """The artifacts on disk. With ``tolerate_unreadable``, a store that is corrupt or that its passwords cannot
+    open is recorded in ``unreadable`` instead of raising (apply --replace-unreadable, verify)."""
     stores: dict[str, ObservedStore] = {}
+    unreadable: dict[str, Unreadable] = {}
     for ks in spec.keystores:
+        check_confined(root, ks.path)
+        found = _find(ks, root, lock)
+        if found is None:
+            continue
+        rel, data, mode = found
         try:
-            found = _find(ks, root, lock)
-            if found is not None:
-                rel, data, mode = found
-                stores[ks.name] = open_store(ks, inputs.keystores[ks.name], rel, data, mode)
+            stores[ks.name] = open_store(ks, inputs.keystores[ks.name], rel, data, mode)
         except KstoolError as e:
-            if errors is None:
+            if not tolerate_unreadable:
                 raise
-            errors[ks.name] = str(e)
+            unreadable[ks.name] = Unreadable(rel, data, str(e))
     orphans: list[Orphan] = []
     if lock is not None:
         names = {k.name for k in spec.keystores}
@@ -92,7 +106,7 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None,
         for name, locked in lock.keystores.items():
             if name not in names and locked.path not in paths and (root / locked.path).is_file():
                 orphans.append(Orphan(name, locked.path, locked.type))
-    return Observed(stores, tuple(orphans))
+    return Observed(stores, tuple(orphans), unreadable)
 
 
 def _find(ks: KeystoreSpec, root: Path, lock: Lock | None) -> tuple[str, bytes, int] | None:

@@ -48,7 +48,7 @@ def compute_plan(spec: Spec, inputs: Inputs, observed: Observed, *, output_root:
             if isinstance(entry.source, TrustedReference):
                 decided[(ks.name, entry.alias)] = _plan_reference(spec, ks, entry, decided,
                                                                   observed.stores.get(ks.name))
-    changes = [_keystore_change(ks, inputs, observed.stores.get(ks.name), decided) for ks in spec.keystores]
+    changes = [_keystore_change(ks, inputs, observed, decided) for ks in spec.keystores]
     changes += [
         KeystoreChange(o.name, o.path, o.type, Action.DELETE, ("keystore not in spec",), (), None)  # type: ignore[arg-type]
         for o in observed.orphans
@@ -214,9 +214,10 @@ def _known_leaf(change: EntryChange) -> bytes | None:
 
 # -- keystores ------------------------------------------------------------------------------------------
 
-def _keystore_change(ks: KeystoreSpec, inputs: Inputs, store: ObservedStore | None,
+def _keystore_change(ks: KeystoreSpec, inputs: Inputs, observed: Observed,
                      decided: Mapping[Address, _Decided]) -> KeystoreChange:
     ki = inputs.keystores[ks.name]
+    store = observed.stores.get(ks.name)
     entries = [decided[(ks.name, e.alias)] for e in ks.entries]
     password_files = tuple(
         r.ref.shown for r in (ki.password, ki.previous_password, ki.key_password)
@@ -225,6 +226,12 @@ def _keystore_change(ks: KeystoreSpec, inputs: Inputs, store: ObservedStore | No
     changes = [d.change for d in entries]
     if store is None:
         expected = _expected_bytes(ks, inputs, changes)
+        broken = observed.unreadable.get(ks.name)
+        if broken is not None:  # apply --replace-unreadable: rebuilt from the spec, the old file kept as a backup
+            why = f"the existing file cannot be opened and is rebuilt from the spec: {broken.reason}"
+            moved = broken.path if broken.path != ks.path else None
+            return KeystoreChange(ks.name, ks.path, ks.type, Action.REPLACE, (why,), tuple(changes), moved,
+                                  password_files, expected)
         return KeystoreChange(ks.name, ks.path, ks.type, Action.CREATE, ("new keystore",), tuple(changes), None,
                               password_files, expected)
     taken = {d.matched for d in entries if d.matched}
@@ -255,6 +262,8 @@ def _store_reasons(ks: KeystoreSpec, store: ObservedStore) -> list[str]:
         reasons.append("password changed")
     if store.key_password_changed:
         reasons.append("key password changed")
+    if store.mode & 0o077:
+        reasons.append(f"file mode {store.mode:04o} lets group or others read it; apply rewrites it as 0600")
     return reasons
 
 

@@ -41,8 +41,8 @@ def verify(spec_path: Path, root: Path) -> VerifyReport:
     spec = load_spec(spec_path)
     inputs = resolve_inputs(spec, os.environ)
     lock = read_lock(root)
-    errors: dict[str, str] = {}
-    observed = observe(spec, inputs, root, lock, errors)
+    observed = observe(spec, inputs, root, lock, tolerate_unreadable=True)
+    errors = {name: u.reason for name, u in observed.unreadable.items()}
     plan = compute_plan(spec, inputs, observed, output_root=str(root))
     changes = {c.name: c for c in plan.keystores}
     reports = [

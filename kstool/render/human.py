@@ -55,6 +55,7 @@ def _summary(plan: dict[str, Any]) -> str:
     e = plan["entry_summary"]
     if not plan["changes"]:
         return f"[green]No changes.[/] {len(plan['keystores'])} keystore(s) match the spec."
-    return (f"[bold]Plan:[/] {s['create']} to create, {s['update']} to update, {s['delete']} to delete "
+    replaced = f", {s['replace']} to replace" if s["replace"] else ""
+    return (f"[bold]Plan:[/] {s['create']} to create, {s['update']} to update{replaced}, {s['delete']} to delete "
             f"(entries: {e['create']} to create, {e['update']} to update, {e['replace']} to replace, "
             f"{e['delete']} to delete, {e['no-op']} unchanged).")

@@ -1,0 +1,92 @@
+"""All-or-nothing commit of new artifacts, with backups and rollback.
+
+Every artifact is already built and self-checked before a Commit starts. Each replaced or deleted file is
+first copied to a backup next to it (``NAME.YYYYMMDDTHHMMSSZ.kstool-backup``, 0600, never overwritten),
+then replaced atomically. If a step fails, the files already changed are put back (from the old bytes kept
+in memory); only when that also fails is the distinct exit code 4 used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kstool.errors import KstoolError
+from kstool.fsutil import TEMP_SUFFIX, atomic_write
+
+BACKUP_SUFFIX = ".kstool-backup"
+
+
+class RestoreFailedError(KstoolError):
+    """A commit failed midway and putting the old files back failed too."""
+
+    exit_code = 4
+
+
+@dataclass(slots=True)
+class Commit:
+    root: Path
+    backups: bool
+    stamp: str  # UTC time of this apply, e.g. 20261128T051600Z
+    done: list[tuple[str, bytes | None]] = field(default_factory=list)  # (path, old bytes or None if new)
+    backup_paths: list[str] = field(default_factory=list)
+
+    def replace(self, rel: str, data: bytes, old: bytes | None) -> None:
+        if old is not None and self.backups:
+            self._backup(rel, old)
+        atomic_write(self.root / rel, data)
+        self.done.append((rel, old))
+
+    def delete(self, rel: str, old: bytes) -> None:
+        if self.backups:
+            self._backup(rel, old)
+        (self.root / rel).unlink(missing_ok=True)
+        self.done.append((rel, old))
+
+    def _backup(self, rel: str, old: bytes) -> None:
+        target = self.root / rel
+        for n in range(1000):
+            name = f"{target.name}.{self.stamp}{'' if n == 0 else f'.{n}'}{BACKUP_SUFFIX}"
+            try:
+                atomic_write(target.with_name(name), old, exclusive=True)
+            except FileExistsError:
+                continue
+            self.backup_paths.append(str(Path(rel).with_name(name)))
+            return
+        raise KstoolError(f"{rel}: too many backups named {target.name}.{self.stamp}.*{BACKUP_SUFFIX}")
+
+    def rollback(self, cause: str) -> None:
+        """Put back every file changed so far, newest first; then raise what happened."""
+        failed: list[str] = []
+        for rel, old in reversed(self.done):
+            try:
+                if old is None:
+                    (self.root / rel).unlink(missing_ok=True)
+                else:
+                    atomic_write(self.root / rel, old)
+            except OSError as e:
+                failed.append(f"{rel} ({e.strerror or e})")
+        restored = [rel for rel, _ in self.done if not any(f.startswith(f"{rel} (") for f in failed)]
+        if failed:
+            kept = f"; backups: {', '.join(self.backup_paths)}" if self.backup_paths else ""
+            raise RestoreFailedError(f"apply failed ({cause}) and restoring the previous files failed too: "
+                                     f"{', '.join(failed)} may be the new version{kept}; fix the cause and run "
+                                     "apply again")
+        what = f"; restored: {', '.join(restored)}" if restored else ""
+        raise KstoolError(f"apply failed ({cause}); nothing was changed{what}")
+
+
+def clean_stray_temp_files(folders: set[Path]) -> list[Path]:
+    """Temp files left by an apply that was killed: ``.NAME.*.kstool-tmp`` next to the artifacts."""
+    removed: list[Path] = []
+    for folder in sorted(folders):
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            for entry in os.scandir(folder):
+                if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX) and entry.is_file(
+                        follow_symlinks=False):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                        removed.append(Path(entry.path))
+    return removed
