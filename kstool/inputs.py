@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -49,11 +49,13 @@ class Inputs:
     warnings: tuple[str, ...] = field(default=())
 
 
-def resolve_inputs(spec: Spec, env: Mapping[str, str]) -> Inputs:
+def resolve_inputs(spec: Spec, env: Mapping[str, str], *, now: datetime | None = None) -> Inputs:
+    """Every password and input file, checked; ``now`` (default: the clock) judges certificate validity."""
     keystores: dict[str, KeystoreInputs] = {}
     warnings: list[str] = []
+    when = now if now is not None else datetime.now(UTC)
     for ks in spec.keystores:
-        keystores[ks.name] = _keystore_inputs(ks, env, warnings)
+        keystores[ks.name] = _keystore_inputs(ks, env, warnings, when)
     return Inputs(keystores, tuple(dict.fromkeys(warnings)))
 
 
@@ -63,7 +65,8 @@ def _password(ref: PasswordRef, env: Mapping[str, str], warnings: list[str]) -> 
     return resolved
 
 
-def _keystore_inputs(ks: KeystoreSpec, env: Mapping[str, str], warnings: list[str]) -> KeystoreInputs:
+def _keystore_inputs(ks: KeystoreSpec, env: Mapping[str, str], warnings: list[str],
+                     now: datetime) -> KeystoreInputs:
     password = _password(ks.password, env, warnings)
     check_store_password(password, ks.type)
     previous = _password(ks.previous_password, env, warnings) if ks.previous_password else None
@@ -74,6 +77,7 @@ def _keystore_inputs(ks: KeystoreSpec, env: Mapping[str, str], warnings: list[st
     for entry in ks.entries:
         content = _material(entry, env, warnings)
         if content is not None:
+            _check_policy(entry, content, now)
             material[entry.alias] = content
     return KeystoreInputs(password, previous, key_password, material)
 
@@ -87,6 +91,20 @@ def _material(entry: EntrySpec, env: Mapping[str, str], warnings: list[str]) -> 
     if isinstance(source, TrustedCertificate):
         return _trusted_certificate(entry, source)
     return None
+
+
+def _check_policy(entry: EntrySpec, content: Entry, now: datetime) -> None:
+    from kstool.crypto.policy import check_certificates  # noqa: PLC0415
+    from kstool.facts import load_cert  # noqa: PLC0415
+
+    ders = content.chain_der if isinstance(content, KeyEntry) else (content.cert_der,)
+    source = entry.source
+    what = str(getattr(source, "certificate", None) or getattr(source, "keystore", None) or entry.alias)
+    try:
+        check_certificates([load_cert(d) for d in ders], now=now, allow_expired=entry.allow_expired,
+                           allow_weak=entry.allow_weak, what=what)
+    except KstoolError as e:
+        raise SpecError(entry.location, str(e)) from None
 
 
 def read_input(path: Path, location: Location, what: str) -> bytes:

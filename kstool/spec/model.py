@@ -94,6 +94,8 @@ class EntrySpec:
     alias: str  # lowercased: Java treats JKS/PKCS12 aliases case-insensitively
     source: Source
     location: Location
+    allow_expired: bool = False
+    allow_weak: bool = False
 
     @property
     def is_key(self) -> bool:
@@ -221,7 +223,12 @@ class _Builder:
             source = self.import_(raw["import"], (*at, "import"))
         else:
             source = self.trusted(raw["trusted"], (*at, "trusted"))
-        return EntrySpec(alias, source, self.loc(*at))
+        if isinstance(source, Generate):
+            for flag in ("allow_expired", "allow_weak"):
+                if flag in raw:
+                    raise SpecError(self.loc(*at, flag), f"{flag} applies to import and trusted entries only")
+        return EntrySpec(alias, source, self.loc(*at), bool(raw.get("allow_expired", False)),
+                         bool(raw.get("allow_weak", False)))
 
     def alias(self, text: str, at: JsonPath) -> str:
         if any(ord(c) > 0xFFFF for c in text):

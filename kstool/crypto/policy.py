@@ -1,0 +1,58 @@
+"""What kstool refuses to put into a keystore unless an entry explicitly opts in.
+
+- a leaf certificate outside its validity period (expired, or not yet valid): ``allow_expired: true``;
+- weak crypto: RSA keys under 2048 bits, DSA keys, and SHA-1 or MD5 signatures on certificates that are
+  not self-signed (a trust anchor's own signature is never checked by Java, so it does not matter):
+  ``allow_weak: true``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import dsa, rsa
+
+from kstool.errors import MaterialError
+
+MIN_RSA_BITS = 2048
+WEAK_HASHES = (hashes.SHA1, hashes.MD5)
+
+
+def check_certificates(chain: Sequence[x509.Certificate], *, now: datetime, allow_expired: bool,
+                       allow_weak: bool, what: str) -> None:
+    """``chain`` leaf first; ``what`` names the input for the message (e.g. the certificate file)."""
+    leaf = chain[0]
+    if not allow_expired:
+        _check_dates(leaf, now, what)
+    if not allow_weak:
+        for cert in chain:
+            _check_strength(cert, what)
+
+
+def _check_dates(leaf: x509.Certificate, now: datetime, what: str) -> None:
+    subject = leaf.subject.rfc4514_string()
+    if now > leaf.not_valid_after_utc:
+        raise MaterialError(f"{what}: the certificate {subject!r} expired on {leaf.not_valid_after_utc:%Y-%m-%d}; "
+                            "renew it, or set allow_expired: true on the entry to accept it")
+    if now < leaf.not_valid_before_utc:
+        raise MaterialError(f"{what}: the certificate {subject!r} is not valid before "
+                            f"{leaf.not_valid_before_utc:%Y-%m-%d %H:%M:%S} UTC; check the clock, or set "
+                            "allow_expired: true on the entry to accept it")
+
+
+def _check_strength(cert: x509.Certificate, what: str) -> None:
+    subject = cert.subject.rfc4514_string()
+    key = cert.public_key()
+    fix = "replace it, or set allow_weak: true on the entry to accept it"
+    if isinstance(key, dsa.DSAPublicKey):
+        raise MaterialError(f"{what}: the certificate {subject!r} has a DSA key, which Java and TLS 1.3 no longer "
+                            f"use; {fix}")
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        raise MaterialError(f"{what}: the certificate {subject!r} has a {key.key_size}-bit RSA key (under "
+                            f"{MIN_RSA_BITS}); {fix}")
+    if cert.issuer != cert.subject and isinstance(cert.signature_hash_algorithm, WEAK_HASHES):
+        name = cert.signature_hash_algorithm.name.upper()
+        raise MaterialError(f"{what}: the certificate {subject!r} is signed with {name}, which is broken; {fix}")
