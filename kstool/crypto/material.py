@@ -278,12 +278,24 @@ def _deserialize(path: Path, load: _Loader, encrypted: bool) -> PrivateKeyTypes:
         state = "encrypted" if encrypted else "not encrypted"
         raise MaterialError(f"{path}: cannot tell whether the private key is encrypted "
                             f"(it looks {state}); re-export it as PKCS#8") from None
-    except ValueError:
+    except ValueError as exc:
+        if encrypted and _unknown_encryption(exc):  # the password may be right: say what is really wrong
+            raise MaterialError(f"{path}: the private key is encrypted with an algorithm kstool cannot decrypt "
+                                f"({exc}); re-encrypt it with 'openssl pkcs8 -topk8 -v2 aes-256-cbc'") from None
         if encrypted:
             raise MaterialError(f"{path}: wrong private_key_password: it does not decrypt the private key "
                                 "(or the encrypted key is corrupt)") from None
         raise MaterialError(f"{path}: the private key cannot be parsed (corrupt, or an unsupported key type "
                             f"or encoding; supported key types: {SUPPORTED_KEY_TYPES})") from None
+
+
+def _unknown_encryption(exc: ValueError) -> bool:
+    """cryptography's ValueError for a cipher it lacks (e.g. Camellia, ARIA); its text names only the algorithm.
+
+    Matched on the message because cryptography raises the same ValueError type for a wrong password.
+    """
+    text = str(exc).lower()
+    return "unknown cipher" in text or "unknown key encryption algorithm" in text
 
 
 def _supported_key(path: Path, key: PrivateKeyTypes) -> PrivateKey:
