@@ -170,31 +170,33 @@ def _import_keystore(entry: EntrySpec, source: ImportKeystore, env: Mapping[str,
         raise SpecError(where, f"source keystore {source.keystore} is not a JKS, JCEKS or PKCS12 keystore")
     password = _password(source.password, env, warnings)
     key_password = _password(source.key_password, env, warnings) if source.key_password else None
-    try:
-        entries = decode(data, store_type, password.secret.reveal(),
-                         key_password=key_password.secret.reveal() if key_password else None)
-    except WrongPasswordError as e:
-        raise SpecError(where, f"source keystore {source.keystore}: {e} (password from "
-                               f"{password.ref.describe()}; for a JKS/JCEKS entry with its own password set "
-                               "key_password)") from None
-    except KstoolError as e:
-        raise SpecError(where, f"source keystore {source.keystore} is not a valid {store_type.upper()} keystore "
-                               f"({e})") from None
-    keys = [e for e in entries if isinstance(e, KeyEntry)]
-    if source.alias is not None:
-        wanted = source.alias.lower()
-        found = [e for e in keys if e.alias.lower() == wanted]
-        if not found:
-            aliases = ", ".join(repr(e.alias) for e in keys) or "none"
-            raise SpecError(where, f"source keystore {source.keystore} has no key entry {source.alias!r} "
-                                   f"(key entries: {aliases}); fix import.alias")
-        chosen = found[0]
-    elif len(keys) == 1:
-        chosen = keys[0]
-    else:
+
+    def read(alias: str | None) -> tuple[Entry, ...]:
+        try:
+            return decode(data, store_type, password.secret.reveal(), alias=alias,
+                          key_password=key_password.secret.reveal() if key_password else None)
+        except WrongPasswordError as e:
+            hint = "" if store_type == "pkcs12" else "; for an entry with a key password of its own set key_password"
+            raise SpecError(where, f"source keystore {source.keystore}: {e} (password from "
+                                   f"{password.ref.describe()}{hint})") from None
+        except KstoolError as e:
+            raise SpecError(where, f"source keystore {source.keystore} is not a valid {store_type.upper()} "
+                                   f"keystore ({e})") from None
+
+    # with an alias, only that entry is decrypted: other entries may have key passwords of their own
+    keys = [e for e in read(source.alias) if isinstance(e, KeyEntry)]
+    if source.alias is not None and not keys:
+        try:
+            others = ", ".join(repr(e.alias) for e in read(None) if isinstance(e, KeyEntry)) or "none"
+        except SpecError:
+            others = "not listed: the other entries need their own key passwords"
+        raise SpecError(where, f"source keystore {source.keystore} has no key entry {source.alias!r} "
+                               f"(key entries: {others}); fix import.alias")
+    if len(keys) != 1:
         aliases = ", ".join(repr(e.alias) for e in keys)
         why = f"holds {len(keys)} key entries ({aliases}); add import.alias" if keys else "holds no private key entry"
         raise SpecError(where, f"source keystore {source.keystore} {why}")
+    chosen = keys[0]
     leaf = x509.load_der_x509_certificate(chosen.chain_der[0])
     return KeyEntry(entry.alias, chosen.key_der, chosen.chain_der, timestamp_ms(leaf))
 

@@ -384,9 +384,6 @@ def test_import_from_keystores(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 @pytest.mark.java
-@pytest.mark.xfail(strict=True, reason="kstool.formats.jks decodes every key of the source store with the one "
-                                       "key password, so an entry whose own key password differs from another "
-                                       "entry's cannot be imported (keytool -importkeystore -srcalias can)")
 @pytest.mark.parametrize(("alias", "key_pass"), [("two", "SRC_KEY_PASS"), ("one", None)])
 def test_import_one_alias_from_a_jks_with_per_entry_key_passwords(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], env: None, sources: Pki, alias: str,

@@ -24,14 +24,19 @@ def encode(entries: Sequence[Entry], store_type: StoreType, password: str, *, ke
     return encode_jks(entries, password, key_password or password)
 
 
-def decode(data: bytes, store_type: StoreType, password: str, *, key_password: str | None = None) -> tuple[Entry, ...]:
-    """Entries of a store, after its integrity check; raises FormatError / WrongPasswordError."""
+def decode(data: bytes, store_type: StoreType, password: str, *, key_password: str | None = None,
+           alias: str | None = None) -> tuple[Entry, ...]:
+    """Entries of a store, after its integrity check; raises FormatError / WrongPasswordError.
+
+    With ``alias``, only that entry (case-insensitively); JKS/JCEKS then decrypt no other key.
+    """
     if store_type == "pkcs12":
         from kstool.formats.pkcs12 import decode_pkcs12  # noqa: PLC0415
 
-        return decode_pkcs12(data, password)
+        entries = decode_pkcs12(data, password)
+        return entries if alias is None else tuple(e for e in entries if e.alias.lower() == alias.lower())
     from kstool.formats.jks import decode_jceks, decode_jks  # noqa: PLC0415
 
     if store_type == "jceks":
-        return decode_jceks(data, password, key_password)
-    return decode_jks(data, password, key_password)
+        return decode_jceks(data, password, key_password, alias=alias)
+    return decode_jks(data, password, key_password, alias=alias)

@@ -460,22 +460,30 @@ def _recover(fmt: _Format, item: _Protected, password: str, defaulted: bool) -> 
     return KeyEntry(item.alias, key_der, item.chain_der, item.timestamp_ms)
 
 
-def _decode(fmt: _Format, data: bytes, store_password: str, key_password: str | None) -> tuple[Entry, ...]:
+def _decode(fmt: _Format, data: bytes, store_password: str, key_password: str | None,
+            alias: str | None) -> tuple[Entry, ...]:
     entries, body_end = _parse(fmt, data)
     expected = _store_digest(_utf16_password(store_password, "store"), data[:body_end])
     if not hmac.compare_digest(expected, data[body_end:]):
         raise WrongPasswordError(f"{fmt.name} keystore password incorrect or file corrupted "
                                  "(integrity check failed)")
+    if alias is not None:  # one entry only: other keys may have passwords of their own (keytool -srcalias)
+        entries = [e for e in entries if e.alias.lower() == alias.lower()]
     password = store_password if key_password is None else key_password
     return tuple(_recover(fmt, e, password, key_password is None) if isinstance(e, _Protected) else e
                  for e in entries)
 
 
-def decode_jks(data: bytes, store_password: str, key_password: str | None = None) -> tuple[Entry, ...]:
-    """Entries of a JKS store (v1 or v2), in file order; keys need ``key_password`` (default: store's)."""
-    return _decode(_JKS, data, store_password, key_password)
+def decode_jks(data: bytes, store_password: str, key_password: str | None = None, *,
+               alias: str | None = None) -> tuple[Entry, ...]:
+    """Entries of a JKS store (v1 or v2), in file order; keys need ``key_password`` (default: store's).
+
+    With ``alias``, only that entry (compared case-insensitively) is returned and decrypted.
+    """
+    return _decode(_JKS, data, store_password, key_password, alias)
 
 
-def decode_jceks(data: bytes, store_password: str, key_password: str | None = None) -> tuple[Entry, ...]:
+def decode_jceks(data: bytes, store_password: str, key_password: str | None = None, *,
+                 alias: str | None = None) -> tuple[Entry, ...]:
     """Entries of a JCEKS store (v1 or v2), in file order; secret-key entries are refused."""
-    return _decode(_JCEKS, data, store_password, key_password)
+    return _decode(_JCEKS, data, store_password, key_password, alias)

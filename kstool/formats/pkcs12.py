@@ -641,9 +641,12 @@ def _cert(bag: _Bag) -> tuple[bytes, x509.Certificate] | None:
         return None  # SDSI certificates: nothing Java or kstool can use
     cert_der = _octets(_explicit0(cert_value, "CertBag value"), "certificate")
     try:
-        return cert_der, x509.load_der_x509_certificate(cert_der)
-    except ValueError:
+        cert = x509.load_der_x509_certificate(cert_der)
+        # names are parsed lazily, and one with an unknown string tag raises KeyError: fail here, not in _chain
+        cert.subject, cert.issuer  # noqa: B018
+    except (ValueError, KeyError, x509.InvalidVersion):
         raise FormatError("malformed certificate in PKCS12 store") from None
+    return cert_der, cert
 
 
 def _safe_bags(safe: _Safe, password: str) -> list[_Bag]:
