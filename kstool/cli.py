@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +12,8 @@ from kstool import __version__
 
 EXIT_UNEXPECTED = 3
 EXIT_INTERRUPTED = 130
+
+_state = {"debug": False}  # set by --debug for this invocation
 
 app = typer.Typer(
     name="kstool",
@@ -50,8 +51,7 @@ def _main(
     (plan --detailed-exitcode), 3 unexpected error (a bug), 4 apply failed and restoring the old files
     failed too, 5 another apply holds the lock, 130 interrupted.
     """
-    if debug:
-        os.environ["KSTOOL_DEBUG"] = "1"
+    _state["debug"] = debug
 
 
 @app.command()
@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point: expected errors exit 1, bugs exit 3, Ctrl-C exits 130."""
     from kstool.errors import KstoolError  # noqa: PLC0415
 
+    _state["debug"] = False
     try:
         # without standalone mode the parser returns the code of a typer.Exit instead of raising it
         code = app(args=argv, prog_name="kstool", standalone_mode=False)
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"kstool: error: {e}\n")
         return e.exit_code
     except Exception as e:
-        if os.environ.get("KSTOOL_DEBUG"):
+        if _state["debug"]:
             import traceback  # noqa: PLC0415
 
             traceback.print_exc()

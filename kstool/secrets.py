@@ -95,10 +95,11 @@ def _from_file(ref: FileRef) -> Resolved:
         raise SpecError(ref.location, f"password file {ref.shown} is a directory; name a file") from None
     except OSError as e:
         raise SpecError(ref.location, f"cannot read password file {ref.shown}: {e.strerror}") from None
+    info = os.fstat(fd)
+    if stat.S_ISDIR(info.st_mode):  # Linux lets O_RDONLY open a directory
+        os.close(fd)
+        raise SpecError(ref.location, f"password file {ref.shown} is a directory; name a file")
     with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if stat.S_ISDIR(info.st_mode):
-            raise SpecError(ref.location, f"password file {ref.shown} is a directory; name a file")
         raw = f.read(MAX_PASSWORD_FILE + 1)
     if len(raw) > MAX_PASSWORD_FILE:
         raise SpecError(ref.location, f"password file {ref.shown} is larger than {MAX_PASSWORD_FILE} bytes; "

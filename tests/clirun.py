@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +26,20 @@ class Result:
         return json.loads(self.out)
 
 
+CANARY = "Canary-Pw-7b1f"  # tests put it into passwords; no output of kstool may ever contain it
+
+
+def secrets_in_environment() -> list[str]:
+    """Values of password-like environment variables: none may appear in any output."""
+    return [v for k, v in os.environ.items() if "PASS" in k.upper() and len(v) >= 6]
+
+
 def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Result:
     capsys.readouterr()
     code = main([str(a) for a in args])
     captured = capsys.readouterr()
+    for secret in [CANARY, *secrets_in_environment()]:
+        assert secret not in captured.out and secret not in captured.err, "a password leaked into the output"
     return Result(code, captured.out, captured.err)
 
 

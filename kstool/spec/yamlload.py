@@ -18,6 +18,7 @@ import yaml
 from kstool.errors import KstoolError
 
 MAX_SPEC_BYTES = 1024 * 1024
+MAX_NESTING = 32  # a valid spec nests 7 levels (keystores[].entries[].generate.key)
 
 JsonPath = tuple[str | int, ...]
 
@@ -93,12 +94,23 @@ def _where(file: str, mark: Any) -> str:
 
 
 def _refuse_anchors(text: str, file: str) -> None:
-    """Refuse anchors and aliases from the event stream, before anything could be expanded."""
+    """Refuse anchors, aliases and deep nesting from the event stream, before anything is expanded or composed.
+
+    PyYAML's composer (and ``_convert``) recurse once per level: a few thousand ``- `` would be a RecursionError.
+    """
+    depth = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             raise SpecError(_where(file, event.start_mark),
                             "YAML anchors ('&name') and aliases ('*name') are not supported in a spec; "
                             "write the value out")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise SpecError(_where(file, event.start_mark),
+                                f"values are nested more than {MAX_NESTING} levels deep; a spec needs far fewer")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _loc(node: yaml.Node, file: str, path: JsonPath) -> Location:
