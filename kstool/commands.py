@@ -190,9 +190,9 @@ def cmd_inspect(file: Path, *, password_env: str | None, password_file: Path | N
         raise KstoolError(f"{file} is not a JKS, JCEKS or PKCS12 keystore")
     try:
         entries = decode(data, store_type, password)
+        facts = [entry_facts(e) for e in entries]
     except KstoolError as e:
         raise KstoolError(f"{file}: {e}") from None
-    facts = [entry_facts(e) for e in entries]
     if as_json:
         doc = {"format_version": 1, "path": str(file), "type": store_type, "entries": facts}
         print(json.dumps(doc, indent=2, ensure_ascii=False))

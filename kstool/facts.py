@@ -7,8 +7,11 @@ from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.x509 import InvalidVersion
 
+from kstool.errors import FormatError
 from kstool.formats.model import Entry, KeyEntry
 
 PublicKey = (rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
@@ -30,7 +33,13 @@ def key_text(algorithm: str, size: int | None) -> str:
 
 @lru_cache(maxsize=4096)
 def load_cert(der: bytes) -> x509.Certificate:
-    return x509.load_der_x509_certificate(der)
+    """A parsed certificate whose names and key parse too (cryptography parses them lazily)."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        _ = (cert.subject, cert.issuer, cert.public_key(), cert.not_valid_after_utc)
+    except (ValueError, KeyError, TypeError, InvalidVersion, UnsupportedAlgorithm) as e:
+        raise FormatError(f"malformed or unsupported certificate ({type(e).__name__})") from None
+    return cert
 
 
 def cert_facts(der: bytes) -> dict[str, str]:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Literal
 
 from kstool.errors import KstoolError, WrongPasswordError
+from kstool.facts import load_cert
 from kstool.formats.codec import decode
-from kstool.formats.model import Entry, StoreType, detect_type
+from kstool.formats.model import Entry, KeyEntry, StoreType, detect_type
 from kstool.fsutil import check_confined
 from kstool.inputs import Inputs, KeystoreInputs
 from kstool.lockfile import Lock
@@ -137,6 +138,9 @@ def open_store(ks: KeystoreSpec, ki: KeystoreInputs, rel: str, data: bytes, mode
         for key_password in key_passwords:
             try:
                 entries = decode(data, store_type, store_password, key_password=key_password)
+                for entry in entries:  # every certificate must parse: later steps read their names and keys
+                    for der in entry.chain_der if isinstance(entry, KeyEntry) else (entry.cert_der,):
+                        load_cert(der)
             except WrongPasswordError:
                 continue
             except KstoolError as e:

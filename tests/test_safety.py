@@ -564,3 +564,22 @@ def test_existing_artifact_of_another_type_is_re_encoded_keeping_keys(
     assert "type changed: pkcs12 → jks" in plan["keystores"][0]["reasons"]
     assert run(capsys, "apply", spec).code == 0
     assert (tmp_path / "a.jks").read_bytes()[:4] == b"\xfe\xed\xfe\xed"
+
+
+def test_hostile_certificate_inside_a_valid_store_is_a_clean_error(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str],
+                                                                   env: None) -> None:
+    """A store whose integrity check passes may still carry a certificate cryptography cannot parse."""
+    from kstool.formats.jks import encode_jks
+    from kstool.formats.model import TrustedEntry
+
+    der = x509.load_pem_x509_certificate((CERTS / "root.crt").read_bytes()).public_bytes(
+        serialization.Encoding.DER)
+    version = der.index(b"\xa0\x03\x02\x01\x02")  # [0] EXPLICIT INTEGER 2 (v3)
+    bad = der[:version] + b"\xa0\x03\x02\x01\x07" + der[version + 5:]  # version 8: not X.509
+    spec = project(tmp_path, import_store("a", "a.jks"))
+    (tmp_path / "a.jks").write_bytes(encode_jks([TrustedEntry("root", bad, 0)], PW, PW))
+    plan = run(capsys, "plan", spec)
+    assert plan.code == 1 and "a.jks is not a valid JKS keystore (malformed or unsupported certificate" in plan.err
+    shown = run(capsys, "inspect", tmp_path / "a.jks", "--password-env", "KS_PASS")
+    assert shown.code == 1 and "malformed or unsupported certificate" in shown.err
