@@ -101,11 +101,14 @@ def apply(
         help="Wait up to SECONDS for another apply on the same output folder (default: fail at once, exit 5).")] = 0,
     strict_permissions: StrictPermissions = False,
     replace_unreadable: ReplaceUnreadable = False,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", min=0, metavar="N",
+        help="Processes for RSA key generation (default 0: one per core; 1: no pool).")] = 0,
 ) -> None:
     """Make the artifacts on disk match the spec, all or nothing; a second apply writes nothing."""
     from kstool.commands import Options, cmd_apply  # noqa: PLC0415
 
-    options = Options(output_dir, strict_permissions, replace_unreadable, not no_backup, lock_timeout)
+    options = Options(output_dir, strict_permissions, replace_unreadable, not no_backup, lock_timeout, jobs)
     raise typer.Exit(cmd_apply(spec, options, as_json=json, verbose=verbose))
 
 

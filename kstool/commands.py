@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +17,7 @@ from kstool.errors import KstoolError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from kstool.executor import ApplyResult
+    from kstool.executor import ApplyResult, Reporter
     from kstool.inputs import Inputs
     from kstool.observe import Observed
     from kstool.plan import Plan
@@ -60,6 +62,7 @@ class Options:
     replace_unreadable: bool = False  # rebuild artifacts that cannot be opened (the old file is backed up)
     backups: bool = True
     lock_timeout: float = 0.0
+    jobs: int = 0  # key-generation processes; 0 = one per core
 
 
 def output_root(spec_path: Path, output_dir: Path | None) -> Path:
@@ -132,9 +135,11 @@ def cmd_apply(spec_path: Path, options: Options, *, as_json: bool, verbose: bool
         if not as_json:
             _show_plan(ctx.plan, as_json=False, verbose=verbose)
         # with no changes this writes nothing, except a missing or stale lock file
-        result = execute(ctx.plan, ctx.spec, ctx.inputs, ctx.observed, ctx.root,
-                         now=source_date_epoch_or(wall), backups=options.backups,
-                         stamp=wall.strftime("%Y%m%dT%H%M%SZ"))
+        with _progress(enabled=not as_json) as reporter:
+            result = execute(ctx.plan, ctx.spec, ctx.inputs, ctx.observed, ctx.root,
+                             now=source_date_epoch_or(wall), backups=options.backups,
+                             stamp=wall.strftime("%Y%m%dT%H%M%SZ"), jobs=options.jobs or os.cpu_count() or 1,
+                             reporter=reporter)
     if as_json:
         _print_json_result(ctx.plan, result)
         return EXIT_OK
@@ -155,6 +160,33 @@ def cmd_apply(spec_path: Path, options: Options, *, as_json: bool, verbose: bool
         out.print(f"[bold green]Apply complete:[/] {len(result.written)} written, {len(result.deleted)} deleted, "
                   f"{len(result.backups)} backed up.")
     return EXIT_OK
+
+
+@contextmanager
+def _progress(*, enabled: bool) -> Iterator[Reporter]:
+    """A progress bar for key generation, on a terminal only, and only when there is enough to wait for."""
+    from kstool.executor import Reporter  # noqa: PLC0415
+
+    out = console(stderr=True)
+    if not enabled or not out.is_terminal:
+        yield Reporter()
+        return
+    from rich.progress import Progress  # noqa: PLC0415
+
+    with Progress(console=out, transient=True) as bar:
+        task = bar.add_task("generating keys", total=None, visible=False)
+
+        class _Bar(Reporter):
+            def start(self, total: int) -> None:
+                bar.update(task, total=total, visible=total >= _PROGRESS_MIN_KEYS)
+
+            def advance(self) -> None:
+                bar.advance(task)
+
+        yield _Bar()
+
+
+_PROGRESS_MIN_KEYS = 4
 
 
 def _print_json_result(plan: Plan, result: ApplyResult) -> None:

@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, load_der_private_key
 
 from kstool.errors import KstoolError
+from kstool.facts import load_cert
 from kstool.formats.codec import decode
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry
 from kstool.fsutil import atomic_write
@@ -19,7 +22,7 @@ from kstool.lockfile import LOCK_NAME, LockedStore, lock_entry, locked_store, re
 from kstool.observe import Observed, read_artifact
 from kstool.plan import Action, Follow, Keep, KeystoreChange, NewKey, Plan, Reissue
 from kstool.planner import encode_store
-from kstool.spec.model import FileRef, Generate, Spec
+from kstool.spec.model import FileRef, Generate, KeyAlgorithm, Spec
 from kstool.transaction import Commit
 
 Address = tuple[str, str]
@@ -35,9 +38,9 @@ class ApplyResult:
 
 
 def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Path, *, now: datetime,
-            backups: bool = True, stamp: str = "") -> ApplyResult:
+            backups: bool = True, stamp: str = "", jobs: int = 1, reporter: Reporter | None = None) -> ApplyResult:
     """Build and verify every artifact in memory, then commit them all (or, on failure, none)."""
-    built = _build_entries(plan, now)
+    built = _build_entries(plan, now, jobs=jobs, reporter=reporter)
     outputs: dict[str, bytes] = {}
     for change in plan.keystores:
         if change.action in (Action.NOOP, Action.DELETE):
@@ -74,9 +77,22 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
     return ApplyResult(tuple(written), tuple(deleted), password_files, lock_written, tuple(commit.backup_paths))
 
 
-def _build_entries(plan: Plan, now: datetime) -> dict[Address, Entry]:
+class Reporter:
+    """Progress of a long apply: ``start(total)`` once, then ``advance()`` per key or artifact. Silent by default."""
+
+    def start(self, total: int) -> None:
+        """Called once with the number of steps."""
+
+    def advance(self) -> None:
+        """Called after each step."""
+
+
+def _build_entries(plan: Plan, now: datetime, *, jobs: int = 1,
+                   reporter: Reporter | None = None) -> dict[Address, Entry]:
+    report = reporter or Reporter()
     built: dict[Address, Entry] = {}
-    follows: list[tuple[Address, Follow]] = []
+    new_keys: list[tuple[Address, Generate]] = []
+    follows: dict[Address, Follow] = {}
     for change in plan.keystores:
         for e in change.entries:
             build = e.build
@@ -84,52 +100,68 @@ def _build_entries(plan: Plan, now: datetime) -> dict[Address, Entry]:
             if isinstance(build, Keep):
                 built[address] = build.entry
             elif isinstance(build, NewKey):
-                built[address] = _generate(e.alias, build.generate, now)
+                new_keys.append((address, build.generate))
             elif isinstance(build, Reissue):
-                built[address] = _reissue(e.alias, build.key_der, build.generate, now)
+                built[address] = _issue(e.alias, load_der_private_key(build.key_der, None), build.generate, now)
             elif isinstance(build, Follow):
-                follows.append((address, build))
-    pending = dict(follows)
-    while pending:  # references to references resolve in rounds; the spec has no cycles
-        progressed = False
-        for address, follow in list(pending.items()):
-            target = built.get((follow.keystore, follow.alias))
-            if target is not None:
-                leaf = target.chain_der[0] if isinstance(target, KeyEntry) else target.cert_der
-                built[address] = TrustedEntry(address[1], leaf, timestamp_ms(_cert(leaf)))
-                del pending[address]
-                progressed = True
-        if not progressed:
-            raise AssertionError(f"unresolvable trusted references: {sorted(pending)}")
+                follows[address] = build
+    for (address, gen), key_der in zip(new_keys, _generate_keys([g for _, g in new_keys], jobs, report),
+                                       strict=True):
+        built[address] = _issue(address[1], load_der_private_key(key_der, None), gen, now)
+    while follows:  # references to references resolve in rounds; the spec has no cycles
+        ready = {a: f for a, f in follows.items() if (f.keystore, f.alias) in built}
+        if not ready:
+            raise AssertionError(f"unresolvable trusted references: {sorted(follows)}")
+        for address, follow in ready.items():
+            target = built[(follow.keystore, follow.alias)]
+            leaf = target.chain_der[0] if isinstance(target, KeyEntry) else target.cert_der
+            built[address] = TrustedEntry(address[1], leaf, timestamp_ms(load_cert(leaf)))
+            del follows[address]
     return built
 
 
-def _cert(der: bytes):  # type: ignore[no-untyped-def]
-    from kstool.facts import load_cert  # noqa: PLC0415
-
-    return load_cert(der)
+# RSA key generation is the one slow step worth a process pool; EC and Ed25519 keys take microseconds.
+_POOL_MIN_RSA_KEYS = 2
 
 
-def _generate(alias: str, gen: Generate, now: datetime) -> KeyEntry:
+def _generate_keys(requests: list[Generate], jobs: int, report: Reporter) -> list[bytes]:
+    """A new private key (PKCS#8 DER) per request, in request order; RSA keys in parallel over ``jobs``."""
+    params = [(g.algorithm, g.size) for g in requests]
+    report.start(len(params))
+    n_rsa = sum(1 for algorithm, _ in params if algorithm == "RSA")
+    if jobs <= 1 or n_rsa < _POOL_MIN_RSA_KEYS:
+        out = []
+        for p in params:
+            out.append(new_key_der(p))
+            report.advance()
+        return out
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+
+    with ProcessPoolExecutor(max_workers=min(jobs, n_rsa)) as pool:
+        futures = [pool.submit(new_key_der, p) for p in params]
+        results = []
+        for future in futures:  # in order: the output never depends on which worker finished first
+            results.append(future.result())
+            report.advance()
+        return results
+
+
+def new_key_der(params: tuple[KeyAlgorithm, int | None]) -> bytes:
+    """Generate one key (in a worker process, too) and hand it back as unencrypted PKCS#8 DER."""
     from kstool.crypto.certs import generate_private_key  # noqa: PLC0415
+    from kstool.crypto.material import private_key_to_pkcs8  # noqa: PLC0415
 
-    key = generate_private_key(gen.algorithm, gen.size)
-    return _issue(alias, key, gen, now)
-
-
-def _reissue(alias: str, key_der: bytes, gen: Generate, now: datetime) -> KeyEntry:
-    key = load_der_private_key(key_der, None)
-    return _issue(alias, key, gen, now)
+    return private_key_to_pkcs8(generate_private_key(*params))
 
 
-def _issue(alias: str, key: object, gen: Generate, now: datetime) -> KeyEntry:
+def _issue(alias: str, key: PrivateKeyTypes, gen: Generate, now: datetime) -> KeyEntry:
     from kstool.crypto.certs import build_self_signed  # noqa: PLC0415
     from kstool.crypto.material import private_key_to_pkcs8  # noqa: PLC0415
 
-    cert = build_self_signed(key, gen.subject, not_before=now, validity_days=gen.validity_days,  # type: ignore[arg-type]
-                             san=gen.san_names)
-    return KeyEntry(alias, private_key_to_pkcs8(key), (cert.public_bytes(Encoding.DER),),  # type: ignore[arg-type]
-                    timestamp_ms(cert))
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        raise TypeError(f"cannot issue a certificate for a {type(key).__name__}")
+    cert = build_self_signed(key, gen.subject, not_before=now, validity_days=gen.validity_days, san=gen.san_names)
+    return KeyEntry(alias, private_key_to_pkcs8(key), (cert.public_bytes(Encoding.DER),), timestamp_ms(cert))
 
 
 def _self_check(change: KeystoreChange, data: bytes, entries: list[Entry], inputs: Inputs) -> None:
