@@ -99,7 +99,8 @@ def cmd_validate(spec_path: Path) -> int:
 
     spec = load_spec(spec_path)
     n_entries = sum(len(k.entries) for k in spec.keystores)
-    console().print(f"{_escape(str(spec_path))}: valid ({len(spec.keystores)} keystore(s), {n_entries} entries)")
+    # plain output: validate is the command people run most, and rich costs start-up time
+    sys.stdout.write(f"{spec_path}: valid ({len(spec.keystores)} keystore(s), {n_entries} entries)\n")
     return EXIT_OK
 
 
