@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,6 +91,10 @@ def prepare(spec_path: Path, options: Options) -> Context:
     lock = read_lock(root)
     observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable)
     plan = compute_plan(spec, inputs, observed, output_root=str(root))
+    if not plan.has_changes:
+        from kstool.executor import lock_is_current  # noqa: PLC0415
+
+        plan = replace(plan, lock_update=not lock_is_current(root, spec, plan, observed))
     return Context(spec, inputs, observed, plan, root)
 
 

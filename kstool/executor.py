@@ -21,7 +21,7 @@ from kstool.inputs import Inputs, timestamp_ms
 from kstool.lockfile import LOCK_NAME, LockedStore, lock_entry, locked_store, render_lock
 from kstool.observe import Observed, read_artifact
 from kstool.plan import Action, Follow, Keep, KeystoreChange, NewKey, Plan, Reissue
-from kstool.planner import encode_store
+from kstool.planner import encode_store, encoding_settings
 from kstool.spec.model import FileRef, Generate, KeyAlgorithm, Spec
 from kstool.transaction import Commit
 
@@ -73,7 +73,7 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
                     deleted.append(gone)
     except (OSError, KstoolError) as e:
         commit.rollback(f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}")
-    lock_written = write_lock(root, plan, built, outputs, observed)
+    lock_written = write_lock(root, spec, plan, built, outputs=outputs, observed=observed)
     return ApplyResult(tuple(written), tuple(deleted), password_files, lock_written, tuple(commit.backup_paths))
 
 
@@ -198,23 +198,41 @@ def _write_password_files(spec: Spec, inputs: Inputs) -> tuple[str, ...]:
     return tuple(created)
 
 
-def write_lock(root: Path, plan: Plan, built: Mapping[Address, Entry], outputs: Mapping[str, bytes],
-               observed: Observed) -> bool:
+def lock_content(spec: Spec, plan: Plan, built: Mapping[Address, Entry], *, outputs: Mapping[str, bytes],
+                 observed: Observed) -> bytes:
+    """kstool.lock as it stands once this plan is applied."""
     stores: dict[str, LockedStore] = {}
     for change in plan.keystores:
         if change.action is Action.DELETE:
             continue
         data = outputs[change.name] if change.name in outputs else observed.stores[change.name].data
         entries = [built[(change.name, e.alias)] for e in change.entries if e.action is not Action.DELETE]
-        stores[change.name] = locked_store(change.path, change.type, data, [lock_entry(e) for e in entries])
-    content = render_lock(stores)
-    path = root / LOCK_NAME
+        ks = spec.keystore(change.name)
+        assert ks is not None
+        stores[change.name] = locked_store(change.path, change.type, data, [lock_entry(e) for e in entries],
+                                           encoding_settings(ks))
+    return render_lock(stores)
+
+
+def lock_is_current(root: Path, spec: Spec, plan: Plan, observed: Observed) -> bool:
+    """For a plan without changes: does kstool.lock already say exactly what apply would write?"""
+    built = {(c.name, e.alias): e.build.entry for c in plan.keystores for e in c.entries if isinstance(e.build, Keep)}
+    return _read_lock_bytes(root) == lock_content(spec, plan, built, outputs={}, observed=observed)
+
+
+def _read_lock_bytes(root: Path) -> bytes | None:
     try:
-        if path.read_bytes() == content:
-            return False
+        return (root / LOCK_NAME).read_bytes()
     except FileNotFoundError:
-        pass
-    atomic_write(path, content, mode=0o644)
+        return None
+
+
+def write_lock(root: Path, spec: Spec, plan: Plan, built: Mapping[Address, Entry], *, outputs: Mapping[str, bytes],
+               observed: Observed) -> bool:
+    content = lock_content(spec, plan, built, outputs=outputs, observed=observed)
+    if _read_lock_bytes(root) == content:
+        return False
+    atomic_write(root / LOCK_NAME, content, mode=0o644)
     return True
 
 

@@ -28,6 +28,7 @@ class LockedStore:
     type: str
     sha256: str
     entries: tuple[Mapping[str, Any], ...]
+    settings: str = ""  # digest of the spec settings that shape the bytes (see planner.encoding_settings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,8 @@ def read_lock(root: Path) -> Lock | None:
         if raw.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"format_version {raw.get('format_version')!r}")
         stores = {
-            name: LockedStore(str(s["path"]), str(s["type"]), str(s["sha256"]), tuple(s["entries"]))
+            name: LockedStore(str(s["path"]), str(s["type"]), str(s["sha256"]), tuple(s["entries"]),
+                              str(s.get("settings", "")))
             for name, s in raw["keystores"].items()
         }
     except (ValueError, KeyError, TypeError, AttributeError) as e:
@@ -61,15 +63,17 @@ def render_lock(stores: Mapping[str, LockedStore]) -> bytes:
     doc = {
         "format_version": FORMAT_VERSION,
         "keystores": {
-            name: {"path": s.path, "type": s.type, "sha256": s.sha256, "entries": list(s.entries)}
+            name: {"path": s.path, "type": s.type, "sha256": s.sha256, "settings": s.settings,
+                   "entries": list(s.entries)}
             for name, s in sorted(stores.items())
         },
     }
     return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def locked_store(path: str, store_type: str, data: bytes, entries: Sequence[Mapping[str, Any]]) -> LockedStore:
-    return LockedStore(path, store_type, hashlib.sha256(data).hexdigest(), tuple(entries))
+def locked_store(path: str, store_type: str, data: bytes, entries: Sequence[Mapping[str, Any]],
+                 settings: str) -> LockedStore:
+    return LockedStore(path, store_type, hashlib.sha256(data).hexdigest(), tuple(entries), settings)
 
 
 def lock_entry(entry: Entry) -> dict[str, Any]:

@@ -6,6 +6,7 @@ with ``previous_password`` set, the old password opens it and the plan re-encryp
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ class ObservedStore:
     opened_with: Literal["password", "previous_password"]
     key_password_changed: bool
     mode: int
+    locked_settings: str | None = None  # the lock's settings digest, when the file is exactly what it recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +85,7 @@ def read_artifact(path: Path, shown: str) -> tuple[bytes, int] | None:
 
 
 def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
-            tolerate_unreadable: bool = False) -> Observed:
+            tolerate_unreadable: bool = False, trust_lock: bool = True) -> Observed:
     """The artifacts on disk. With ``tolerate_unreadable``, a store that is corrupt or that its passwords cannot
     open is recorded in ``unreadable`` instead of raising (apply --replace-unreadable, verify)."""
     stores: dict[str, ObservedStore] = {}
@@ -94,8 +96,11 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
         if found is None:
             continue
         rel, data, mode = found
+        locked = lock.keystores.get(ks.name) if lock and trust_lock else None
+        intact = locked is not None and locked.path == rel and locked.sha256 == hashlib.sha256(data).hexdigest()
         try:
-            stores[ks.name] = open_store(ks, inputs.keystores[ks.name], rel, data, mode)
+            stores[ks.name] = open_store(ks, inputs.keystores[ks.name], rel, data, mode,
+                                         locked_settings=locked.settings if intact and locked else None)
         except KstoolError as e:
             if not tolerate_unreadable:
                 raise
@@ -123,7 +128,10 @@ def _find(ks: KeystoreSpec, root: Path, lock: Lock | None) -> tuple[str, bytes, 
     return None
 
 
-def open_store(ks: KeystoreSpec, ki: KeystoreInputs, rel: str, data: bytes, mode: int) -> ObservedStore:
+def open_store(ks: KeystoreSpec, ki: KeystoreInputs, rel: str, data: bytes, mode: int, *,
+               locked_settings: str | None = None) -> ObservedStore:
+    """Decode an artifact with the spec's passwords. ``locked_settings`` is given when the bytes are exactly
+    what kstool.lock recorded: the store is then known intact and PKCS12 skips its slow MAC check."""
     store_type = detect_type(data)
     if store_type is None:
         raise KstoolError(f"{rel} is not a JKS, JCEKS or PKCS12 keystore (keystore {ks.name!r} at "
@@ -137,7 +145,8 @@ def open_store(ks: KeystoreSpec, ki: KeystoreInputs, rel: str, data: bytes, mode
     for label, store_password in store_passwords:
         for key_password in key_passwords:
             try:
-                entries = decode(data, store_type, store_password, key_password=key_password)
+                entries = decode(data, store_type, store_password, key_password=key_password,
+                                 known_intact=locked_settings is not None)
                 for entry in entries:  # every certificate must parse: later steps read their names and keys
                     for der in entry.chain_der if isinstance(entry, KeyEntry) else (entry.cert_der,):
                         load_cert(der)
@@ -150,7 +159,7 @@ def open_store(ks: KeystoreSpec, ki: KeystoreInputs, rel: str, data: bytes, mode
             # a key password that simply follows the store password is not a change of its own
             follows_store = ki.key_password is None and key_password == store_password
             changed = store_type != "pkcs12" and key_password != wanted_key_password and not follows_store
-            return ObservedStore(rel, data, store_type, entries, label, changed, mode)
+            return ObservedStore(rel, data, store_type, entries, label, changed, mode, locked_settings)
     hint = ("neither password nor previous_password opens it" if ki.previous_password is not None
             else "if the password was rotated, set previous_password to the old one")
     raise KstoolError(f"{rel}: the password from {ki.password.ref.describe()} does not open this keystore, or "

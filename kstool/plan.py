@@ -92,10 +92,11 @@ class Plan:
     spec_file: str
     output_root: str
     keystores: tuple[KeystoreChange, ...]
+    lock_update: bool = False  # kstool.lock is missing or out of date (and nothing else changes)
 
     @property
     def has_changes(self) -> bool:
-        return any(k.action is not Action.NOOP or k.password_files for k in self.keystores)
+        return self.lock_update or any(k.action is not Action.NOOP or k.password_files for k in self.keystores)
 
     def summary(self) -> dict[str, int]:
         counts = {a.value: 0 for a in Action}

@@ -7,6 +7,8 @@ Encoding is deterministic, so the planner can say "the file already holds exactl
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -40,6 +42,7 @@ class _Decided:
 
 
 def compute_plan(spec: Spec, inputs: Inputs, observed: Observed, *, output_root: str = ".") -> Plan:
+    inputs = _as_read_back(spec, inputs)
     decided: dict[Address, _Decided] = {}
     for ks in spec.keystores:
         decided.update(_plan_own_entries(ks, inputs, observed.stores.get(ks.name)))
@@ -54,6 +57,20 @@ def compute_plan(spec: Spec, inputs: Inputs, observed: Observed, *, output_root:
         for o in observed.orphans
     ]
     return Plan(str(spec.file), output_root, tuple(changes))
+
+
+def _as_read_back(spec: Spec, inputs: Inputs) -> Inputs:
+    """Imported material of PKCS12 stores as the store will read back (chains completed from the store)."""
+    from kstool.formats.pkcs12 import as_read_back  # noqa: PLC0415
+
+    keystores = dict(inputs.keystores)
+    for ks in spec.keystores:
+        material = keystores[ks.name].material
+        if ks.type == "pkcs12" and material:
+            completed = as_read_back(list(material.values()))
+            keystores[ks.name] = dataclasses.replace(keystores[ks.name], material=dict(zip(material, completed,
+                                                                                           strict=True)))
+    return dataclasses.replace(inputs, keystores=keystores)
 
 
 # -- entries with their own content: generate, import, trusted certificate -------------------------------
@@ -241,8 +258,9 @@ def _keystore_change(ks: KeystoreSpec, inputs: Inputs, observed: Observed,
     ]
     all_changes = tuple(changes + deletes)
     reasons = _store_reasons(ks, store)
-    expected = _expected_bytes(ks, inputs, changes)
     entry_changed = any(c.action is not Action.NOOP for c in all_changes)
+    fast = not reasons and not entry_changed and store.locked_settings == encoding_settings(ks)
+    expected = store.data if fast else _expected_bytes(ks, inputs, changes)
     if not reasons and not entry_changed and expected != store.data:
         reasons.append("re-encoded: the file's bytes differ from what kstool writes for these entries "
                        "(encoding, iteration count, timestamps or entry order)")
@@ -275,6 +293,21 @@ def _expected_bytes(ks: KeystoreSpec, inputs: Inputs, changes: list[EntryChange]
             return None
         entries.append(change.build.entry)
     return encode_store(ks, inputs, entries)
+
+
+ENCODER_VERSION = 1  # bump when an encoder's output changes for the same inputs
+
+
+def encoding_settings(ks: KeystoreSpec) -> str:
+    """A digest of what shapes an artifact's bytes besides its entries' content and its passwords.
+
+    Recorded in kstool.lock. When a file's SHA-256 is the one the lock recorded and this digest is
+    unchanged, re-encoding would give the same bytes, so a no-op plan skips it (the fast path). Entry
+    contents are still compared one by one, and the passwords are still proven by decryption.
+    """
+    settings = [ENCODER_VERSION, ks.type, ks.pkcs12_profile if ks.type == "pkcs12" else None, ks.iterations,
+                ks.key_password is not None, [e.alias for e in ks.entries]]
+    return hashlib.sha256(json.dumps(settings).encode()).hexdigest()
 
 
 def encode_store(ks: KeystoreSpec, inputs: Inputs, entries: list[Entry]) -> bytes:

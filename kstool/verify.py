@@ -41,7 +41,8 @@ def verify(spec_path: Path, root: Path) -> VerifyReport:
     spec = load_spec(spec_path)
     inputs = resolve_inputs(spec, os.environ)
     lock = read_lock(root)
-    observed = observe(spec, inputs, root, lock, tolerate_unreadable=True)
+    # verify trusts nothing: every artifact is decrypted in full and re-encoded byte for byte
+    observed = observe(spec, inputs, root, lock, tolerate_unreadable=True, trust_lock=False)
     errors = {name: u.reason for name, u in observed.unreadable.items()}
     plan = compute_plan(spec, inputs, observed, output_root=str(root))
     changes = {c.name: c for c in plan.keystores}

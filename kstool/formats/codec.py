@@ -25,15 +25,17 @@ def encode(entries: Sequence[Entry], store_type: StoreType, password: str, *, ke
 
 
 def decode(data: bytes, store_type: StoreType, password: str, *, key_password: str | None = None,
-           alias: str | None = None) -> tuple[Entry, ...]:
+           alias: str | None = None, known_intact: bool = False) -> tuple[Entry, ...]:
     """Entries of a store, after its integrity check; raises FormatError / WrongPasswordError.
 
     With ``alias``, only that entry (case-insensitively); JKS/JCEKS then decrypt no other key.
+    ``known_intact``: the bytes are exactly what kstool wrote (checked by digest), so PKCS12 may skip its
+    slow MAC and prove the password by decryption alone.
     """
     if store_type == "pkcs12":
         from kstool.formats.pkcs12 import decode_pkcs12  # noqa: PLC0415
 
-        entries = decode_pkcs12(data, password)
+        entries = decode_pkcs12(data, password, verify_mac=not known_intact)
         return entries if alias is None else tuple(e for e in entries if e.alias.lower() == alias.lower())
     from kstool.formats.jks import decode_jceks, decode_jks  # noqa: PLC0415
 

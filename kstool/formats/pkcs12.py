@@ -19,6 +19,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Literal
 
 from cryptography import x509
@@ -121,6 +122,9 @@ def _fill(data: bytes, v: int) -> bytes:
     return (data * (n // len(data) + 1))[:n]
 
 
+# Decoding a store and encoding it again (plan compares the two) derive the same keys from the same salts:
+# a small per-process cache halves the work of a no-op plan.
+@lru_cache(maxsize=256)
 def pkcs12_kdf(hash_name: str, password_bmp: bytes, salt: bytes, *, purpose: int, iterations: int,
                length: int) -> bytes:
     """RFC 7292 Appendix B.2 key derivation (``openssl kdf PKCS12KDF`` computes the same)."""
@@ -142,6 +146,7 @@ def pkcs12_kdf(hash_name: str, password_bmp: bytes, salt: bytes, *, purpose: int
             i[j:j + v] = block.to_bytes(v, "big")
 
 
+@lru_cache(maxsize=256)
 def _pbkdf2(hash_name: str, password: str, salt: bytes, iterations: int, length: int) -> bytes:
     # Java's PBKDF2 takes the UTF-8 bytes of the password (ASCII here), not the BMPString form.
     kdf = PBKDF2HMAC(algorithm=_HASH_CLASSES[hash_name](), length=length, salt=salt, iterations=iterations)
@@ -807,13 +812,17 @@ def _entries(keys: list[_Key], certs: list[_Cert]) -> tuple[Entry, ...]:
     return tuple(entries)
 
 
-def decode_pkcs12(data: bytes, password: str) -> tuple[Entry, ...]:
+def decode_pkcs12(data: bytes, password: str, *, verify_mac: bool = True) -> tuple[Entry, ...]:
     """The entries of a PKCS12 store, in file order (of the leaf/trusted certificate bags).
 
     Aliases are the friendlyName as stored (callers lowercase); unnamed entries get "1", "2", ... (skipping
     names taken by named entries). ``timestamp_ms`` comes from a ``Time <ms>`` localKeyId, else 0. A key
     without a certificate has an empty chain. Wrong password or tampering: ``WrongPasswordError``; anything
     malformed or unsupported: ``FormatError``.
+
+    ``verify_mac=False`` is for bytes already known to be intact (their SHA-256 is the one kstool recorded
+    when it wrote them): the password is then proven by decrypting the bags alone, which skips the MAC's
+    slow key derivation. Any other caller keeps the default.
     """
     _check_password(password)
     if not isinstance(data, bytes | bytearray | memoryview):
@@ -821,7 +830,28 @@ def decode_pkcs12(data: bytes, password: str) -> tuple[Entry, ...]:
     try:
         pfx = _parse_pfx(bytes(data))
         _check_protections(pfx)
-        _verify_mac(pfx, password)
+        if verify_mac:
+            _verify_mac(pfx, password)
         return _entries(*_collect(pfx, password))
     except (ValueError, IndexError, OverflowError, UnsupportedAlgorithm) as error:  # FormatError is none of these
         raise FormatError(f"malformed PKCS12 store ({type(error).__name__})") from None
+
+
+def as_read_back(entries: Sequence[Entry]) -> tuple[Entry, ...]:
+    """``entries`` as ``decode_pkcs12`` (and Java) will read them back from ``encode_pkcs12(entries)``.
+
+    PKCS12 stores certificates, not chains: a reader completes each key's chain with issuers found by name
+    among all the store's certificates, so a chain given short of an issuer that another entry carries
+    comes back longer. Planning compares against this form, so apply and the next plan agree.
+    """
+    no_attributes = _Attributes(None, None, trusted=False)
+    certs: list[_Cert] = []
+    seen: set[bytes] = set()
+    for entry in entries:  # the certificate bags in the order _cert_bags writes them
+        for cert_der in entry.chain_der if isinstance(entry, KeyEntry) else (entry.cert_der,):
+            if cert_der not in seen:
+                seen.add(cert_der)
+                certs.append(_Cert(len(certs), cert_der, x509.load_der_x509_certificate(cert_der), no_attributes))
+    by_der = {c.cert_der: c for c in certs}
+    return tuple(replace(e, chain_der=_chain(by_der[e.chain_der[0]], certs))
+                 if isinstance(e, KeyEntry) and e.chain_der else e for e in entries)

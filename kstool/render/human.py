@@ -19,6 +19,8 @@ SYMBOLS = {
 def render_plan(plan: dict[str, Any], console: Console, *, verbose: bool = False) -> None:
     for ks in plan["keystores"]:
         _keystore(ks, console, verbose)
+    if plan.get("lock_file") == "update":
+        console.print("[yellow]  ~[/] kstool.lock is missing or out of date: apply writes it (commit it)")
     console.print(_summary(plan))
 
 
@@ -55,6 +57,8 @@ def _summary(plan: dict[str, Any]) -> str:
     e = plan["entry_summary"]
     if not plan["changes"]:
         return f"[green]No changes.[/] {len(plan['keystores'])} keystore(s) match the spec."
+    if plan.get("lock_file") == "update" and not any(s[a] for a in ("create", "update", "replace", "delete")):
+        return f"[bold]Plan:[/] only kstool.lock to write; {len(plan['keystores'])} keystore(s) match the spec."
     replaced = f", {s['replace']} to replace" if s["replace"] else ""
     return (f"[bold]Plan:[/] {s['create']} to create, {s['update']} to update{replaced}, {s['delete']} to delete "
             f"(entries: {e['create']} to create, {e['update']} to update, {e['replace']} to replace, "

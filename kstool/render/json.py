@@ -15,6 +15,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "spec": plan.spec_file,
         "output_root": plan.output_root,
         "changes": plan.has_changes,
+        "lock_file": "update" if plan.lock_update else "current",
         "summary": plan.summary(),
         "entry_summary": plan.entry_summary(),
         "keystores": [_keystore(k) for k in plan.keystores],

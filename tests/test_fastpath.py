@@ -1,0 +1,108 @@
+"""The no-op fast path: an artifact whose bytes are what kstool.lock recorded skips the slow PKCS12 MAC and the
+re-encode, yet every change to the spec, a source file, a password or the artifact is still seen."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import kstool.formats.pkcs12 as pkcs12
+from kstool.formats import der
+from tests.clirun import CANARY, ROOT, run
+
+PW = f"{CANARY}-fast"
+SPEC = """version: 1
+keystores:
+  - name: p
+    path: p.p12
+    password: {env: KS_PASS}
+    entries:
+      - alias: gw
+        import: {certificate: certs/gateway.crt, private_key: certs/gateway.key, chain: [certs/intermediate.crt]}
+      - alias: root
+        trusted: {certificate: certs/root.crt}
+  - name: g
+    path: g.p12
+    password: {env: KS_PASS}
+    entries:
+      - alias: k
+        generate: {dname: "CN=k", key: {algorithm: EC, size: 256}}
+"""
+
+
+@pytest.fixture()
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Path:
+    monkeypatch.setenv("KS_PASS", PW)
+    shutil.copytree(ROOT / "examples" / "wso2" / "certs", tmp_path / "certs")
+    spec = tmp_path / "kstool.yaml"
+    spec.write_text(SPEC)
+    assert run(capsys, "apply", spec).code == 0
+    return spec
+
+
+@pytest.fixture()
+def mac_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = pkcs12._verify_mac
+
+    def counting(*args: object) -> None:
+        calls.append(1)
+        real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pkcs12, "_verify_mac", counting)
+    return calls
+
+
+def test_no_op_plan_skips_the_mac_only_with_a_matching_lock(project: Path, capsys: pytest.CaptureFixture[str],
+                                                            mac_checks: list[int]) -> None:
+    assert run(capsys, "plan", project, "--detailed-exitcode").code == 0
+    assert mac_checks == []  # both stores were known intact
+    (project.parent / "kstool.lock").unlink()
+    assert run(capsys, "plan", project, "--detailed-exitcode").code == 2  # the lock file is missing: apply writes it
+    assert len(mac_checks) >= 2  # without the lock every MAC is checked
+    assert run(capsys, "verify", project).code == 1  # and verify says the lock is missing
+
+
+@pytest.mark.parametrize(("edit", "reason"), [
+    (("      - alias: k\n", "      - alias: k\n"), None),  # control: no change
+    (("    path: p.p12\n", "    path: p.p12\n    iterations: 20000\n"), "re-encoded"),
+    (("    path: p.p12\n", "    path: p.p12\n    pkcs12_profile: legacy\n"), "re-encoded"),
+    ((", chain: [certs/intermediate.crt]", ""), "chain changed"),
+])
+def test_spec_changes_are_seen(project: Path, capsys: pytest.CaptureFixture[str], edit: tuple[str, str],
+                               reason: str | None) -> None:
+    project.write_text(SPEC.replace(*edit))
+    plan = run(capsys, "plan", project, "--json").json()
+    text = str(plan["keystores"])
+    if reason is None:
+        assert not plan["changes"]
+    else:
+        assert plan["changes"] and reason in text
+
+
+def test_password_change_is_seen(project: Path, capsys: pytest.CaptureFixture[str],
+                                 monkeypatch: pytest.MonkeyPatch, mac_checks: list[int]) -> None:
+    monkeypatch.setenv("KS_PASS", f"{CANARY}-other")
+    result = run(capsys, "plan", project)
+    assert result.code == 1 and "does not open this keystore" in result.err
+
+
+def test_source_file_change_is_seen(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project.parent / "certs" / "root.crt").write_bytes((project.parent / "certs" / "intermediate.crt").read_bytes())
+    plan = run(capsys, "plan", project, "--json").json()
+    entry = next(e for e in plan["keystores"][0]["entries"] if e["alias"] == "root")
+    assert entry["action"] == "update" and "certificate changed" in entry["reasons"][0]
+
+
+def test_artifact_change_is_seen(project: Path, capsys: pytest.CaptureFixture[str], mac_checks: list[int]) -> None:
+    path = project.parent / "g.p12"
+    data = bytearray(path.read_bytes())
+    mac_data = der.decode(bytes(data)).children()[2]
+    digest = mac_data.children()[0].children()[1].value
+    data[bytes(data).rindex(digest) + 5] ^= 0x01  # inside the MAC value: only the MAC can notice
+    path.write_bytes(bytes(data))
+    result = run(capsys, "plan", project)
+    assert result.code == 1 and "g.p12" in result.err
+    assert mac_checks  # the bytes no longer match the lock, so the MAC was checked
