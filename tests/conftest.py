@@ -36,3 +36,16 @@ def _no_source_date_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """The canary password must never show up in anything a test captured (stdout, stderr, logs)."""
+    from tests.clirun import CANARY
+
+    outcome = yield
+    report = outcome.get_result()
+    captured = "".join(content for _, content in report.sections)
+    if CANARY in captured and report.passed:
+        report.outcome = "failed"
+        report.longrepr = f"the canary password {CANARY!r} appeared in the output captured during {report.when}"

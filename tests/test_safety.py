@@ -488,6 +488,13 @@ ROOT_ENTRY = "      - alias: r\n        trusted: {certificate: certs/root.crt}\n
      "PKCS12 keystores have one password"),
     (SPEC_HEAD + "      - alias: \"\U0001f511\"\n        trusted: {certificate: certs/root.crt}\n",
      "Basic Multilingual Plane"),
+    (SPEC_HEAD + ROOT_ENTRY + "  - name: k\n    path: other.p12\n    password: {env: KS_PASS}\n    entries: []\n",
+     "keystore name 'k' is already used"),
+    (SPEC_HEAD + ROOT_ENTRY + "  - name: k2\n    path: ./K.p12\n    password: {env: KS_PASS}\n    entries: []\n",
+     "path 'K.p12' is already written by keystores[0]"),
+    (SPEC_HEAD + ROOT_ENTRY + "    ? [a, b]\n    : 1\n", "keys must be strings"),
+    (SPEC_HEAD.replace("k.p12", "../k.p12") + ROOT_ENTRY, "'..' may not leave it"),
+    (SPEC_HEAD.replace("k.p12", "/tmp/k.p12") + ROOT_ENTRY, "not absolute"),
 ])
 def test_bad_spec_inputs_change_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str], env: None,
                                         text: str, fragment: str) -> None:
@@ -542,6 +549,18 @@ def test_bad_passwords_change_nothing(tmp_path: Path, capsys: pytest.CaptureFixt
     before = snapshot(tmp_path)
     result = run(capsys, "apply", spec, *args)
     assert result.code == 1 and fragment in result.err, result.err
+    assert snapshot(tmp_path) == before
+
+
+def test_artifact_its_password_cannot_open_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch, env: None) -> None:
+    spec = project(tmp_path, THREE)
+    assert run(capsys, "apply", spec).code == 0
+    monkeypatch.setenv("KS_PASS", PW2)
+    before = snapshot(tmp_path)
+    result = run(capsys, "apply", spec)
+    assert result.code == 1 and "a.jks: the password from environment variable KS_PASS does not open" in result.err
+    assert "keystore 'a'" in result.err and "previous_password" in result.err
     assert snapshot(tmp_path) == before
 
 
