@@ -107,19 +107,28 @@ def _check_policy(entry: EntrySpec, content: Entry, now: datetime) -> None:
         raise SpecError(entry.location, str(e)) from None
 
 
+def shown(path: Path) -> str:
+    """A path as the user would type it: relative to the current folder when it is below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def read_input(path: Path, location: Location, what: str) -> bytes:
+    path_text = shown(path)
     try:
         if path.is_dir():
-            raise SpecError(location, f"{what} {path} is a directory; name a file")
+            raise SpecError(location, f"{what} {path_text} is a directory; name a file")
         with path.open("rb") as f:
             data = f.read(MAX_INPUT_BYTES + 1)
     except FileNotFoundError:
-        raise SpecError(location, f"{what} {path} does not exist; check the path (relative to the spec's "
+        raise SpecError(location, f"{what} {path_text} does not exist; check the path (relative to the spec's "
                                   "folder)") from None
     except OSError as e:
-        raise SpecError(location, f"cannot read {what} {path}: {e.strerror}") from None
+        raise SpecError(location, f"cannot read {what} {path_text}: {e.strerror}") from None
     if len(data) > MAX_INPUT_BYTES:
-        raise SpecError(location, f"{what} {path} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
+        raise SpecError(location, f"{what} {path_text} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
     return data
 
 
