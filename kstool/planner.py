@@ -374,7 +374,8 @@ def _same_private_key(a: bytes, b: bytes) -> bool:
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: PLC0415
 
     try:
-        ka, kb = load_der_private_key(a, None), load_der_private_key(b, None)
+        ka = load_der_private_key(a, None, unsafe_skip_rsa_key_validation=True)
+        kb = load_der_private_key(b, None, unsafe_skip_rsa_key_validation=True)
     except (ValueError, TypeError):
         return False
     spki = (Encoding.DER, PublicFormat.SubjectPublicKeyInfo)

@@ -596,3 +596,19 @@ def test_der_certificate_containing_pem_marker_bytes(py_chain: Chain) -> None:
     data = cert.public_bytes(serialization.Encoding.DER)
     assert b"-----BEGIN " in data
     assert load_certificates(Path("odd.der"), data) == [cert]
+
+
+def test_inconsistent_rsa_key_is_refused(tmp_path: Path) -> None:
+    """kstool skips cryptography's slow primality check but still proves the RSA numbers fit together."""
+    from cryptography.hazmat.primitives.asymmetric import rsa as _rsa
+
+    good = _rsa.generate_private_key(public_exponent=65537, key_size=2048).private_numbers()
+    bad = _rsa.RSAPrivateNumbers(good.p, good.q, good.d, good.dmp1 ^ 2, good.dmq1, good.iqmp, good.public_numbers)
+    key = bad.private_key(unsafe_skip_rsa_key_validation=True)
+    data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+    with pytest.raises(MaterialError, match="RSA private key is inconsistent"):
+        load_private_key(tmp_path / "bad.key", data, None)
+    fine = good.private_key().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption())
+    assert load_private_key(tmp_path / "good.key", fine, None).private_numbers() == good

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -210,7 +211,8 @@ def _load_pem_key(path: Path, data: bytes, password: bytes | None) -> PrivateKey
     block = _single_key_block(path, _pem_blocks(path, data))
     encrypted = block.label == "ENCRYPTED PRIVATE KEY" or "ENCRYPTED" in block.headers.get("Proc-Type", "")
     _check_password_presence(path, encrypted=encrypted, password=password)
-    return _deserialize(path, lambda: serialization.load_pem_private_key(block.text, password), encrypted)
+    return _deserialize(path, lambda: serialization.load_pem_private_key(
+        block.text, password, unsafe_skip_rsa_key_validation=True), encrypted)
 
 
 def _single_key_block(path: Path, blocks: Sequence[_PemBlock]) -> _PemBlock:
@@ -243,7 +245,8 @@ def _load_der_key(path: Path, data: bytes, password: bytes | None) -> PrivateKey
         raise MaterialError(f"{path}: {_NO_KEY}{hint}")
     encrypted = shape == "encrypted"
     _check_password_presence(path, encrypted=encrypted, password=password)
-    return _deserialize(path, lambda: serialization.load_der_private_key(data, password), encrypted)
+    return _deserialize(path, lambda: serialization.load_der_private_key(
+        data, password, unsafe_skip_rsa_key_validation=True), encrypted)
 
 
 def _der_key_shape(data: bytes) -> str | None:
@@ -270,7 +273,10 @@ def _check_password_presence(path: Path, *, encrypted: bool, password: bytes | N
 
 def _deserialize(path: Path, load: _Loader, encrypted: bool) -> PrivateKeyTypes:
     try:
-        return load()
+        key = load()
+        if isinstance(key, rsa.RSAPrivateKey):
+            _check_rsa(path, key)
+        return key
     except UnsupportedAlgorithm:
         raise MaterialError(f"{path}: the private key uses an unsupported algorithm or encryption; "
                             f"supported key types: {SUPPORTED_KEY_TYPES}") from None
@@ -287,6 +293,20 @@ def _deserialize(path: Path, load: _Loader, encrypted: bool) -> PrivateKeyTypes:
                                 "(or the encrypted key is corrupt)") from None
         raise MaterialError(f"{path}: the private key cannot be parsed (corrupt, or an unsupported key type "
                             f"or encoding; supported key types: {SUPPORTED_KEY_TYPES})") from None
+
+
+def _check_rsa(path: Path, key: rsa.RSAPrivateKey) -> None:
+    """Is the RSA key consistent? cryptography's own check also tests p and q for primality, which costs
+    ~25 ms per key; these identities catch a corrupt or tampered key in microseconds."""
+    numbers = key.private_numbers()
+    n, e = numbers.public_numbers.n, numbers.public_numbers.e
+    p, q, d = numbers.p, numbers.q, numbers.d
+    lam = (p - 1) * (q - 1) // math.gcd(p - 1, q - 1)
+    consistent = (p > 1 and q > 1 and p * q == n and (d * e) % lam == 1 and numbers.dmp1 == d % (p - 1)
+                  and numbers.dmq1 == d % (q - 1) and (numbers.iqmp * q) % p == 1)
+    if not consistent:
+        raise MaterialError(f"{path}: the RSA private key is inconsistent (its numbers do not fit together): "
+                            "the file is corrupt")
 
 
 def _unknown_encryption(exc: ValueError) -> bool:

@@ -714,7 +714,7 @@ def _spki(public_key: PublicKeyTypes) -> bytes | None:
 
 def _key_spki(key_der: bytes) -> bytes | None:
     try:
-        private_key = serialization.load_der_private_key(key_der, password=None)
+        private_key = serialization.load_der_private_key(key_der, password=None, unsafe_skip_rsa_key_validation=True)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         return None
     return _spki(private_key.public_key())
