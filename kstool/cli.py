@@ -62,6 +62,9 @@ def validate(spec: SpecArg) -> None:
     raise typer.Exit(cmd_validate(spec))
 
 
+Jobs = Annotated[int, typer.Option(
+    "--jobs", "-j", min=0, metavar="N",
+    help="Processes for RSA key generation and for encoding or opening many stores (default 0: one per core).")]
 StrictPermissions = Annotated[bool, typer.Option(
     "--strict-permissions", help="Fail (instead of warn) when a password file is readable by group or others.")]
 ReplaceUnreadable = Annotated[bool, typer.Option(
@@ -80,11 +83,12 @@ def plan(
     verbose: Verbose = False,
     strict_permissions: StrictPermissions = False,
     replace_unreadable: ReplaceUnreadable = False,
+    jobs: Jobs = 0,
 ) -> None:
     """Show what apply would do (create / update / replace / delete), with reasons. Writes nothing, takes no lock."""
     from kstool.commands import Options, cmd_plan  # noqa: PLC0415
 
-    options = Options(output_dir, strict_permissions, replace_unreadable)
+    options = Options(output_dir, strict_permissions, replace_unreadable, jobs=jobs)
     raise typer.Exit(cmd_plan(spec, options, as_json=json, detailed_exitcode=detailed_exitcode, verbose=verbose))
 
 
@@ -101,9 +105,7 @@ def apply(
         help="Wait up to SECONDS for another apply on the same output folder (default: fail at once, exit 5).")] = 0,
     strict_permissions: StrictPermissions = False,
     replace_unreadable: ReplaceUnreadable = False,
-    jobs: Annotated[int, typer.Option(
-        "--jobs", "-j", min=0, metavar="N",
-        help="Processes for RSA key generation (default 0: one per core; 1: no pool).")] = 0,
+    jobs: Jobs = 0,
 ) -> None:
     """Make the artifacts on disk match the spec, all or nothing; a second apply writes nothing."""
     from kstool.commands import Options, cmd_apply  # noqa: PLC0415

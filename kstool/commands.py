@@ -62,7 +62,11 @@ class Options:
     replace_unreadable: bool = False  # rebuild artifacts that cannot be opened (the old file is backed up)
     backups: bool = True
     lock_timeout: float = 0.0
-    jobs: int = 0  # key-generation processes; 0 = one per core
+    jobs: int = 0  # processes for RSA key generation and for encoding/decoding many stores; 0 = one per core
+
+    @property
+    def effective_jobs(self) -> int:
+        return self.jobs or os.cpu_count() or 1
 
 
 def output_root(spec_path: Path, output_dir: Path | None) -> Path:
@@ -89,7 +93,8 @@ def prepare(spec_path: Path, options: Options) -> Context:
             raise KstoolError(message.replace("is readable", "must not be readable", 1) + " (--strict-permissions)")
         warn(message)
     lock = read_lock(root)
-    observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable)
+    observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable,
+                       jobs=options.effective_jobs)
     plan = compute_plan(spec, inputs, observed, output_root=str(root))
     if not plan.has_changes:
         from kstool.executor import lock_is_current  # noqa: PLC0415
@@ -143,7 +148,7 @@ def cmd_apply(spec_path: Path, options: Options, *, as_json: bool, verbose: bool
         with _progress(enabled=not as_json) as reporter:
             result = execute(ctx.plan, ctx.spec, ctx.inputs, ctx.observed, ctx.root,
                              now=source_date_epoch_or(wall), backups=options.backups,
-                             stamp=wall.strftime("%Y%m%dT%H%M%SZ"), jobs=options.jobs or os.cpu_count() or 1,
+                             stamp=wall.strftime("%Y%m%dT%H%M%SZ"), jobs=options.effective_jobs,
                              reporter=reporter)
     if as_json:
         _print_json_result(ctx.plan, result)

@@ -14,14 +14,14 @@ from cryptography.hazmat.primitives.serialization import Encoding, load_der_priv
 
 from kstool.errors import KstoolError
 from kstool.facts import load_cert
-from kstool.formats.codec import decode
-from kstool.formats.model import Entry, KeyEntry, TrustedEntry
+from kstool.formats.codec import Profile, decode, encode
+from kstool.formats.model import Entry, KeyEntry, StoreType, TrustedEntry
 from kstool.fsutil import atomic_write
 from kstool.inputs import Inputs, timestamp_ms
 from kstool.lockfile import LOCK_NAME, LockedStore, lock_entry, locked_store, render_lock
 from kstool.observe import Observed, read_artifact
-from kstool.plan import Action, Follow, Keep, KeystoreChange, NewKey, Plan, Reissue
-from kstool.planner import encode_store, encoding_settings
+from kstool.plan import Action, Follow, Keep, NewKey, Plan, Reissue
+from kstool.planner import encoding_settings
 from kstool.spec.model import FileRef, Generate, KeyAlgorithm, Spec
 from kstool.transaction import Commit
 
@@ -41,16 +41,21 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
             backups: bool = True, stamp: str = "", jobs: int = 1, reporter: Reporter | None = None) -> ApplyResult:
     """Build and verify every artifact in memory, then commit them all (or, on failure, none)."""
     built = _build_entries(plan, now, jobs=jobs, reporter=reporter)
-    outputs: dict[str, bytes] = {}
+    tasks: dict[str, _EncodeTask] = {}
     for change in plan.keystores:
         if change.action in (Action.NOOP, Action.DELETE):
             continue
         ks = spec.keystore(change.name)
         assert ks is not None
-        entries = [built[(change.name, e.alias)] for e in change.entries if e.action is not Action.DELETE]
-        data = change.expected if change.expected is not None else encode_store(ks, inputs, entries)
-        _self_check(change, data, entries, inputs)
-        outputs[change.name] = data
+        ki = inputs.keystores[change.name]
+        entries = tuple(built[(change.name, e.alias)] for e in change.entries if e.action is not Action.DELETE)
+        tasks[change.name] = (change.path, ks.type, entries, ki.password.secret.reveal(),
+                              ki.key_password.secret.reveal() if ki.key_password else None, ks.pkcs12_profile,
+                              ks.iterations, change.expected)
+    from kstool.parallel import pmap  # noqa: PLC0415
+
+    encoded = pmap(encode_checked, list(tasks.values()), jobs=jobs, min_tasks=MIN_PARALLEL_ENCODES)
+    outputs = dict(zip(tasks, encoded, strict=True))
     # everything is built and verified: only now does anything get written
     password_files = _write_password_files(spec, inputs)
     commit = Commit(root, backups, stamp or now.strftime("%Y%m%dT%H%M%SZ"))
@@ -169,14 +174,26 @@ def _issue(alias: str, key: PrivateKeyTypes, gen: Generate, now: datetime) -> Ke
     return KeyEntry(alias, private_key_to_pkcs8(key), (cert.public_bytes(Encoding.DER),), timestamp_ms(cert))
 
 
-def _self_check(change: KeystoreChange, data: bytes, entries: list[Entry], inputs: Inputs) -> None:
-    """Re-open the new artifact with the spec's passwords: what we wrote must read back as intended."""
-    ki = inputs.keystores[change.name]
-    back = decode(data, change.type, ki.password.secret.reveal(),
-                  key_password=ki.key_password.secret.reveal() if ki.key_password else None)
+MIN_PARALLEL_ENCODES = 16
+
+# (path, type, entries, password, key password, PKCS12 profile, iterations, bytes already encoded by the planner)
+_EncodeTask = tuple[str, StoreType, tuple[Entry, ...], str, str | None, Profile, int | None, bytes | None]
+
+
+def encode_checked(task: _EncodeTask) -> bytes:
+    """Encode one artifact and re-open it with its passwords: what we write must read back as intended.
+
+    Module-level and free of spec objects: it runs in worker processes too.
+    """
+    path, store_type, entries, password, key_password, profile, iterations, expected = task
+    data = expected if expected is not None else encode(list(entries), store_type, password,
+                                                         key_password=key_password, profile=profile,
+                                                         iterations=iterations)
+    back = decode(data, store_type, password, key_password=key_password)
     if [_identity(e) for e in back] != [_identity(e) for e in entries]:
-        raise KstoolError(f"internal self-check failed for {change.path}: the encoded keystore does not read back "
+        raise KstoolError(f"internal self-check failed for {path}: the encoded keystore does not read back "
                           "as intended; nothing was written (please report this)")
+    return data
 
 
 def _identity(entry: Entry) -> tuple[object, ...]:

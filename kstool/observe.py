@@ -85,26 +85,29 @@ def read_artifact(path: Path, shown: str) -> tuple[bytes, int] | None:
 
 
 def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
-            tolerate_unreadable: bool = False, trust_lock: bool = True) -> Observed:
+            tolerate_unreadable: bool = False, trust_lock: bool = True, jobs: int = 1) -> Observed:
     """The artifacts on disk. With ``tolerate_unreadable``, a store that is corrupt or that its passwords cannot
     open is recorded in ``unreadable`` instead of raising (apply --replace-unreadable, verify)."""
-    stores: dict[str, ObservedStore] = {}
-    unreadable: dict[str, Unreadable] = {}
+    found: list[_Found] = []
     for ks in spec.keystores:
         check_confined(root, ks.path)
-        found = _find(ks, root, lock)
-        if found is None:
+        hit = _find(ks, root, lock)
+        if hit is None:
             continue
-        rel, data, mode = found
+        rel, data, mode = hit
         locked = lock.keystores.get(ks.name) if lock and trust_lock else None
         intact = locked is not None and locked.path == rel and locked.sha256 == hashlib.sha256(data).hexdigest()
-        try:
-            stores[ks.name] = open_store(ks, inputs.keystores[ks.name], rel, data, mode,
-                                         locked_settings=locked.settings if intact and locked else None)
-        except KstoolError as e:
-            if not tolerate_unreadable:
-                raise
-            unreadable[ks.name] = Unreadable(rel, data, str(e))
+        found.append(_Found(ks, inputs.keystores[ks.name], rel, data, mode,
+                            locked.settings if intact and locked else None))
+    stores: dict[str, ObservedStore] = {}
+    unreadable: dict[str, Unreadable] = {}
+    for f, result in zip(found, _open_stores(found, jobs=jobs), strict=True):
+        if isinstance(result, ObservedStore):
+            stores[f.ks.name] = result
+        elif tolerate_unreadable:
+            unreadable[f.ks.name] = Unreadable(f.rel, f.data, str(result))
+        else:
+            raise result
     orphans: list[Orphan] = []
     if lock is not None:
         names = {k.name for k in spec.keystores}
@@ -128,40 +131,114 @@ def _find(ks: KeystoreSpec, root: Path, lock: Lock | None) -> tuple[str, bytes, 
     return None
 
 
+MIN_PARALLEL_STORES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """An artifact on disk, before it is opened."""
+
+    ks: KeystoreSpec
+    ki: KeystoreInputs
+    rel: str
+    data: bytes = field(repr=False)
+    mode: int
+    locked_settings: str | None  # set when the bytes are exactly what kstool.lock recorded
+
+_Opened = tuple[tuple[Entry, ...], str, str]  # entries, store-password label, key password used
+
+
 def open_store(ks: KeystoreSpec, ki: KeystoreInputs, rel: str, data: bytes, mode: int, *,
                locked_settings: str | None = None) -> ObservedStore:
     """Decode an artifact with the spec's passwords. ``locked_settings`` is given when the bytes are exactly
     what kstool.lock recorded: the store is then known intact and PKCS12 skips its slow MAC check."""
+    found = _Found(ks, ki, rel, data, mode, locked_settings)
+    return _observed(found, _try_open(_open_task(found)))
+
+
+def _open_stores(found: list[_Found], *, jobs: int) -> list[ObservedStore | KstoolError]:
+    """``open_store`` for many artifacts, decoding in ``jobs`` processes when there are many."""
+    from kstool.parallel import pmap  # noqa: PLC0415
+
+    errors: dict[int, KstoolError] = {}
+    tasks: dict[int, _OpenTask] = {}
+    for i, f in enumerate(found):
+        try:
+            tasks[i] = _open_task(f)
+        except KstoolError as e:  # not a keystore at all
+            errors[i] = e
+    opened = dict(zip(tasks, pmap(_try_open, list(tasks.values()), jobs=jobs, min_tasks=MIN_PARALLEL_STORES),
+                      strict=True))
+    out: list[ObservedStore | KstoolError] = []
+    for i, f in enumerate(found):
+        try:
+            if i in errors:
+                raise errors[i]
+            out.append(_observed(f, opened[i]))
+        except KstoolError as e:
+            out.append(e)
+    return out
+
+
+_OpenTask = tuple[bytes, StoreType, list[tuple[str, str]], list[str], bool]
+
+
+def _open_task(found: _Found) -> _OpenTask:
+    ks, ki, rel, data = found.ks, found.ki, found.rel, found.data
     store_type = detect_type(data)
     if store_type is None:
         raise KstoolError(f"{rel} is not a JKS, JCEKS or PKCS12 keystore (keystore {ks.name!r} at "
                           f"{ks.location}); move it away or fix the keystore's path")
-    store_passwords: list[tuple[Literal["password", "previous_password"], str]] = [
-        ("password", ki.password.secret.reveal())]
+    store_passwords = [("password", ki.password.secret.reveal())]
     if ki.previous_password is not None:
         store_passwords.append(("previous_password", ki.previous_password.secret.reveal()))
-    wanted_key_password = ki.effective_key_password
-    key_passwords = list(dict.fromkeys([wanted_key_password] + [p for _, p in store_passwords]))
+    key_passwords = list(dict.fromkeys([ki.effective_key_password] + [p for _, p in store_passwords]))
+    return data, store_type, store_passwords, key_passwords, found.locked_settings is not None
+
+
+def _try_open(task: _OpenTask) -> _Opened | str | None:
+    """Entries and which passwords opened them; None if no password does; a message if the bytes are bad.
+
+    Module-level and free of spec objects: it runs in worker processes too.
+    """
+    data, store_type, store_passwords, key_passwords, known_intact = task
     for label, store_password in store_passwords:
         for key_password in key_passwords:
             try:
                 entries = decode(data, store_type, store_password, key_password=key_password,
-                                 known_intact=locked_settings is not None)
+                                 known_intact=known_intact)
                 for entry in entries:  # every certificate must parse: later steps read their names and keys
                     for der in entry.chain_der if isinstance(entry, KeyEntry) else (entry.cert_der,):
                         load_cert(der)
             except WrongPasswordError:
                 continue
             except KstoolError as e:
-                raise KstoolError(f"{rel} is not a valid {store_type.upper()} keystore ({e}); keystore "
-                                  f"{ks.name!r} at {ks.location}: restore it from a backup or move it away "
-                                  "to build it anew") from None
-            # a key password that simply follows the store password is not a change of its own
-            follows_store = ki.key_password is None and key_password == store_password
-            changed = store_type != "pkcs12" and key_password != wanted_key_password and not follows_store
-            return ObservedStore(rel, data, store_type, entries, label, changed, mode, locked_settings)
-    hint = ("neither password nor previous_password opens it" if ki.previous_password is not None
-            else "if the password was rotated, set previous_password to the old one")
-    raise KstoolError(f"{rel}: the password from {ki.password.ref.describe()} does not open this keystore, or "
-                      f"the file is corrupted (its integrity check fails) (keystore {ks.name!r} at {ks.location}); "
-                      f"{hint}; to build it anew, move the file away")
+                return str(e)
+            return entries, label, key_password
+    return None
+
+
+def _observed(found: _Found, result: _Opened | str | None) -> ObservedStore:
+    ks, ki, rel = found.ks, found.ki, found.rel
+    store_type = detect_type(found.data)
+    assert store_type is not None
+    if isinstance(result, str):
+        raise KstoolError(f"{rel} is not a valid {store_type.upper()} keystore ({result}); keystore "
+                          f"{ks.name!r} at {ks.location}: restore it from a backup or move it away "
+                          "to build it anew")
+    if result is None:
+        hint = ("neither password nor previous_password opens it" if ki.previous_password is not None
+                else "if the password was rotated, set previous_password to the old one")
+        raise KstoolError(f"{rel}: the password from {ki.password.ref.describe()} does not open this keystore, or "
+                          f"the file is corrupted (its integrity check fails) (keystore {ks.name!r} at "
+                          f"{ks.location}); {hint}; to build it anew, move the file away")
+    entries, label, key_password = result
+    opened_with: Literal["password", "previous_password"] = (
+        "previous_password" if label == "previous_password" else "password")
+    opener = ki.previous_password if opened_with == "previous_password" else ki.password
+    assert opener is not None
+    # a key password that simply follows the store password is not a change of its own
+    follows_store = ki.key_password is None and key_password == opener.secret.reveal()
+    changed = store_type != "pkcs12" and key_password != ki.effective_key_password and not follows_store
+    return ObservedStore(rel, found.data, store_type, entries, opened_with, changed, found.mode,
+                         found.locked_settings)

@@ -106,3 +106,30 @@ def test_artifact_change_is_seen(project: Path, capsys: pytest.CaptureFixture[st
     result = run(capsys, "plan", project)
     assert result.code == 1 and "g.p12" in result.err
     assert mac_checks  # the bytes no longer match the lock, so the MAC was checked
+
+
+MANY = "version: 1\nkeystores:\n" + "".join(
+    f"  - name: s{i}\n    path: s{i}.{('p12', 'jks', 'jceks')[i % 3]}\n    password: {{env: KS_PASS}}\n"
+    + ("    iterations: 1000\n" if i % 3 == 2 else "")
+    + "    entries:\n      - alias: gw\n        import: {certificate: certs/gateway.crt, private_key: certs/gateway.key}\n"
+      "      - alias: root\n        trusted: {certificate: certs/root.crt}\n"
+    for i in range(40))
+
+
+@pytest.mark.slow
+def test_parallel_encode_and_open_give_the_same_result(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KS_PASS", PW)
+    outputs = {}
+    for jobs in ("1", "2"):
+        folder = tmp_path / f"j{jobs}"
+        shutil.copytree(ROOT / "examples" / "wso2" / "certs", folder / "certs")
+        (folder / "kstool.yaml").write_text(MANY)
+        assert run(capsys, "apply", folder / "kstool.yaml", "--jobs", jobs).code == 0
+        outputs[jobs] = {p.name: p.read_bytes() for p in sorted(folder.glob("s*"))}
+        assert run(capsys, "plan", folder / "kstool.yaml", "--jobs", jobs, "--detailed-exitcode").code == 0
+    assert outputs["1"] == outputs["2"] and len(outputs["1"]) == 40
+    broken = tmp_path / "j2" / "s7.jks"
+    broken.write_bytes(broken.read_bytes()[:-1] + b"\0")
+    result = run(capsys, "plan", tmp_path / "j2" / "kstool.yaml", "--jobs", "2")
+    assert result.code == 1 and "s7.jks" in result.err
