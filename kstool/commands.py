@@ -82,6 +82,7 @@ def prepare(spec_path: Path, options: Options) -> Context:
     from kstool.inputs import resolve_inputs  # noqa: PLC0415
     from kstool.lockfile import read_lock  # noqa: PLC0415
     from kstool.observe import observe  # noqa: PLC0415
+    from kstool.plan import Action  # noqa: PLC0415
     from kstool.planner import compute_plan  # noqa: PLC0415
     from kstool.spec.model import load_spec  # noqa: PLC0415
 
@@ -96,6 +97,13 @@ def prepare(spec_path: Path, options: Options) -> Context:
     observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable,
                        jobs=options.effective_jobs)
     plan = compute_plan(spec, inputs, observed, output_root=str(root))
+    # the fast path leaves keys encrypted; a store that will be rewritten is opened in full, then re-planned
+    changed = frozenset(c.name for c in plan.keystores if c.action is not Action.NOOP
+                        and c.name in observed.stores and observed.stores[c.name].partial)
+    if changed:
+        observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable,
+                           jobs=options.effective_jobs, full=changed)
+        plan = compute_plan(spec, inputs, observed, output_root=str(root))
     if not plan.has_changes:
         from kstool.executor import lock_is_current  # noqa: PLC0415
 

@@ -186,6 +186,8 @@ def encode_checked(task: _EncodeTask) -> bytes:
     Module-level and free of spec objects: it runs in worker processes too.
     """
     path, store_type, entries, password, key_password, profile, iterations, expected = task
+    if any(isinstance(e, KeyEntry) and not e.key_der for e in entries):
+        raise AssertionError(f"{path}: a key that was never decrypted reached the encoder")
     data = expected if expected is not None else encode(list(entries), store_type, password,
                                                          key_password=key_password, profile=profile,
                                                          iterations=iterations)

@@ -43,6 +43,12 @@ def load_cert(der: bytes) -> x509.Certificate:
 
 
 def cert_facts(der: bytes) -> dict[str, str]:
+    """Public facts about one certificate (a fresh dict each call; computed once per certificate)."""
+    return dict(_cert_facts(der))
+
+
+@lru_cache(maxsize=4096)
+def _cert_facts(der: bytes) -> dict[str, str]:
     from kstool.crypto.dn import format_dname  # noqa: PLC0415
     from kstool.crypto.material import describe_certificate  # noqa: PLC0415
 

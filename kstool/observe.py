@@ -36,6 +36,9 @@ class ObservedStore:
     key_password_changed: bool
     mode: int
     locked_settings: str | None = None  # the lock's settings digest, when the file is exactly what it recorded
+    # keys left encrypted (key_der empty): only for intact files whose keys are under the store password; the
+    # planner never needs them for a no-op, and prepare() opens the store in full when anything changes
+    partial: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +88,8 @@ def read_artifact(path: Path, shown: str) -> tuple[bytes, int] | None:
 
 
 def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
-            tolerate_unreadable: bool = False, trust_lock: bool = True, jobs: int = 1) -> Observed:
+            tolerate_unreadable: bool = False, trust_lock: bool = True, jobs: int = 1,
+            full: frozenset[str] = frozenset()) -> Observed:
     """The artifacts on disk. With ``tolerate_unreadable``, a store that is corrupt or that its passwords cannot
     open is recorded in ``unreadable`` instead of raising (apply --replace-unreadable, verify)."""
     found: list[_Found] = []
@@ -97,8 +101,10 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
         rel, data, mode = hit
         locked = lock.keystores.get(ks.name) if lock and trust_lock else None
         intact = locked is not None and locked.path == rel and locked.sha256 == hashlib.sha256(data).hexdigest()
-        found.append(_Found(ks, inputs.keystores[ks.name], rel, data, mode,
-                            locked.settings if intact and locked else None))
+        settings = locked.settings if intact and locked else None
+        # keys under the store password need no decryption to prove anything (see ObservedStore.partial)
+        partial = settings is not None and ks.name not in full and (ks.type == "pkcs12" or ks.key_password is None)
+        found.append(_Found(ks, inputs.keystores[ks.name], rel, data, mode, settings, partial))
     stores: dict[str, ObservedStore] = {}
     unreadable: dict[str, Unreadable] = {}
     for f, result in zip(found, _open_stores(found, jobs=jobs), strict=True):
@@ -144,16 +150,9 @@ class _Found:
     data: bytes = field(repr=False)
     mode: int
     locked_settings: str | None  # set when the bytes are exactly what kstool.lock recorded
+    partial: bool = False  # leave the keys encrypted (see ObservedStore.partial)
 
 _Opened = tuple[tuple[Entry, ...], str, str]  # entries, store-password label, key password used
-
-
-def open_store(ks: KeystoreSpec, ki: KeystoreInputs, rel: str, data: bytes, mode: int, *,
-               locked_settings: str | None = None) -> ObservedStore:
-    """Decode an artifact with the spec's passwords. ``locked_settings`` is given when the bytes are exactly
-    what kstool.lock recorded: the store is then known intact and PKCS12 skips its slow MAC check."""
-    found = _Found(ks, ki, rel, data, mode, locked_settings)
-    return _observed(found, _try_open(_open_task(found)))
 
 
 def _open_stores(found: list[_Found], *, jobs: int) -> list[ObservedStore | KstoolError]:
@@ -180,7 +179,7 @@ def _open_stores(found: list[_Found], *, jobs: int) -> list[ObservedStore | Ksto
     return out
 
 
-_OpenTask = tuple[bytes, StoreType, list[tuple[str, str]], list[str], bool]
+_OpenTask = tuple[bytes, StoreType, list[tuple[str, str]], list[str], bool, bool]
 
 
 def _open_task(found: _Found) -> _OpenTask:
@@ -193,7 +192,7 @@ def _open_task(found: _Found) -> _OpenTask:
     if ki.previous_password is not None:
         store_passwords.append(("previous_password", ki.previous_password.secret.reveal()))
     key_passwords = list(dict.fromkeys([ki.effective_key_password] + [p for _, p in store_passwords]))
-    return data, store_type, store_passwords, key_passwords, found.locked_settings is not None
+    return data, store_type, store_passwords, key_passwords, found.locked_settings is not None, not found.partial
 
 
 def _try_open(task: _OpenTask) -> _Opened | str | None:
@@ -201,12 +200,12 @@ def _try_open(task: _OpenTask) -> _Opened | str | None:
 
     Module-level and free of spec objects: it runs in worker processes too.
     """
-    data, store_type, store_passwords, key_passwords, known_intact = task
+    data, store_type, store_passwords, key_passwords, known_intact, keys = task
     for label, store_password in store_passwords:
         for key_password in key_passwords:
             try:
                 entries = decode(data, store_type, store_password, key_password=key_password,
-                                 known_intact=known_intact)
+                                 known_intact=known_intact, keys=keys)
                 for entry in entries:  # every certificate must parse: later steps read their names and keys
                     for der in entry.chain_der if isinstance(entry, KeyEntry) else (entry.cert_der,):
                         load_cert(der)
@@ -241,4 +240,4 @@ def _observed(found: _Found, result: _Opened | str | None) -> ObservedStore:
     follows_store = ki.key_password is None and key_password == opener.secret.reveal()
     changed = store_type != "pkcs12" and key_password != ki.effective_key_password and not follows_store
     return ObservedStore(rel, found.data, store_type, entries, opened_with, changed, found.mode,
-                         found.locked_settings)
+                         found.locked_settings, found.partial)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import load_der_private_key
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kstool.facts import cert_facts, key_params, key_text, load_cert
 from kstool.formats.codec import encode
@@ -117,7 +117,7 @@ def _compare(entry: EntrySpec, old: Entry, material: Mapping[str, Entry]) -> Ent
         return _change(entry, Action.REPLACE, (f"entry kind changed: {_kind(old)} → {_kind(new)}",), Keep(new),
                        before=old, after=new)
     if isinstance(new, KeyEntry) and isinstance(old, KeyEntry):
-        if not _same_private_key(new.key_der, old.key_der):
+        if not _same_public_key(new.chain_der[0], old.chain_der[0]):
             return _change(entry, Action.REPLACE, ("private key changed",), Keep(new), before=old, after=new)
         if new.chain_der != old.chain_der:
             return _change(entry, Action.UPDATE, _chain_reasons(old.chain_der, new.chain_der), Keep(new),
@@ -173,7 +173,7 @@ def _fits(entry: EntrySpec, old: Entry, material: Mapping[str, Entry]) -> bool:
         return _compare_generated(entry, source, old).action is Action.NOOP
     new = material.get(entry.alias)
     if isinstance(new, KeyEntry) and isinstance(old, KeyEntry):
-        return new.chain_der == old.chain_der and _same_private_key(new.key_der, old.key_der)
+        return new.chain_der == old.chain_der
     if isinstance(new, TrustedEntry) and isinstance(old, TrustedEntry):
         return new.cert_der == old.cert_der
     return False
@@ -291,6 +291,8 @@ def _expected_bytes(ks: KeystoreSpec, inputs: Inputs, changes: list[EntryChange]
     for change in changes:
         if not isinstance(change.build, Keep):
             return None
+        if isinstance(change.build.entry, KeyEntry) and not change.build.entry.key_der:
+            return None  # opened without its keys (fast path): differs, so prepare() opens it in full
         entries.append(change.build.entry)
     return encode_store(ks, inputs, entries)
 
@@ -368,18 +370,14 @@ def _normalised(entry: Entry) -> Entry:
     return dataclasses.replace(entry, timestamp_ms=timestamp_ms(load_cert(leaf)))
 
 
-def _same_private_key(a: bytes, b: bytes) -> bool:
-    if a == b:
+def _same_public_key(leaf_a: bytes, leaf_b: bytes) -> bool:
+    """Same key pair? Each entry's private key matches its leaf (checked on input, and kstool writes no other),
+    and a public key has one private key: comparing the leaves' public keys needs no decryption."""
+    if leaf_a == leaf_b:
         return True
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: PLC0415
-
-    try:
-        ka = load_der_private_key(a, None, unsafe_skip_rsa_key_validation=True)
-        kb = load_der_private_key(b, None, unsafe_skip_rsa_key_validation=True)
-    except (ValueError, TypeError):
-        return False
     spki = (Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    return ka.public_key().public_bytes(*spki) == kb.public_key().public_bytes(*spki)
+    key_a, key_b = load_cert(leaf_a).public_key(), load_cert(leaf_b).public_key()
+    return bool(key_a.public_bytes(*spki) == key_b.public_bytes(*spki))
 
 
 def _san_text(cert: x509.Certificate) -> list[str]:

@@ -25,20 +25,23 @@ def encode(entries: Sequence[Entry], store_type: StoreType, password: str, *, ke
 
 
 def decode(data: bytes, store_type: StoreType, password: str, *, key_password: str | None = None,
-           alias: str | None = None, known_intact: bool = False) -> tuple[Entry, ...]:
+           alias: str | None = None, known_intact: bool = False, keys: bool = True) -> tuple[Entry, ...]:
     """Entries of a store, after its integrity check; raises FormatError / WrongPasswordError.
 
     With ``alias``, only that entry (case-insensitively); JKS/JCEKS then decrypt no other key.
     ``known_intact``: the bytes are exactly what kstool wrote (checked by digest), so PKCS12 may skip its
-    slow MAC and prove the password by decryption alone.
+    slow MAC and prove the password by decryption alone. ``keys=False`` (only for known-intact bytes whose
+    keys are protected by the store password) leaves private keys encrypted: ``key_der`` is empty.
     """
+    if not keys and not known_intact:
+        raise TypeError("keys=False is only for known-intact bytes")
     if store_type == "pkcs12":
         from kstool.formats.pkcs12 import decode_pkcs12  # noqa: PLC0415
 
-        entries = decode_pkcs12(data, password, verify_mac=not known_intact)
+        entries = decode_pkcs12(data, password, verify_mac=not known_intact, keys=keys)
         return entries if alias is None else tuple(e for e in entries if e.alias.lower() == alias.lower())
     from kstool.formats.jks import decode_jceks, decode_jks  # noqa: PLC0415
 
     if store_type == "jceks":
-        return decode_jceks(data, password, key_password, alias=alias)
-    return decode_jks(data, password, key_password, alias=alias)
+        return decode_jceks(data, password, key_password, alias=alias, keys=keys)
+    return decode_jks(data, password, key_password, alias=alias, keys=keys)

@@ -460,8 +460,8 @@ def _recover(fmt: _Format, item: _Protected, password: str, defaulted: bool) -> 
     return KeyEntry(item.alias, key_der, item.chain_der, item.timestamp_ms)
 
 
-def _decode(fmt: _Format, data: bytes, store_password: str, key_password: str | None,
-            alias: str | None) -> tuple[Entry, ...]:
+def _decode(fmt: _Format, data: bytes, store_password: str, key_password: str | None, *,
+            alias: str | None, keys: bool = True) -> tuple[Entry, ...]:
     entries, body_end = _parse(fmt, data)
     expected = _store_digest(_utf16_password(store_password, "store"), data[:body_end])
     if not hmac.compare_digest(expected, data[body_end:]):
@@ -470,20 +470,24 @@ def _decode(fmt: _Format, data: bytes, store_password: str, key_password: str | 
     if alias is not None:  # one entry only: other keys may have passwords of their own (keytool -srcalias)
         entries = [e for e in entries if e.alias.lower() == alias.lower()]
     password = store_password if key_password is None else key_password
+    if not keys:  # the store hash proved the store password; the keys stay encrypted (key_der empty)
+        return tuple(KeyEntry(e.alias, b"", e.chain_der, e.timestamp_ms) if isinstance(e, _Protected) else e
+                     for e in entries)
     return tuple(_recover(fmt, e, password, key_password is None) if isinstance(e, _Protected) else e
                  for e in entries)
 
 
 def decode_jks(data: bytes, store_password: str, key_password: str | None = None, *,
-               alias: str | None = None) -> tuple[Entry, ...]:
+               alias: str | None = None, keys: bool = True) -> tuple[Entry, ...]:
     """Entries of a JKS store (v1 or v2), in file order; keys need ``key_password`` (default: store's).
 
-    With ``alias``, only that entry (compared case-insensitively) is returned and decrypted.
+    With ``alias``, only that entry (compared case-insensitively) is returned and decrypted. ``keys=False``
+    checks the store and leaves every key encrypted (``key_der`` empty).
     """
-    return _decode(_JKS, data, store_password, key_password, alias)
+    return _decode(_JKS, data, store_password, key_password, alias=alias, keys=keys)
 
 
 def decode_jceks(data: bytes, store_password: str, key_password: str | None = None, *,
-                 alias: str | None = None) -> tuple[Entry, ...]:
+                 alias: str | None = None, keys: bool = True) -> tuple[Entry, ...]:
     """Entries of a JCEKS store (v1 or v2), in file order; secret-key entries are refused."""
-    return _decode(_JCEKS, data, store_password, key_password, alias)
+    return _decode(_JCEKS, data, store_password, key_password, alias=alias, keys=keys)

@@ -664,23 +664,26 @@ def _safe_bags(safe: _Safe, password: str) -> list[_Bag]:
         raise WrongPasswordError(_INTEGRITY_FAILED) from None
 
 
-def _collect(pfx: _Pfx, password: str) -> tuple[list[_Key], list[_Cert]]:
-    """Decrypt every safe and sort its bags into keys and certificates, numbered in file order."""
-    keys: list[_Key] = []
+def _collect(pfx: _Pfx, password: str, *, keys: bool = True) -> tuple[list[_Key], list[_Cert]]:
+    """Decrypt every safe and sort its bags into keys and certificates, numbered in file order.
+
+    ``keys=False`` leaves shrouded keys encrypted (their ``key_der`` is empty)."""
+    found_keys: list[_Key] = []
     certs: list[_Cert] = []
     position = 0
     for safe in pfx.safes:
         for bag in _safe_bags(safe, password):
             position += 1
             if bag.kind in (KEY_BAG, SHROUDED_KEY_BAG):
-                keys.append(_Key(position, _key_der(bag, password), bag.attributes))
+                skip = not keys and bag.kind == SHROUDED_KEY_BAG
+                found_keys.append(_Key(position, b"" if skip else _key_der(bag, password), bag.attributes))
             elif bag.kind == CERT_BAG:
                 parsed = _cert(bag)
                 if parsed:
                     certs.append(_Cert(position, parsed[0], parsed[1], bag.attributes))
             elif bag.kind == SECRET_BAG:  # refusing beats silently dropping an entry the user has
                 raise FormatError("the PKCS12 store holds a secret-key entry, which kstool does not support")
-    return keys, certs
+    return found_keys, certs
 
 
 def _check_protections(pfx: _Pfx) -> None:
@@ -812,7 +815,7 @@ def _entries(keys: list[_Key], certs: list[_Cert]) -> tuple[Entry, ...]:
     return tuple(entries)
 
 
-def decode_pkcs12(data: bytes, password: str, *, verify_mac: bool = True) -> tuple[Entry, ...]:
+def decode_pkcs12(data: bytes, password: str, *, verify_mac: bool = True, keys: bool = True) -> tuple[Entry, ...]:
     """The entries of a PKCS12 store, in file order (of the leaf/trusted certificate bags).
 
     Aliases are the friendlyName as stored (callers lowercase); unnamed entries get "1", "2", ... (skipping
@@ -822,7 +825,9 @@ def decode_pkcs12(data: bytes, password: str, *, verify_mac: bool = True) -> tup
 
     ``verify_mac=False`` is for bytes already known to be intact (their SHA-256 is the one kstool recorded
     when it wrote them): the password is then proven by decrypting the bags alone, which skips the MAC's
-    slow key derivation. Any other caller keeps the default.
+    slow key derivation. Any other caller keeps the default. ``keys=False`` (only with ``verify_mac=False``)
+    also leaves the keys encrypted, their ``key_der`` empty: the certificate safe alone proves the password,
+    and a store without one has its MAC checked after all.
     """
     _check_password(password)
     if not isinstance(data, bytes | bytearray | memoryview):
@@ -830,9 +835,10 @@ def decode_pkcs12(data: bytes, password: str, *, verify_mac: bool = True) -> tup
     try:
         pfx = _parse_pfx(bytes(data))
         _check_protections(pfx)
-        if verify_mac:
+        proves_password = any(safe.protection is not None for safe in pfx.safes)
+        if verify_mac or (not keys and not proves_password):
             _verify_mac(pfx, password)
-        return _entries(*_collect(pfx, password))
+        return _entries(*_collect(pfx, password, keys=keys or verify_mac))
     except (ValueError, IndexError, OverflowError, UnsupportedAlgorithm) as error:  # FormatError is none of these
         raise FormatError(f"malformed PKCS12 store ({type(error).__name__})") from None
 

@@ -25,6 +25,8 @@ def render_plan(plan: dict[str, Any], console: Console, *, verbose: bool = False
 
 
 def _keystore(ks: dict[str, Any], console: Console, verbose: bool) -> None:
+    if ks["action"] == "no-op" and not ks.get("password_files_generated") and not verbose:
+        return  # like terraform plan: only what changes (the summary counts the rest; -v lists it)
     symbol, style = SYMBOLS[ks["action"]]
     head = f"[{style}]{symbol:>3}[/] keystore [bold]{escape(ks['name'])}[/] ({escape(ks['path'])}, {ks['type']})"
     action = ks["action"] if ks["action"] != "no-op" else "no changes"

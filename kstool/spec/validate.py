@@ -35,9 +35,28 @@ def schema() -> dict[str, Any]:
     return loaded
 
 
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    # $refs inlined once: resolving them through `referencing` on every item cost more than the checks
+    return jsonschema.Draft202012Validator(_inline(schema(), schema()["$defs"]))
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """The schema with every local ``{"$ref": "#/$defs/X"}`` replaced by X (the spec's schema has no cycles)."""
+    if isinstance(node, list):
+        return [_inline(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        target = _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {**target, **{k: _inline(v, defs) for k, v in node.items() if k != "$ref"}}
+    return {k: (v if k == "$defs" else _inline(v, defs)) for k, v in node.items()}
+
+
 def validate(doc: Document) -> None:
     """Raise SpecError for the first schema violation (in document order)."""
-    validator = jsonschema.Draft202012Validator(schema())
+    validator = _validator()
     errors = list(validator.iter_errors(doc.data))
     if not errors:
         return
