@@ -23,6 +23,9 @@ def pmap(fn: Callable[[T], R], tasks: Sequence[T], *, jobs: int, min_tasks: int)
         return [fn(t) for t in tasks]
     from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
 
+    import kstool.formats.jks  # noqa: PLC0415  (imported once here, not once per forked worker)
+    import kstool.formats.pkcs12  # noqa: F401, PLC0415
+
     workers = min(jobs, len(tasks))
     with ProcessPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(fn, tasks, chunksize=max(1, len(tasks) // (workers * 4))))

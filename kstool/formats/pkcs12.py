@@ -127,6 +127,18 @@ def _fill(data: bytes, v: int) -> bytes:
 @lru_cache(maxsize=256)
 def pkcs12_kdf(hash_name: str, password_bmp: bytes, salt: bytes, *, purpose: int, iterations: int,
                length: int) -> bytes:
+    """RFC 7292 Appendix B.2 key derivation: the system's libcrypto when it has it (kstool.formats.native),
+    else the pure-Python implementation below."""
+    from kstool.formats.native import pkcs12_kdf as native  # noqa: PLC0415
+
+    fast = native()
+    if fast is not None and hash_name in ("sha1", "sha256", "sha384", "sha512", "sha224"):
+        return fast(hash_name, password_bmp, salt, purpose, iterations, length)
+    return python_pkcs12_kdf(hash_name, password_bmp, salt, purpose=purpose, iterations=iterations, length=length)
+
+
+def python_pkcs12_kdf(hash_name: str, password_bmp: bytes, salt: bytes, *, purpose: int, iterations: int,
+                      length: int) -> bytes:
     """RFC 7292 Appendix B.2 key derivation (``openssl kdf PKCS12KDF`` computes the same)."""
     new = getattr(hashlib, hash_name)
     v = _BLOCK_SIZES[hash_name]

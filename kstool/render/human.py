@@ -1,11 +1,20 @@
-"""The plan for people, Terraform style, rendered from the same dict as --json."""
+"""The plan for people, Terraform style, rendered from the same dict as --json.
+
+Lines are built as (text, style) segments: on a terminal rich colours them; anywhere else (CI logs, pipes,
+NO_COLOR) they are written as plain text, which is also much faster for plans of thousands of stores.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+
+Segment = tuple[str, str]  # (text, rich style; "" for none)
+Line = list[Segment]
 
 SYMBOLS = {
     "create": ("+", "green"),
@@ -17,51 +26,64 @@ SYMBOLS = {
 
 
 def render_plan(plan: dict[str, Any], console: Console, *, verbose: bool = False) -> None:
+    lines = plan_lines(plan, verbose=verbose)
+    if console.is_terminal and not os.environ.get("NO_COLOR"):
+        from rich.text import Text  # noqa: PLC0415
+
+        for line in lines:
+            console.print(Text.assemble(*line))
+    else:
+        sys.stdout.write("".join("".join(text for text, _ in line) + "\n" for line in lines))
+
+
+def plan_lines(plan: dict[str, Any], *, verbose: bool = False) -> list[Line]:
+    lines: list[Line] = []
     for ks in plan["keystores"]:
-        _keystore(ks, console, verbose)
+        lines += _keystore(ks, verbose)
     if plan.get("lock_file") == "update":
-        console.print("[yellow]  ~[/] kstool.lock is missing or out of date: apply writes it (commit it)")
-    console.print(_summary(plan))
+        lines.append([("  ~", "yellow"), (" kstool.lock is missing or out of date: apply writes it (commit it)", "")])
+    lines.append(_summary(plan))
+    return lines
 
 
-def _keystore(ks: dict[str, Any], console: Console, verbose: bool) -> None:
+def _keystore(ks: dict[str, Any], verbose: bool) -> Iterator[Line]:
     if ks["action"] == "no-op" and not ks.get("password_files_generated") and not verbose:
         return  # like terraform plan: only what changes (the summary counts the rest; -v lists it)
     symbol, style = SYMBOLS[ks["action"]]
-    head = f"[{style}]{symbol:>3}[/] keystore [bold]{escape(ks['name'])}[/] ({escape(ks['path'])}, {ks['type']})"
     action = ks["action"] if ks["action"] != "no-op" else "no changes"
-    console.print(f"{head}: [{style}]{action}[/]")
+    yield [(f"{symbol:>3}", style), (" keystore ", ""), (ks["name"], "bold"),
+           (f" ({ks['path']}, {ks['type']}): ", ""), (action, style)]
     for reason in ks["reasons"]:
-        console.print(f"        {escape(reason)}")
+        yield [(f"        {reason}", "")]
     for path in ks.get("password_files_generated", []):
-        console.print(f"        [green]password file {escape(path)} will be generated (mode 0600)[/]")
+        yield [(f"        password file {path} will be generated (mode 0600)", "green")]
     for entry in ks["entries"]:
-        if entry["action"] == "no-op" and not verbose:
-            continue
-        _entry(entry, console)
+        if entry["action"] != "no-op" or verbose:
+            yield from _entry(entry)
 
 
-def _entry(entry: dict[str, Any], console: Console) -> None:
+def _entry(entry: dict[str, Any]) -> Iterator[Line]:
     symbol, style = SYMBOLS[entry["action"]]
     after = entry.get("after") or {}
     before = entry.get("before") or {}
     about = after.get("subject") or before.get("subject") or ""
     key = after.get("key") or before.get("key") or ""
     detail = ", ".join(x for x in (entry["kind"], key, about) if x)
-    console.print(f"    [{style}]{symbol:>3}[/] {escape(entry['alias'])} [dim]({escape(detail)})[/]: "
-                  f"[{style}]{entry['action']}[/]")
+    yield [(f"    {symbol:>3}", style), (f" {entry['alias']} ", ""), (f"({detail})", "dim"), (": ", ""),
+           (entry["action"], style)]
     for reason in entry["reasons"]:
-        console.print(f"            {escape(reason)}")
+        yield [(f"            {reason}", "")]
 
 
-def _summary(plan: dict[str, Any]) -> str:
+def _summary(plan: dict[str, Any]) -> Line:
     s = plan["summary"]
     e = plan["entry_summary"]
+    n = len(plan["keystores"])
     if not plan["changes"]:
-        return f"[green]No changes.[/] {len(plan['keystores'])} keystore(s) match the spec."
+        return [("No changes.", "green"), (f" {n} keystore(s) match the spec.", "")]
     if plan.get("lock_file") == "update" and not any(s[a] for a in ("create", "update", "replace", "delete")):
-        return f"[bold]Plan:[/] only kstool.lock to write; {len(plan['keystores'])} keystore(s) match the spec."
+        return [("Plan:", "bold"), (f" only kstool.lock to write; {n} keystore(s) match the spec.", "")]
     replaced = f", {s['replace']} to replace" if s["replace"] else ""
-    return (f"[bold]Plan:[/] {s['create']} to create, {s['update']} to update{replaced}, {s['delete']} to delete "
-            f"(entries: {e['create']} to create, {e['update']} to update, {e['replace']} to replace, "
-            f"{e['delete']} to delete, {e['no-op']} unchanged).")
+    return [("Plan:", "bold"), (f" {s['create']} to create, {s['update']} to update{replaced}, {s['delete']} to "
+            f"delete (entries: {e['create']} to create, {e['update']} to update, {e['replace']} to replace, "
+            f"{e['delete']} to delete, {e['no-op']} unchanged).", "")]
