@@ -602,3 +602,30 @@ def test_hostile_certificate_inside_a_valid_store_is_a_clean_error(tmp_path: Pat
     assert plan.code == 1 and "a.jks is not a valid JKS keystore (malformed or unsupported certificate" in plan.err
     shown = run(capsys, "inspect", tmp_path / "a.jks", "--password-env", "KS_PASS")
     assert shown.code == 1 and "malformed or unsupported certificate" in shown.err
+
+
+def test_self_check_failure_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch, env: None) -> None:
+    """An encoder bug that loses an entry is caught by re-opening the new artifact, before any write."""
+    import kstool.executor
+    import kstool.planner
+
+    real = kstool.executor.encode
+
+    def lossy(entries: list[object], *args: object, **kwargs: object) -> bytes:
+        return real(entries[:-1], *args, **kwargs)  # type: ignore[arg-type]
+
+    spec = project(tmp_path, THREE)
+    before = snapshot(tmp_path)
+    monkeypatch.setattr(kstool.executor, "encode", lossy)
+    monkeypatch.setattr(kstool.planner, "encode", lossy)  # the planner encodes what it can know in advance
+    result = run(capsys, "apply", spec, "--jobs", "1")
+    assert result.code == 1 and "internal self-check failed for a.jks" in result.err
+    assert snapshot(tmp_path) == before
+
+
+def test_oversized_spec_is_refused_before_parsing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "kstool.yaml"
+    spec.write_text("version: 1\nkeystores: []\n# " + "x" * (1024 * 1024) + "\n")
+    result = run(capsys, "validate", spec)
+    assert result.code == 1 and "larger than 1024 KiB" in result.err
