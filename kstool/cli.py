@@ -18,6 +18,9 @@ _state = {"debug": False}  # set by --debug for this invocation
 app = typer.Typer(
     name="kstool",
     help="Build Java keystores (JKS, JCEKS, PKCS12) from a reviewed YAML spec: validate, plan, apply.",
+    epilog="Exit codes: 0 success or no changes; 1 error (or verify found drift); 2 changes pending (plan "
+           "--detailed-exitcode); 3 unexpected error (a bug); 4 apply failed and restoring the old files failed "
+           "too; 5 another apply holds the lock; 130 interrupted.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -30,7 +33,7 @@ OutputDir = Annotated[
     typer.Option("--output-dir", "-o", help="Write/read artifacts here instead of the spec's folder."),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also list unchanged entries.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also list unchanged keystores and entries.")]
 
 
 def _version(value: bool) -> None:
