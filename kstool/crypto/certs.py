@@ -10,8 +10,6 @@ the same key and inputs always give the same certificate bytes.
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal
@@ -21,6 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from kstool.crypto.san import check_san, to_general_names
 from kstool.errors import MaterialError
 from kstool.formats.derive import PUBLIC_KEY, derive
 
@@ -83,79 +82,9 @@ def signature_hash_for(key: PrivateKey | PublicKey) -> SignatureHash | None:
 
 # -- subject alternative names ------------------------------------------------------------------------------
 
-_DNS_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
-_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
-_OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
-_SAN_FORMS = "dns:NAME, ip:ADDRESS, email:ADDRESS, uri:URI or oid:N.N.N"
-
-
 def parse_san(items: Sequence[str]) -> list[x509.GeneralName]:
-    """keytool ``-ext SAN=`` items, one per string: ``dns:x``, ``ip:1.2.3.4`` / IPv6, ``email:a@b``,
-    ``uri:https://...``, ``oid:1.2.3``; the type is case-insensitive, the order is kept.
-
-    Checks follow keytool's (DNS names as sun.security.x509.DNSName, a leading ``*.`` allowed; URIs need a
-    scheme), but stricter where keytool would write something else than was meant: IP addresses must be
-    literal (keytool resolves host names), and email addresses and URIs must be ASCII (keytool writes
-    ``?`` for other characters in an IA5String).
-    """
-    return [_general_name(item) for item in items]
-
-
-def _general_name(item: str) -> x509.GeneralName:
-    kind, sep, value = item.partition(":")
-    parse = _SAN_PARSERS.get(kind.strip().lower()) if sep else None
-    if parse is None:
-        raise MaterialError(f"subject alternative name {item!r}: expected TYPE:VALUE, one of {_SAN_FORMS}")
-    problem = parse(value)
-    if isinstance(problem, str):
-        raise MaterialError(f"subject alternative name {item!r}: {problem}")
-    return problem
-
-
-def _dns(value: str) -> x509.GeneralName | str:
-    labels = value.split(".")
-    if labels[0] == "*" and len(labels) > 1:
-        labels = labels[1:]  # RFC 4592 wildcard, leftmost label only (as keytool allows)
-    if not value or not all(_DNS_LABEL.fullmatch(label) for label in labels):
-        return ("a DNS name is dot-separated labels of ASCII letters, digits and hyphens, each starting "
-                "with a letter or digit (a leading '*.' is allowed); use the punycode (xn--) form of "
-                "international names")
-    return x509.DNSName(value)
-
-
-def _ip(value: str) -> x509.GeneralName | str:
-    try:
-        address = ipaddress.ip_address(value)
-    except ValueError:
-        return "not an IPv4 or IPv6 address (write a literal address such as 10.0.0.1 or ::1)"
-    if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
-        return "an IPv6 scope (%...) cannot be put in a certificate; drop it"
-    return x509.IPAddress(address)
-
-
-def _email(value: str) -> x509.GeneralName | str:
-    local, at, domain = value.rpartition("@")
-    if not (at and local and domain) or not value.isascii() or any(c.isspace() for c in value):
-        return "an email address is ASCII local@domain without blanks"
-    return x509.RFC822Name(value)
-
-
-def _uri(value: str) -> x509.GeneralName | str:
-    if not value.isascii() or not _URI_SCHEME.fullmatch(value):
-        return "a URI needs a scheme (such as https:) and ASCII characters without blanks (percent-encode others)"
-    return x509.UniformResourceIdentifier(value)
-
-
-def _registered_id(value: str) -> x509.GeneralName | str:
-    if not _OID.fullmatch(value):
-        return "an OID is dotted decimal, e.g. 1.2.3.4"
-    try:
-        return x509.RegisteredID(x509.ObjectIdentifier(value))
-    except ValueError as e:
-        return f"invalid OID ({e})"
-
-
-_SAN_PARSERS = {"dns": _dns, "ip": _ip, "email": _email, "uri": _uri, "oid": _registered_id}
+    """keytool ``-ext SAN=`` items as cryptography GeneralNames (see ``kstool.crypto.san``)."""
+    return to_general_names(check_san(items))
 
 
 # -- certificates ---------------------------------------------------------------------------------------------

@@ -32,50 +32,57 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.x509.name import _ASN1Type
-from cryptography.x509.oid import NameOID
+if TYPE_CHECKING:
+    from cryptography import x509
 
 from kstool.errors import FormatError, KstoolError
 from kstool.formats import der
+
+# cryptography is imported only to build the final Name (parse_rdns needs none of it): `kstool validate`
+# checks every dname without paying for the import. Tags are the ASN.1 universal tags (= _ASN1Type values).
+_OCTET_STRING, _UTF8, _NUMERIC, _PRINTABLE_T, _T61, _IA5, _UTC_TIME, _GENERALIZED_TIME, _VISIBLE = (
+    4, 12, 18, 19, 20, 22, 23, 24, 26)
+_UNIVERSAL, _BMP = 28, 30
 
 
 class DNError(KstoolError):
     """A ``-dname`` string that keytool (or kstool) cannot turn into a distinguished name."""
 
 
-_EMAIL = x509.ObjectIdentifier("1.2.840.113549.1.9.1")
-_DC = NameOID.DOMAIN_COMPONENT
-_IP = x509.ObjectIdentifier("1.3.6.1.4.1.42.2.11.2.1")  # Sun's "IP" keyword
+_EMAIL = "1.2.840.113549.1.9.1"
+_DC = "0.9.2342.19200300.100.1.25"
+_IP = "1.3.6.1.4.1.42.2.11.2.1"  # Sun's "IP" keyword
 
 # sun.security.x509.AVAKeyword, DEFAULT format (all of them are accepted when parsing).
-_KEYWORDS: dict[str, x509.ObjectIdentifier] = {
-    "CN": NameOID.COMMON_NAME,
-    "C": NameOID.COUNTRY_NAME,
-    "L": NameOID.LOCALITY_NAME,
-    "S": NameOID.STATE_OR_PROVINCE_NAME,
-    "ST": NameOID.STATE_OR_PROVINCE_NAME,
-    "O": NameOID.ORGANIZATION_NAME,
-    "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
-    "T": NameOID.TITLE,
+_KEYWORDS: dict[str, str] = {  # keyword -> dotted OID
+    "CN": "2.5.4.3",
+    "C": "2.5.4.6",
+    "L": "2.5.4.7",
+    "S": "2.5.4.8",
+    "ST": "2.5.4.8",
+    "O": "2.5.4.10",
+    "OU": "2.5.4.11",
+    "T": "2.5.4.12",
     "IP": _IP,
-    "STREET": NameOID.STREET_ADDRESS,
+    "STREET": "2.5.4.9",
     "DC": _DC,
-    "DNQUALIFIER": NameOID.DN_QUALIFIER,
-    "DNQ": NameOID.DN_QUALIFIER,
-    "SURNAME": NameOID.SURNAME,
-    "GIVENNAME": NameOID.GIVEN_NAME,
-    "INITIALS": NameOID.INITIALS,
-    "GENERATION": NameOID.GENERATION_QUALIFIER,
+    "DNQUALIFIER": "2.5.4.46",
+    "DNQ": "2.5.4.46",
+    "SURNAME": "2.5.4.4",
+    "GIVENNAME": "2.5.4.42",
+    "INITIALS": "2.5.4.43",
+    "GENERATION": "2.5.4.44",
     "EMAIL": _EMAIL,
     "EMAILADDRESS": _EMAIL,
-    "UID": NameOID.USER_ID,
-    "SERIALNUMBER": NameOID.SERIAL_NUMBER,
+    "UID": "0.9.2342.19200300.100.1.1",
+    "SERIALNUMBER": "2.5.4.5",
 }
 
 # The keyword keytool prints for an OID (AVAKeyword registers the preferred one last).
-_DISPLAY_KEYWORDS: dict[x509.ObjectIdentifier, str] = {oid: kw for kw, oid in _KEYWORDS.items()}
+_DISPLAY_KEYWORDS: dict[str, str] = {oid: kw for kw, oid in _KEYWORDS.items()}
 
 _PRINTABLE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
@@ -92,7 +99,11 @@ _HINT_ESCAPE = "escape it with a backslash or put the whole value in double quot
 @dataclass(frozen=True, slots=True)
 class _Value:
     text: str
-    asn1_type: _ASN1Type
+    asn1_type: int  # ASN.1 universal tag of the string type
+
+
+Attribute = tuple[str, str, int]  # (dotted OID, value, ASN.1 string tag)
+Rdns = tuple[tuple[Attribute, ...], ...]  # in DER order
 
 
 class _Parser:
@@ -126,9 +137,9 @@ class _Parser:
 
     # -- RDN(String) ------------------------------------------------------------------------------------
 
-    def rdn(self, start: int, end: int) -> x509.RelativeDistinguishedName:
+    def rdn(self, start: int, end: int) -> tuple[Attribute, ...]:
         name = self.text[start:end]
-        attributes: list[x509.NameAttribute[str]] = []
+        attributes: list[Attribute] = []
         ava_offset = search = quotes = 0
         for plus, ch in enumerate(name):
             if ch != "+":
@@ -140,15 +151,14 @@ class _Parser:
                 quotes = 0
             search = plus + 1
         attributes.append(self.ava(start + ava_offset, end))
-        try:
-            return x509.RelativeDistinguishedName(attributes)
-        except ValueError:
+        if len({(oid, value) for oid, value, _ in attributes}) != len(attributes):  # as cryptography's RDN
             raise self.fail(start, "the same attribute and value appear twice in one multi-valued RDN",
-                            "remove the duplicate") from None
+                            "remove the duplicate")
+        return tuple(attributes)
 
     # -- AVA(Reader) ------------------------------------------------------------------------------------
 
-    def ava(self, start: int, end: int) -> x509.NameAttribute[str]:
+    def ava(self, start: int, end: int) -> Attribute:
         if start == end:
             raise self.fail(start, "empty attribute (two separators in a row, or one at the start or end)",
                             "remove the extra ',', ';' or '+', or escape it, e.g. '\\,'")
@@ -161,16 +171,16 @@ class _Parser:
         while pos < end and self.text[pos] in " \n":
             pos += 1
         if pos == end:
-            value = _Value("", _ASN1Type.PrintableString)  # keytool: new DerValue("")
+            value = _Value("", _PRINTABLE_T)  # keytool: new DerValue("")
         elif self.text[pos] == "#":
             value = self.hex_value(oid, pos, end)
         elif self.text[pos] == '"':
             value = self.quoted_value(oid, pos, end)
         else:
             value = self.plain_value(oid, pos, end)
-        return _attribute(oid, value)
+        return oid, value.text, value.asn1_type
 
-    def keyword(self, start: int, end: int) -> x509.ObjectIdentifier:
+    def keyword(self, start: int, end: int) -> str:
         keyword = _java_trim(self.text[start:end].upper())
         oid = _KEYWORDS.get(keyword)
         if oid is not None:
@@ -186,7 +196,7 @@ class _Parser:
                             "write it as OID.n.n.n with at least two numeric arcs, the first 0, 1 or 2")
         return parsed
 
-    def plain_value(self, oid: x509.ObjectIdentifier, pos: int, end: int) -> _Value:
+    def plain_value(self, oid: str, pos: int, end: int) -> _Value:
         """AVA.parseString: escapes, hex pairs, and dropping unescaped trailing blanks."""
         text = self.text
         start = pos
@@ -234,7 +244,7 @@ class _Parser:
             out.append(_utf8(pending_hex))  # keytool drops the blanks before trailing hex pairs
         return self.string_value(oid, "".join(out), printable, start)
 
-    def quoted_value(self, oid: x509.ObjectIdentifier, pos: int, end: int) -> _Value:
+    def quoted_value(self, oid: str, pos: int, end: int) -> _Value:
         """AVA.parseQuotedString: the value is trimmed (Java's String.trim) after unquoting."""
         text = self.text
         opening = pos
@@ -288,16 +298,16 @@ class _Parser:
                             "write \\XX with two hex digits (UTF-8 bytes), or '\\\\' for a backslash")
         return int(self.text[pos : pos + 2], 16)
 
-    def string_value(self, oid: x509.ObjectIdentifier, value: str, printable: bool, pos: int) -> _Value:
+    def string_value(self, oid: str, value: str, printable: bool, pos: int) -> _Value:
         if oid in (_EMAIL, _DC):
             if not value.isascii():
                 raise self.fail(pos, f"{_DISPLAY_KEYWORDS[oid]} is an IA5String and takes ASCII only "
                                      "(keytool would write '?' for each other character)",
                                 "use ASCII, e.g. the punycode (xn--) form of a domain")
-            return _Value(value, _ASN1Type.IA5String)
-        return _Value(value, _ASN1Type.PrintableString if printable else _ASN1Type.UTF8String)
+            return _Value(value, _IA5)
+        return _Value(value, _PRINTABLE_T if printable else _UTF8)
 
-    def hex_value(self, oid: x509.ObjectIdentifier, pos: int, end: int) -> _Value:
+    def hex_value(self, oid: str, pos: int, end: int) -> _Value:
         """AVA.parseHexString: ``#`` and the hex of a whole BER value (tag, length, content)."""
         digits_end = pos + 1
         while digits_end < end and self.text[digits_end] not in _TERMINATORS:
@@ -316,11 +326,26 @@ class _Parser:
         return value
 
 
-def _attribute(oid: x509.ObjectIdentifier, value: _Value) -> x509.NameAttribute[str]:
-    # _validate=False: keytool accepts e.g. C=LKX or an empty C, which cryptography would refuse.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return x509.NameAttribute(oid, value.text, _type=value.asn1_type, _validate=False)
+def to_name(rdns: Rdns) -> x509.Name:
+    """The cryptography Name of parsed RDNs (built once per distinct dname)."""
+    return _to_name(rdns)
+
+
+@lru_cache(maxsize=1024)
+def _to_name(rdns: Rdns) -> x509.Name:
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.x509.name import _ASN1Type  # noqa: PLC0415
+
+    def attribute(oid: str, value: str, tag: int) -> x509.NameAttribute[str]:
+        # _validate=False: keytool accepts e.g. C=LKX or an empty C, which cryptography would refuse.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return x509.NameAttribute(x509.ObjectIdentifier(oid), value, _type=_ASN1Type(tag), _validate=False)
+
+    try:
+        return x509.Name([x509.RelativeDistinguishedName([attribute(*a) for a in rdn]) for rdn in rdns])
+    except ValueError as e:  # an OID Java takes but cryptography does not
+        raise DNError(f"the dname cannot be represented: {e}") from None
 
 
 def _count_quotes(text: str, start: int, end: int) -> int:
@@ -358,7 +383,7 @@ def _utf8(data: bytearray) -> str:
     return bytes(data).decode("utf-8", errors="replace")  # Java's new String(bytes, UTF_8) replaces too
 
 
-def _parse_oid(dotted: str) -> x509.ObjectIdentifier | None:
+def _parse_oid(dotted: str) -> str | None:
     """sun.security.util.ObjectIdentifier.of(String): None when Java would refuse it."""
     parts = dotted.split(".")
     if len(parts) < 2 or not all(_OID_COMPONENT.fullmatch(p) for p in parts):
@@ -368,11 +393,7 @@ def _parse_oid(dotted: str) -> x509.ObjectIdentifier | None:
         return None
     if _oid_body_size([arcs[0] * 40 + arcs[1], *arcs[2:]]) > _MAX_OID_BYTES:
         return None
-    canonical = ".".join(str(a) for a in arcs)
-    try:
-        return x509.ObjectIdentifier(canonical)
-    except ValueError:
-        return None
+    return ".".join(str(a) for a in arcs)
 
 
 def _oid_body_size(subidentifiers: list[int]) -> int:
@@ -381,16 +402,16 @@ def _oid_body_size(subidentifiers: list[int]) -> int:
 
 
 # Character-string tags a #hex value may carry, and how their content octets decode.
-_HEX_STRING_TYPES: dict[int, tuple[_ASN1Type, str]] = {
-    0x04: (_ASN1Type.OctetString, "utf-8"),
-    0x0C: (_ASN1Type.UTF8String, "utf-8"),
-    0x12: (_ASN1Type.NumericString, "ascii"),
-    0x13: (_ASN1Type.PrintableString, "ascii"),
-    0x14: (_ASN1Type.T61String, "latin-1"),
-    0x16: (_ASN1Type.IA5String, "ascii"),
-    0x1A: (_ASN1Type.VisibleString, "ascii"),
-    0x1C: (_ASN1Type.UniversalString, "utf-32-be"),
-    0x1E: (_ASN1Type.BMPString, "utf-16-be"),
+_HEX_STRING_TYPES: dict[int, str] = {
+    _OCTET_STRING: "utf-8",
+    _UTF8: "utf-8",
+    _NUMERIC: "ascii",
+    _PRINTABLE_T: "ascii",
+    _T61: "latin-1",
+    _IA5: "ascii",
+    _VISIBLE: "ascii",
+    _UNIVERSAL: "utf-32-be",
+    _BMP: "utf-16-be",
 }
 
 
@@ -400,10 +421,9 @@ def _string_from_der(data: bytes) -> _Value | None:
         node = der.decode(data)
     except FormatError:
         return None
-    kind = _HEX_STRING_TYPES.get(node.tag)
-    if kind is None:
+    codec = _HEX_STRING_TYPES.get(node.tag)
+    if codec is None:
         return None
-    asn1_type, codec = kind
     try:
         text = node.value.decode(codec)
     except UnicodeDecodeError:
@@ -413,7 +433,7 @@ def _string_from_der(data: bytes) -> _Value | None:
         return None
     if der.tlv(node.tag, text.encode(codec)) != data:  # non-minimal lengths etc.
         return None
-    return _Value(text, asn1_type)
+    return _Value(text, node.tag)
 
 
 def parse_dname(text: str) -> x509.Name:
@@ -422,19 +442,24 @@ def parse_dname(text: str) -> x509.Name:
     Raises ``DNError`` (with the character position and a fix) where keytool fails, and in the few
     places described in the module docstring where kstool refuses what keytool would accept.
     """
+    return to_name(parse_rdns(text))
+
+
+def parse_rdns(text: str) -> Rdns:
+    """``parse_dname`` without building the cryptography Name: the same checks, the same errors."""
     if not text:
         raise DNError("the dname is empty; keytool would write a certificate with an empty subject that "
                       "Java cannot load; give at least a common name, e.g. 'CN=example.com'")
     parser = _Parser(text)
     rdns = [parser.rdn(start, end) for start, end in parser.rdn_spans()]
     rdns.reverse()  # the first RDN of the string is the last in DER
-    return x509.Name(rdns)
+    return tuple(rdns)
 
 
 # -- display ------------------------------------------------------------------------------------------
 
 _DISPLAY_ESCAPES = frozenset(',+=;"\\<>#')
-_NOT_TEXT = frozenset({_ASN1Type.OctetString, _ASN1Type.UTCTime, _ASN1Type.GeneralizedTime})
+_NOT_TEXT = frozenset({_OCTET_STRING, _UTC_TIME, _GENERALIZED_TIME})
 
 
 def format_dname(name: x509.Name) -> str:
@@ -451,13 +476,14 @@ def format_dname(name: x509.Name) -> str:
 
 
 def _format_attribute(attribute: x509.NameAttribute[str | bytes]) -> str:
-    keyword = _DISPLAY_KEYWORDS.get(attribute.oid, f"OID.{attribute.oid.dotted_string}")
+    dotted = attribute.oid.dotted_string
+    keyword = _DISPLAY_KEYWORDS.get(dotted, f"OID.{dotted}")
     value = attribute.value
-    asn1_type = attribute._type
+    tag = attribute._type.value
     if isinstance(value, bytes):  # a BIT STRING (X500 unique identifier), no unused bits
-        return f"{keyword}=#{der.tlv(asn1_type.value, bytes(1) + value).hex()}"
-    if asn1_type in _NOT_TEXT:  # keytool shows these as #hex too
-        return f"{keyword}=#{der.tlv(asn1_type.value, value.encode()).hex()}"
+        return f"{keyword}=#{der.tlv(tag, bytes(1) + value).hex()}"
+    if tag in _NOT_TEXT:  # keytool shows these as #hex too
+        return f"{keyword}=#{der.tlv(tag, value.encode()).hex()}"
     return f"{keyword}={_escape_value(value)}"
 
 

@@ -7,16 +7,19 @@ aliases as Java sees them, confined paths, parsed DNs and SANs, trusted-entry re
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from cryptography import x509
-
+from kstool.crypto.dn import Rdns, parse_rdns
+from kstool.crypto.san import SanItem, check_san
 from kstool.errors import KstoolError
 from kstool.formats.model import StoreType
 from kstool.spec.validate import validate
 from kstool.spec.yamlload import Document, JsonPath, Location, SpecError, load_yaml, read_spec_text
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 KeyAlgorithm = Literal["RSA", "EC", "Ed25519"]
 Profile = Literal["modern", "legacy"]
@@ -51,12 +54,25 @@ PasswordRef = EnvRef | FileRef
 @dataclass(frozen=True, slots=True)
 class Generate:
     dname: str
-    subject: x509.Name
+    rdns: Rdns  # the parsed dname (DER order), checked at load time
     algorithm: KeyAlgorithm
     size: int | None
     validity_days: int
     san: tuple[str, ...]
-    san_names: tuple[x509.GeneralName, ...] = field(compare=False)
+    san_items: tuple[SanItem, ...]
+
+    # cryptography objects are built on first use: `kstool validate` never needs them (nor their import time)
+    @property
+    def subject(self) -> x509.Name:
+        from kstool.crypto.dn import to_name  # noqa: PLC0415
+
+        return to_name(self.rdns)
+
+    @property
+    def san_names(self) -> list[x509.GeneralName]:
+        from kstool.crypto.san import to_general_names  # noqa: PLC0415
+
+        return to_general_names(self.san_items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,28 +255,25 @@ class _Builder:
         return text.lower()
 
     def generate(self, raw: dict[str, Any], at: JsonPath) -> Generate:
-        from kstool.crypto.certs import parse_san  # noqa: PLC0415  (crypto imports are heavy: only when needed)
-        from kstool.crypto.dn import parse_dname  # noqa: PLC0415
-
         key = raw.get("key", {"algorithm": "RSA"})
         algorithm: KeyAlgorithm = key["algorithm"]
         san = tuple(raw.get("san", ()))
         try:
-            subject = parse_dname(raw["dname"])
+            rdns = parse_rdns(raw["dname"])
         except KstoolError as e:
             raise SpecError(self.loc(*at, "dname"), str(e)) from None
         try:
-            san_names = tuple(parse_san(san))
+            san_items = check_san(san)
         except KstoolError as e:
             raise SpecError(self.loc(*at, "san"), str(e)) from None
         return Generate(
             dname=raw["dname"],
-            subject=subject,
+            rdns=rdns,
             algorithm=algorithm,
             size=key.get("size", DEFAULT_KEY[algorithm]),
             validity_days=raw.get("validity_days", 90),
             san=san,
-            san_names=san_names,
+            san_items=san_items,
         )
 
     def import_(self, raw: dict[str, Any], at: JsonPath) -> ImportFiles | ImportKeystore:
