@@ -47,7 +47,7 @@ class Orphan:
 
     name: str
     path: str
-    type: str
+    type: StoreType  # from the file's bytes (the lock's word is not trusted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +119,12 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
         names = {k.name for k in spec.keystores}
         paths = {k.path for k in spec.keystores}
         for name, locked in lock.keystores.items():
-            if name not in names and locked.path not in paths and (root / locked.path).is_file():
-                orphans.append(Orphan(name, locked.path, locked.type))
+            if name in names or locked.path in paths:
+                continue
+            artifact = read_artifact(root / locked.path, locked.path)
+            store_type = detect_type(artifact[0]) if artifact else None
+            if store_type is not None:  # only keystores are deleted; anything else there is left alone
+                orphans.append(Orphan(name, locked.path, store_type))
     return Observed(stores, tuple(orphans), unreadable)
 
 

@@ -53,7 +53,7 @@ def compute_plan(spec: Spec, inputs: Inputs, observed: Observed, *, output_root:
                                                                   observed.stores.get(ks.name))
     changes = [_keystore_change(ks, inputs, observed, decided) for ks in spec.keystores]
     changes += [
-        KeystoreChange(o.name, o.path, o.type, Action.DELETE, ("keystore not in spec",), (), None)  # type: ignore[arg-type]
+        KeystoreChange(o.name, o.path, o.type, Action.DELETE, ("keystore not in spec",), ())
         for o in observed.orphans
     ]
     return Plan(str(spec.file), output_root, tuple(changes))
