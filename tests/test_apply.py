@@ -267,7 +267,8 @@ def test_key_password_for_jks(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert decode(data, "jks", PW, key_password="Key-Pass-9")
     assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
     # back to the store password; the old key password opens the key as previous_password
-    write_spec(tmp_path, store("a", "a.jks", gen_entry("one", "CN=one"), extra="    previous_password: {env: KEY_PASS}\n"))
+    previous = "    previous_password: {env: KEY_PASS}\n"
+    write_spec(tmp_path, store("a", "a.jks", gen_entry("one", "CN=one"), extra=previous))
     plan = plan_json(capsys, spec)
     assert plan["keystores"][0]["reasons"] == ["key password changed"]  # type: ignore[index]
     assert run(capsys, "apply", spec).code == 0

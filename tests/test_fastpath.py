@@ -111,7 +111,8 @@ def test_artifact_change_is_seen(project: Path, capsys: pytest.CaptureFixture[st
 MANY = "version: 1\nkeystores:\n" + "".join(
     f"  - name: s{i}\n    path: s{i}.{('p12', 'jks', 'jceks')[i % 3]}\n    password: {{env: KS_PASS}}\n"
     + ("    iterations: 1000\n" if i % 3 == 2 else "")
-    + "    entries:\n      - alias: gw\n        import: {certificate: certs/gateway.crt, private_key: certs/gateway.key}\n"
+    + "    entries:\n      - alias: gw\n"
+      "        import: {certificate: certs/gateway.crt, private_key: certs/gateway.key}\n"
       "      - alias: root\n        trusted: {certificate: certs/root.crt}\n"
     for i in range(40))
 

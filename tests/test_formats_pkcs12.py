@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from kstool.errors import FormatError, WrongPasswordError
-from kstool.formats.derive import PUBLIC_KEY, derive
 from kstool.formats import der
+from kstool.formats.derive import PUBLIC_KEY, derive
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry
 from kstool.formats.pkcs12 import (
     MAX_ITERATIONS,

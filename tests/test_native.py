@@ -24,9 +24,10 @@ def test_native_equals_python(hash_name: str, purpose: int, iterations: int, len
 
 
 def test_encoding_without_libcrypto_gives_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.test_reproducible import CERTS  # the shipped example CA
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
+
+    from tests.test_reproducible import CERTS  # the shipped example CA
 
     root = x509.load_pem_x509_certificate((CERTS / "root.crt").read_bytes()).public_bytes(Encoding.DER)
     entries = [TrustedEntry("root", root, 0)]

@@ -16,7 +16,7 @@ from kstool.formats.codec import encode
 from kstool.formats.model import Entry
 from kstool.inputs import resolve_inputs
 from kstool.spec.model import load_spec
-from tests.clirun import ROOT, run, snapshot
+from tests.clirun import ROOT, run
 from tests.javatools import Java, keytool_list, openssl_pkcs12_info
 
 CERTS = ROOT / "examples" / "wso2" / "certs"
@@ -177,7 +177,8 @@ def golden_bytes(entries: list[Entry]) -> dict[str, bytes]:
 
 
 def test_golden_hashes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    produced = {k: hashlib.sha256(v).hexdigest() for k, v in golden_bytes(golden_entries(tmp_path, monkeypatch)).items()}
+    built = golden_bytes(golden_entries(tmp_path, monkeypatch))
+    produced = {k: hashlib.sha256(v).hexdigest() for k, v in built.items()}
     assert produced == GOLDEN
 
 

@@ -102,9 +102,11 @@ PASS = "    password: {env: P}\n"
     (ks("    path: k.jks\n" + PASS, "      - alias: a\n        generate: {dname: \"CN=a\"}\n"
                                    "      - alias: A\n        generate: {dname: \"CN=b\"}\n"),
      "'A' differs only by case from 'a'"),
-    (ks("    path: k.jks\n" + PASS, "      - alias: a\n        generate: {dname: \"CN=a\", key: {algorithm: RSA, size: 1024}}\n"),
+    (ks("    path: k.jks\n" + PASS,
+        "      - alias: a\n        generate: {dname: \"CN=a\", key: {algorithm: RSA, size: 1024}}\n"),
      "generate.key.size: must be one of 2048, 3072, 4096"),
-    (ks("    path: k.jks\n" + PASS, "      - alias: a\n        generate: {dname: \"CN=a\", key: {algorithm: Ed25519, size: 256}}\n"),
+    (ks("    path: k.jks\n" + PASS,
+        "      - alias: a\n        generate: {dname: \"CN=a\", key: {algorithm: Ed25519, size: 256}}\n"),
      "Ed25519 takes no size"),
     (ks("    path: k.jks\n" + PASS, "      - alias: \"x\U0001F600\"\n        generate: {dname: \"CN=a\"}\n"),
      "Basic Multilingual Plane"),
@@ -158,7 +160,7 @@ def test_import_paths_resolve_against_spec_folder(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("value", ["NO", "yes", "off", "0600", "1:20", "2024-01-01", "1.5", "0x1F"])
 def test_yaml11_traps_are_errors(value: str) -> None:
-    with pytest.raises(SpecError, match="quote it|true or false"):
+    with pytest.raises(SpecError, match=r"quote it|true or false"):
         load_yaml(f"a: {value}\n", "s.yaml")
 
 
