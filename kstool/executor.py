@@ -16,7 +16,7 @@ from kstool.errors import KstoolError
 from kstool.facts import load_cert
 from kstool.formats.codec import Profile, decode, encode
 from kstool.formats.model import Entry, KeyEntry, StoreType, TrustedEntry
-from kstool.fsutil import atomic_write
+from kstool.fsutil import atomic_write, discard, stage_all
 from kstool.inputs import Inputs, timestamp_ms
 from kstool.lockfile import LOCK_NAME, LockedStore, lock_entry, locked_store, render_lock
 from kstool.observe import Observed, read_artifact
@@ -61,13 +61,20 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
     commit = Commit(root, backups, stamp or now.strftime("%Y%m%dT%H%M%SZ"))
     written: list[str] = []
     deleted: list[str] = []
+    paths = {change.name: change.path for change in plan.keystores if change.name in outputs}
+    try:  # every new file is written and fsynced (in parallel) before the first one replaces anything
+        staged = stage_all({root / paths[name]: data for name, data in outputs.items()})
+    except OSError as e:
+        raise KstoolError(f"apply failed while writing the new files ({e.strerror or e}); nothing was changed") \
+            from None
     try:
         for change in plan.keystores:
             if change.name in outputs:
                 old = observed.stores.get(change.name) or observed.unreadable.get(change.name)
                 # a moved store's old file is deleted below; at the new path there was nothing
                 before = old.data if old is not None and old.path == change.path else None
-                commit.replace(change.path, outputs[change.name], before)
+                commit.replace(change.path, staged[root / change.path], before)
+                del staged[root / change.path]  # in place now: no longer a temp file to discard
                 written.append(change.path)
         for change in plan.keystores:
             gone = change.path if change.action is Action.DELETE else change.moved_from
@@ -76,7 +83,9 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
                 if found is not None:
                     commit.delete(gone, found[0])
                     deleted.append(gone)
+        commit.finish()
     except (OSError, KstoolError) as e:
+        discard(staged.values())  # new files never put in place
         commit.rollback(f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}")
     lock_written = write_lock(root, spec, plan, built, outputs=outputs, observed=observed)
     return ApplyResult(tuple(written), tuple(deleted), password_files, lock_written, tuple(commit.backup_paths))

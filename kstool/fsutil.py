@@ -6,6 +6,7 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from kstool.errors import KstoolError
@@ -13,11 +14,10 @@ from kstool.errors import KstoolError
 TEMP_SUFFIX = ".kstool-tmp"
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, exclusive: bool = False) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old file or the new one, never a mix.
+def stage(path: Path, data: bytes, *, mode: int = 0o600) -> Path:
+    """``data`` in a new temp file next to ``path``, created 0600 and fsynced; the caller renames or removes it.
 
-    The temp file is created 0600 by mkstemp; ``mode`` is applied before the rename (only ever to widen
-    public files such as the lock file). ``exclusive`` refuses to replace an existing file.
+    ``mode`` is applied before returning (only ever to widen public files such as the lock file).
     """
     # folders kstool creates hold secrets (keystores, password files): private too
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -30,6 +30,20 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, exclusive: bool 
             if mode != 0o600:
                 os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return tmp
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, exclusive: bool = False) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old file or the new one, never a mix.
+
+    ``exclusive`` refuses to replace an existing file.
+    """
+    tmp = stage(path, data, mode=mode)
+    try:
         if exclusive:
             os.link(tmp, path)  # fails with FileExistsError instead of clobbering
             tmp.unlink()
@@ -40,6 +54,31 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, exclusive: bool 
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def stage_all(files: dict[Path, bytes], *, threads: int = 8) -> dict[Path, Path]:
+    """``stage`` many files at once: their fsyncs overlap. All staged, or none (temp files removed)."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    staged: dict[Path, Path] = {}
+    errors: list[BaseException] = []
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(files)))) as pool:
+        futures = {path: pool.submit(stage, path, data) for path, data in files.items()}
+        for path, future in futures.items():
+            try:
+                staged[path] = future.result()
+            except (OSError, KstoolError) as e:
+                errors.append(e)
+    if errors:
+        discard(staged.values())
+        raise errors[0]
+    return staged
+
+
+def discard(temps: Iterable[Path]) -> None:
+    for tmp in temps:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
 
 
 def fsync_dir(folder: Path) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kstool.errors import KstoolError
-from kstool.fsutil import TEMP_SUFFIX, atomic_write
+from kstool.fsutil import TEMP_SUFFIX, atomic_write, fsync_dir
 
 BACKUP_SUFFIX = ".kstool-backup"
 
@@ -32,17 +32,27 @@ class Commit:
     stamp: str  # UTC time of this apply, e.g. 20261128T051600Z
     done: list[tuple[str, bytes | None]] = field(default_factory=list)  # (path, old bytes or None if new)
     backup_paths: list[str] = field(default_factory=list)
+    folders: set[Path] = field(default_factory=set)  # folders whose entries changed: fsynced by finish()
 
-    def replace(self, rel: str, data: bytes, old: bytes | None) -> None:
+    def replace(self, rel: str, staged: Path, old: bytes | None) -> None:
+        """Put the staged (written, fsynced) temp file in place of ``rel``, after backing up ``old``."""
         if old is not None and self.backups:
             self._backup(rel, old)
-        atomic_write(self.root / rel, data)
+        target = self.root / rel
+        os.replace(staged, target)
+        self.folders.add(target.parent)
         self.done.append((rel, old))
+
+    def finish(self) -> None:
+        """Make the renames durable: one fsync per folder, not one per file."""
+        for folder in sorted(self.folders):
+            fsync_dir(folder)
 
     def delete(self, rel: str, old: bytes) -> None:
         if self.backups:
             self._backup(rel, old)
         (self.root / rel).unlink(missing_ok=True)
+        self.folders.add((self.root / rel).parent)
         self.done.append((rel, old))
 
     def _backup(self, rel: str, old: bytes) -> None:

@@ -87,16 +87,33 @@ def test_a_bad_input_anywhere_changes_nothing(tmp_path: Path, capsys: pytest.Cap
 # -- 2. all-or-nothing commit, with rollback ------------------------------------------------------------------
 
 def _fail_on_call(monkeypatch: pytest.MonkeyPatch, n: int, *, forever: bool = False) -> None:
-    real = kstool.transaction.atomic_write
+    """Make the n-th step of the commit fail: steps are backup writes and renames, in order
+    (backup a, rename a, backup b, rename b, ...); with ``forever``, every later step (restores too)."""
     calls = {"n": 0}
 
-    def flaky(path: Path, data: bytes, **kwargs: object) -> None:
+    def failing() -> bool:
         calls["n"] += 1
-        if calls["n"] == n or (forever and calls["n"] > n):
-            raise OSError(28, "No space left on device")
-        real(path, data, **kwargs)  # type: ignore[arg-type]
+        return calls["n"] == n or (forever and calls["n"] > n)
 
-    monkeypatch.setattr(kstool.transaction, "atomic_write", flaky)
+    real_write = kstool.transaction.atomic_write
+
+    def flaky_write(path: Path, data: bytes, **kwargs: object) -> None:
+        if failing():
+            raise OSError(28, "No space left on device")
+        real_write(path, data, **kwargs)  # type: ignore[arg-type]
+
+    class FlakyOs:
+        def __getattr__(self, name: str) -> object:
+            return getattr(os, name)
+
+        @staticmethod
+        def replace(src: Path, dst: Path) -> None:
+            if failing():
+                raise OSError(28, "No space left on device")
+            os.replace(src, dst)
+
+    monkeypatch.setattr(kstool.transaction, "atomic_write", flaky_write)
+    monkeypatch.setattr(kstool.transaction, "os", FlakyOs())
 
 
 @pytest.mark.parametrize(("failing_call", "flags"), [
