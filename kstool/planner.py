@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kstool.facts import cert_facts, key_params, key_text, load_cert
 from kstool.formats.codec import encode
@@ -373,11 +372,7 @@ def _normalised(entry: Entry) -> Entry:
 def _same_public_key(leaf_a: bytes, leaf_b: bytes) -> bool:
     """Same key pair? Each entry's private key matches its leaf (checked on input, and kstool writes no other),
     and a public key has one private key: comparing the leaves' public keys needs no decryption."""
-    if leaf_a == leaf_b:
-        return True
-    spki = (Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    key_a, key_b = load_cert(leaf_a).public_key(), load_cert(leaf_b).public_key()
-    return bool(key_a.public_bytes(*spki) == key_b.public_bytes(*spki))
+    return leaf_a == leaf_b or cert_facts(leaf_a)["public_key_sha256"] == cert_facts(leaf_b)["public_key_sha256"]
 
 
 def _san_text(cert: x509.Certificate) -> list[str]:
