@@ -46,17 +46,20 @@ def verify(spec_path: Path, root: Path) -> VerifyReport:
     errors = {name: u.reason for name, u in observed.unreadable.items()}
     plan = compute_plan(spec, inputs, observed, output_root=str(root))
     changes = {c.name: c for c in plan.keystores}
-    reports = [
-        ArtifactReport(ks.name, ks.path, tuple(_problems(ks.name, changes[ks.name], errors, lock, root)))
-        for ks in spec.keystores
-    ]
+    reports = []
+    for ks in spec.keystores:
+        store = observed.stores.get(ks.name)
+        data = store.data if store is not None and store.path == ks.path else None  # the bytes observe read
+        reports.append(ArtifactReport(ks.name, ks.path, tuple(_problems(ks.name, changes[ks.name], errors, lock,
+                                                                         data))))
     reports += [
         ArtifactReport(o.name, o.path, ("recorded in kstool.lock but not in the spec",)) for o in observed.orphans
     ]
     return VerifyReport(tuple(reports), inputs.warnings)
 
 
-def _problems(name: str, change: KeystoreChange, errors: dict[str, str], lock: Lock | None, root: Path) -> list[str]:
+def _problems(name: str, change: KeystoreChange, errors: dict[str, str], lock: Lock | None,
+              data: bytes | None) -> list[str]:
     if name in errors:
         return [errors[name]]
     problems: list[str] = []
@@ -67,20 +70,19 @@ def _problems(name: str, change: KeystoreChange, errors: dict[str, str], lock: L
         problems += [f"differs from the spec: {r}" for r in change.reasons]
         problems += [f"entry {e.alias}: {e.action.value}: {'; '.join(e.reasons)}"
                      for e in change.entries if e.action is not Action.NOOP]
-    problems += _lock_problems(name, change, lock, root)
+    problems += _lock_problems(name, change, lock, data)
     return problems
 
 
-def _lock_problems(name: str, change: KeystoreChange, lock: Lock | None, root: Path) -> list[str]:
+def _lock_problems(name: str, change: KeystoreChange, lock: Lock | None, data: bytes | None) -> list[str]:
     locked = lock.keystores.get(name) if lock else None
     if locked is None:
         return ["not in kstool.lock (run apply and commit the lock file)"]
     problems: list[str] = []
     if locked.path != change.path:
         problems.append(f"kstool.lock records path {locked.path}")
-    path = root / change.path
-    if path.is_file() and not path.is_symlink():
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if data is not None:
+        digest = hashlib.sha256(data).hexdigest()
         if digest != locked.sha256:
             problems.append(f"bytes differ from kstool.lock (sha256 {digest[:16]}…, lock {locked.sha256[:16]}…)")
     if change.action is Action.NOOP:  # every entry is known: its public facts must be what the lock says
