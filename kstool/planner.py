@@ -296,7 +296,7 @@ def _expected_bytes(ks: KeystoreSpec, inputs: Inputs, changes: list[EntryChange]
     return encode_store(ks, inputs, entries)
 
 
-ENCODER_VERSION = 1  # bump when an encoder's output changes for the same inputs
+ENCODER_VERSION = 2  # bump when an encoder's output changes for the same inputs
 
 
 def encoding_settings(ks: KeystoreSpec) -> str:

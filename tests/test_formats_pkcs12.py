@@ -236,7 +236,12 @@ def test_legacy_layout(entries: tuple[Entry, ...]) -> None:
 def test_salts_follow_the_derivation_rules(pki: Pki, entries: tuple[Entry, ...]) -> None:
     data = encode_pkcs12(entries, PASSWORD, iterations=1)
     key_salts = [_pbes2_salts(a) for a in _key_bag_algs(data)]
-    assert len({s for s, _, _ in key_salts}) == 3 and len({iv for _, _, iv in key_salts}) == 3
+    certs_salt = _pbes2_salts(_certs_alg(data))
+    # one PBKDF2 salt for the whole store (one PBKDF2 run), an IV of its own for every bag
+    assert {s for s, _, _ in key_salts} == {certs_salt[0]}
+    assert len({iv for _, _, iv in [*key_salts, certs_salt]}) == 4
+    # the salt follows the store's content: drop an entry and it changes
+    assert _pbes2_salts(_certs_alg(encode_pkcs12(entries[:-1], PASSWORD, iterations=1)))[0] != certs_salt[0]
     other_pw = encode_pkcs12(entries, "another-pw", iterations=1)
     assert _pfx_parts(other_pw)[2][1].value != _pfx_parts(data)[2][1].value  # MAC salt takes the password
     assert _pbes2_salts(_certs_alg(other_pw)) != _pbes2_salts(_certs_alg(data))

@@ -153,9 +153,9 @@ def _name_of(path: str) -> str:
 GOLDEN = {
     "jks": "74b81ae682f994fcd15048df22cd5064acd9a62fe31e6bf204989ac5e2e3e732",
     "jceks": "c82a1bfb0460ce907d7d3c638bbd11c5a0ea4a50f8cc4ff50fd6d24c72c1ffd4",
-    "pkcs12-modern": "3d1c467e0eb2adf21e43152088cd78b2eb8bcc81b70a66c2ba05f1c9e20611f2",
+    "pkcs12-modern": "904f002e333cf4560975ebe8a67388dacf27c1185dea8a47c0cf631ac0e80a22",
     "pkcs12-legacy": "211cbac607bf04ea1095f5aa10b574eb3525c169aa536a9bb24c7ecdc34a5228",
-    "truststore-pkcs12": "ec73e1f23337c249c6d8f1a8803c0dd105cfae623feb611c3730441bf5e4bfde",
+    "truststore-pkcs12": "9c2ced35c75a0dba59a6f2db586fd1d1d912ca8b8f93c74cb83a02f116a57c4e",
 }
 
 

@@ -7,6 +7,7 @@ so corrupt files surface as kstool's own errors.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from kstool.errors import FormatError
 
@@ -68,6 +69,7 @@ def bmp_string(text: str) -> bytes:
     return tlv(BMP_STRING, text.encode("utf-16-be"))
 
 
+@lru_cache(maxsize=256)  # a few dozen OIDs, encoded thousands of times
 def oid(dotted: str) -> bytes:
     arcs = [int(a) for a in dotted.split(".")]
     if len(arcs) < 2 or arcs[0] > 2 or (arcs[0] < 2 and arcs[1] >= 40):
@@ -116,6 +118,7 @@ class Node:
         return decode_oid(self.value)
 
 
+@lru_cache(maxsize=256)  # likewise decoded (malformed ones raise, and are not cached)
 def decode_oid(body: bytes) -> str:
     if not body:
         raise FormatError("malformed OBJECT IDENTIFIER: empty")

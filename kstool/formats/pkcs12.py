@@ -244,14 +244,19 @@ class _Encryptor:
     profile: Profile
     password: str
     iterations: int
+    salt: bytes  # modern: the one PBKDF2 salt every bag of the store shares (so one PBKDF2 run per store)
 
     def encrypt(self, plaintext: bytes, domain: str, key: bytes,
                 parts: tuple[bytes, ...]) -> tuple[bytes, bytes]:
-        """The AlgorithmIdentifier (DER) and the ciphertext; salt and IV from ``derive(domain-*, key, parts)``."""
+        """The AlgorithmIdentifier (DER) and the ciphertext.
+
+        ``modern``: the store's shared salt, and an IV of its own from ``derive(domain-iv, key, parts)``.
+        ``legacy``: a salt of its own from ``derive(domain-salt, key, parts)`` (the PKCS12 KDF draws the IV
+        from password and salt, so bags must not share a salt there).
+        """
         if self.profile == "legacy":
             return self._pbe_sha1_3des(plaintext, derive(f"{domain}-salt", key, *parts, length=_PKCS12_SALT_LEN))
-        salt = derive(f"{domain}-salt", key, *parts, length=_PBES2_SALT_LEN)
-        return self._pbes2_aes256(plaintext, salt, derive(f"{domain}-iv", key, *parts, length=16))
+        return self._pbes2_aes256(plaintext, self.salt, derive(f"{domain}-iv", key, *parts, length=16))
 
     def _pbe_sha1_3des(self, plaintext: bytes, salt: bytes) -> tuple[bytes, bytes]:
         bmp = _bmp_password(self.password)  # the IV comes from the password and salt, not from us
@@ -394,16 +399,20 @@ def encode_pkcs12(entries: Sequence[Entry], password: str, *, profile: Profile =
     seed = secret_seed(key_ders)
     # Public data in a store with keys hides behind the password too; a truststore derives from public data.
     parts = (password.encode("ascii"),) if key_ders else ()
-    encryptor = _Encryptor(profile, password, iterations)
     key_ids = _local_key_ids(entries)
+    cert_bags = _cert_bags(entries, key_ids)
+    certs_plain = der.seq(*cert_bags) if cert_bags else b""
+    # One salt for the whole store, keyed like the certificate bags' IV (secret seed, password, their content):
+    # unique per store content, unpredictable without its private keys, and one PBKDF2 run instead of one per bag.
+    store_salt = derive("kstool/p12/salt", seed, *parts, certs_plain, length=_PBES2_SALT_LEN)
+    encryptor = _Encryptor(profile, password, iterations, store_salt)
 
     infos: list[bytes] = []
     key_bags = [_key_bag(e, key_ids[i], encryptor) for i, e in enumerate(entries) if isinstance(e, KeyEntry)]
     if key_bags:
         infos.append(_data_info(der.seq(*key_bags)))
-    cert_bags = _cert_bags(entries, key_ids)
     if cert_bags:
-        infos.append(_encrypted_data_info(der.seq(*cert_bags), encryptor, seed, parts))
+        infos.append(_encrypted_data_info(certs_plain, encryptor, seed, parts))
     auth_safe = der.seq(*infos)
     mac = _mac_data(auth_safe, password, profile, iterations=mac_iterations, seed=seed, parts=parts)
     return der.seq(der.integer(3), _data_info(auth_safe), mac)
