@@ -107,7 +107,7 @@ def prepare(spec_path: Path, options: Options) -> Context:
     if not plan.has_changes:
         from kstool.executor import lock_is_current  # noqa: PLC0415
 
-        plan = replace(plan, lock_update=not lock_is_current(root, spec, plan, observed))
+        plan = replace(plan, lock_update=not lock_is_current(root, spec, inputs, plan, observed))
     return Context(spec, inputs, observed, plan, root)
 
 

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, load_der_private_key
 
+from kstool.digests import content_digest, encoding_settings
 from kstool.errors import KstoolError
 from kstool.facts import load_cert
 from kstool.formats.codec import Profile, decode, encode
@@ -21,7 +22,6 @@ from kstool.inputs import Inputs, timestamp_ms
 from kstool.lockfile import LOCK_NAME, LockedStore, lock_entry, locked_store, render_lock
 from kstool.observe import Observed, read_artifact
 from kstool.plan import Action, Follow, Keep, NewKey, Plan, Reissue
-from kstool.planner import encoding_settings
 from kstool.spec.model import FileRef, Generate, KeyAlgorithm, Spec
 from kstool.transaction import Commit
 
@@ -87,7 +87,7 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
     except (OSError, KstoolError) as e:
         discard(staged.values())  # new files never put in place
         commit.rollback(f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}")
-    lock_written = write_lock(root, spec, plan, built, outputs=outputs, observed=observed)
+    lock_written = write_lock(root, spec, inputs, plan, built, outputs=outputs, observed=observed)
     return ApplyResult(tuple(written), tuple(deleted), password_files, lock_written, tuple(commit.backup_paths))
 
 
@@ -231,26 +231,31 @@ def _write_password_files(spec: Spec, inputs: Inputs) -> tuple[str, ...]:
     return tuple(created)
 
 
-def lock_content(spec: Spec, plan: Plan, built: Mapping[Address, Entry], *, outputs: Mapping[str, bytes],
-                 observed: Observed) -> bytes:
+def lock_content(spec: Spec, inputs: Inputs, plan: Plan, built: Mapping[Address, Entry], *,
+                 outputs: Mapping[str, bytes], observed: Observed) -> bytes:
     """kstool.lock as it stands once this plan is applied."""
     stores: dict[str, LockedStore] = {}
     for change in plan.keystores:
         if change.action is Action.DELETE:
+            continue
+        store = observed.stores.get(change.name)
+        if store is not None and store.locked is not None and change.action is Action.NOOP:
+            stores[change.name] = store.locked  # observe checked it describes this file and these inputs
             continue
         data = outputs[change.name] if change.name in outputs else observed.stores[change.name].data
         entries = [built[(change.name, e.alias)] for e in change.entries if e.action is not Action.DELETE]
         ks = spec.keystore(change.name)
         assert ks is not None
         stores[change.name] = locked_store(change.path, change.type, data, [lock_entry(e) for e in entries],
-                                           encoding_settings(ks))
+                                           settings=encoding_settings(ks),
+                                           inputs=content_digest(ks, inputs.keystores[change.name]))
     return render_lock(stores)
 
 
-def lock_is_current(root: Path, spec: Spec, plan: Plan, observed: Observed) -> bool:
+def lock_is_current(root: Path, spec: Spec, inputs: Inputs, plan: Plan, observed: Observed) -> bool:
     """For a plan without changes: does kstool.lock already say exactly what apply would write?"""
     built = {(c.name, e.alias): e.build.entry for c in plan.keystores for e in c.entries if isinstance(e.build, Keep)}
-    return _read_lock_bytes(root) == lock_content(spec, plan, built, outputs={}, observed=observed)
+    return _read_lock_bytes(root) == lock_content(spec, inputs, plan, built, outputs={}, observed=observed)
 
 
 def _read_lock_bytes(root: Path) -> bytes | None:
@@ -260,9 +265,9 @@ def _read_lock_bytes(root: Path) -> bytes | None:
         return None
 
 
-def write_lock(root: Path, spec: Spec, plan: Plan, built: Mapping[Address, Entry], *, outputs: Mapping[str, bytes],
-               observed: Observed) -> bool:
-    content = lock_content(spec, plan, built, outputs=outputs, observed=observed)
+def write_lock(root: Path, spec: Spec, inputs: Inputs, plan: Plan, built: Mapping[Address, Entry], *,
+               outputs: Mapping[str, bytes], observed: Observed) -> bool:
+    content = lock_content(spec, inputs, plan, built, outputs=outputs, observed=observed)
     if _read_lock_bytes(root) == content:
         return False
     atomic_write(root / LOCK_NAME, content, mode=0o644)

@@ -1,7 +1,8 @@
 """kstool.lock: public facts about every artifact apply wrote, meant to be committed.
 
-Per keystore: path, type, sha256 of the file and, per entry, alias, kind and certificate facts
-(fingerprints, subject, notAfter, public-key fingerprint). Never a secret. Stable key order, so
+Per keystore: path, type, sha256 of the file, two digests of what shaped it (``digests``) and, per entry,
+alias, kind and certificate facts (fingerprints, subject, issuer, serial, validity, public-key fingerprint).
+Never a secret. Stable key order, so
 a pull request shows exactly which certificates change.
 """
 
@@ -28,7 +29,8 @@ class LockedStore:
     type: str
     sha256: str
     entries: tuple[Mapping[str, Any], ...]
-    settings: str = ""  # digest of the spec settings that shape the bytes (see planner.encoding_settings)
+    settings: str = ""  # digest of the spec settings that shape the bytes (digests.encoding_settings)
+    inputs: str = ""  # digest of the entries' content per the spec and its input files (digests.content_digest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +52,7 @@ def read_lock(root: Path) -> Lock | None:
             raise ValueError(f"format_version {raw.get('format_version')!r}")
         stores = {
             name: LockedStore(str(s["path"]), str(s["type"]), str(s["sha256"]), tuple(s["entries"]),
-                              str(s.get("settings", "")))
+                              str(s.get("settings", "")), str(s.get("inputs", "")))
             for name, s in raw["keystores"].items()
         }
     except (ValueError, KeyError, TypeError, AttributeError) as e:
@@ -64,20 +66,24 @@ def render_lock(stores: Mapping[str, LockedStore]) -> bytes:
         "format_version": FORMAT_VERSION,
         "keystores": {
             name: {"path": s.path, "type": s.type, "sha256": s.sha256, "settings": s.settings,
-                   "entries": list(s.entries)}
+                   "inputs": s.inputs, "entries": list(s.entries)}
             for name, s in sorted(stores.items())
         },
     }
     return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def locked_store(path: str, store_type: str, data: bytes, entries: Sequence[Mapping[str, Any]],
-                 settings: str) -> LockedStore:
-    return LockedStore(path, store_type, hashlib.sha256(data).hexdigest(), tuple(entries), settings)
+def locked_store(path: str, store_type: str, data: bytes, entries: Sequence[Mapping[str, Any]], *,
+                 settings: str, inputs: str) -> LockedStore:
+    return LockedStore(path, store_type, hashlib.sha256(data).hexdigest(), tuple(entries), settings, inputs)
 
 
 def lock_entry(entry: Entry) -> dict[str, Any]:
     """The public facts the lock file records for one entry."""
     facts = entry_facts(entry)
-    keep = ("alias", "kind", "subject", "not_after", "sha256", "public_key_sha256", "chain_sha256", "key")
-    return {k: facts[k] for k in keep if k in facts}
+    return {k: facts[k] for k in LOCKED_FACTS if k in facts}
+
+
+# every certificate fact a plan shows, so a no-op plan can show an untouched artifact's entries from the lock alone
+CERT_FACTS = ("subject", "issuer", "serial", "not_before", "not_after", "sha256", "public_key_sha256", "key")
+LOCKED_FACTS = ("alias", "kind", *CERT_FACTS, "chain_sha256")

@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from kstool.digests import content_digest
 from kstool.errors import KstoolError, WrongPasswordError
 from kstool.facts import load_cert
-from kstool.formats.codec import decode
+from kstool.formats.codec import decode, prove_password
 from kstool.formats.model import Entry, KeyEntry, StoreType, detect_type
 from kstool.fsutil import check_confined
 from kstool.inputs import Inputs, KeystoreInputs
-from kstool.lockfile import Lock
-from kstool.spec.model import KeystoreSpec, Spec
+from kstool.lockfile import CERT_FACTS, Lock, LockedStore
+from kstool.spec.model import KeystoreSpec, Spec, TrustedReference
 
 MAX_STORE_BYTES = 64 * 1024 * 1024
 
@@ -39,6 +40,9 @@ class ObservedStore:
     # keys left encrypted (key_der empty): only for intact files whose keys are under the store password; the
     # planner never needs them for a no-op, and prepare() opens the store in full when anything changes
     partial: bool = False
+    # set when the lock file alone describes the entries (``entries`` is then empty): the bytes, the settings and
+    # the inputs are all what kstool.lock recorded, and the store's integrity check proved the password
+    locked: LockedStore | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,8 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
     """The artifacts on disk. With ``tolerate_unreadable``, a store that is corrupt or that its passwords cannot
     open is recorded in ``unreadable`` instead of raising (apply --replace-unreadable, verify)."""
     found: list[_Found] = []
+    referenced = {e.source.keystore for k in spec.keystores for e in k.entries
+                  if isinstance(e.source, TrustedReference)}
     for ks in spec.keystores:
         check_confined(root, ks.path)
         hit = _find(ks, root, lock)
@@ -104,7 +110,13 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
         settings = locked.settings if intact and locked else None
         # keys under the store password need no decryption to prove anything (see ObservedStore.partial)
         partial = settings is not None and ks.name not in full and (ks.type == "pkcs12" or ks.key_password is None)
-        found.append(_Found(ks, inputs.keystores[ks.name], rel, data, mode, settings, partial))
+        # the lock alone describes it when nothing about it can have changed (a store other stores' trusted
+        # references point into is opened: they need its certificates)
+        described = (partial and locked is not None and rel == ks.path and not mode & 0o077
+                     and ks.name not in referenced and _describes(locked, ks)
+                     and locked.inputs == content_digest(ks, inputs.keystores[ks.name]))
+        found.append(_Found(ks, inputs.keystores[ks.name], rel, data, mode, settings, partial,
+                            locked if described else None))
     stores: dict[str, ObservedStore] = {}
     unreadable: dict[str, Unreadable] = {}
     for f, result in zip(found, _open_stores(found, jobs=jobs), strict=True):
@@ -126,6 +138,14 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
             if store_type is not None:  # only keystores are deleted; anything else there is left alone
                 orphans.append(Orphan(name, locked.path, store_type))
     return Observed(stores, tuple(orphans), unreadable)
+
+
+def _describes(locked: LockedStore, ks: KeystoreSpec) -> bool:
+    """Does the lock record every entry the spec lists, in order, with all the facts a plan shows?"""
+    return bool(locked.inputs) and len(locked.entries) == len(ks.entries) and all(
+        facts.get("alias") == entry.alias and facts.get("kind") == ("key" if entry.is_key else "trusted")
+        and all(isinstance(facts.get(k), str) for k in CERT_FACTS)
+        for facts, entry in zip(locked.entries, ks.entries, strict=True))
 
 
 def _find(ks: KeystoreSpec, root: Path, lock: Lock | None) -> tuple[str, bytes, int] | None:
@@ -155,8 +175,10 @@ class _Found:
     mode: int
     locked_settings: str | None  # set when the bytes are exactly what kstool.lock recorded
     partial: bool = False  # leave the keys encrypted (see ObservedStore.partial)
+    locked: LockedStore | None = None  # the lock describes it: prove the password, decrypt nothing
 
-_Opened = tuple[tuple[Entry, ...], str, str]  # entries, store-password label, key password used
+# entries, store-password label, key password used, proven by the integrity check alone (entries empty)
+_Opened = tuple[tuple[Entry, ...], str, str, bool]
 
 
 def _open_stores(found: list[_Found], *, jobs: int) -> list[ObservedStore | KstoolError]:
@@ -183,7 +205,7 @@ def _open_stores(found: list[_Found], *, jobs: int) -> list[ObservedStore | Ksto
     return out
 
 
-_OpenTask = tuple[bytes, StoreType, list[tuple[str, str]], list[str], bool, bool]
+_OpenTask = tuple[bytes, StoreType, list[tuple[str, str]], list[str], bool, bool, bool]
 
 
 def _open_task(found: _Found) -> _OpenTask:
@@ -196,7 +218,8 @@ def _open_task(found: _Found) -> _OpenTask:
     if ki.previous_password is not None:
         store_passwords.append(("previous_password", ki.previous_password.secret.reveal()))
     key_passwords = list(dict.fromkeys([ki.effective_key_password] + [p for _, p in store_passwords]))
-    return data, store_type, store_passwords, key_passwords, found.locked_settings is not None, not found.partial
+    return (data, store_type, store_passwords, key_passwords, found.locked_settings is not None, not found.partial,
+            found.locked is not None)
 
 
 def _try_open(task: _OpenTask) -> _Opened | str | None:
@@ -204,7 +227,15 @@ def _try_open(task: _OpenTask) -> _Opened | str | None:
 
     Module-level and free of spec objects: it runs in worker processes too.
     """
-    data, store_type, store_passwords, key_passwords, known_intact, keys = task
+    data, store_type, store_passwords, key_passwords, known_intact, keys, prove_only = task
+    if prove_only:
+        try:
+            if prove_password(data, store_type, store_passwords[0][1]):
+                return (), store_passwords[0][0], key_passwords[0], True
+        except WrongPasswordError:
+            pass  # the full open below tries previous_password too, and names the problem
+        except KstoolError as e:
+            return str(e)
     for label, store_password in store_passwords:
         for key_password in key_passwords:
             try:
@@ -217,7 +248,7 @@ def _try_open(task: _OpenTask) -> _Opened | str | None:
                 continue
             except KstoolError as e:
                 return str(e)
-            return entries, label, key_password
+            return entries, label, key_password, False
     return None
 
 
@@ -235,7 +266,7 @@ def _observed(found: _Found, result: _Opened | str | None) -> ObservedStore:
         raise KstoolError(f"{rel}: the password from {ki.password.ref.describe()} does not open this keystore, or "
                           f"the file is corrupted (its integrity check fails) (keystore {ks.name!r} at "
                           f"{ks.location}); {hint}; to build it anew, move the file away")
-    entries, label, key_password = result
+    entries, label, key_password, proven_only = result
     opened_with: Literal["password", "previous_password"] = (
         "previous_password" if label == "previous_password" else "password")
     opener = ki.previous_password if opened_with == "previous_password" else ki.password
@@ -244,4 +275,4 @@ def _observed(found: _Found, result: _Opened | str | None) -> ObservedStore:
     follows_store = ki.key_password is None and key_password == opener.secret.reveal()
     changed = store_type != "pkcs12" and key_password != ki.effective_key_password and not follows_store
     return ObservedStore(rel, found.data, store_type, entries, opened_with, changed, found.mode,
-                         found.locked_settings, found.partial)
+                         found.locked_settings, found.partial, found.locked if proven_only else None)

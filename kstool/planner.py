@@ -7,18 +7,18 @@ Encoding is deterministic, so the planner can say "the file already holds exactl
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from cryptography import x509
 
+from kstool.digests import encoding_settings
 from kstool.facts import cert_facts, key_params, key_text, load_cert
 from kstool.formats.codec import encode
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry
 from kstool.inputs import Inputs, timestamp_ms
+from kstool.lockfile import CERT_FACTS
 from kstool.observe import Observed, ObservedStore
 from kstool.plan import Action, Build, EntryChange, Follow, Keep, KeystoreChange, NewKey, Plan, Reissue
 from kstool.spec.model import (
@@ -75,6 +75,8 @@ def _as_read_back(spec: Spec, inputs: Inputs) -> Inputs:
 # -- entries with their own content: generate, import, trusted certificate -------------------------------
 
 def _plan_own_entries(ks: KeystoreSpec, inputs: Inputs, store: ObservedStore | None) -> dict[Address, _Decided]:
+    if store is not None and store.locked is not None:
+        return _as_locked(ks, store)
     material = inputs.keystores[ks.name].material
     existing = {e.alias: e for e in store.entries} if store else {}
     out: dict[Address, _Decided] = {}
@@ -96,6 +98,18 @@ def _plan_own_entries(ks: KeystoreSpec, inputs: Inputs, store: ObservedStore | N
             out[(ks.name, entry.alias)] = _Decided(change, renamed.alias)
         else:
             out[(ks.name, entry.alias)] = _Decided(_create(entry, material), None)
+    return out
+
+
+def _as_locked(ks: KeystoreSpec, store: ObservedStore) -> dict[Address, _Decided]:
+    """Every entry unchanged, its facts from kstool.lock (observe checked the lock describes this very file)."""
+    assert store.locked is not None
+    out: dict[Address, _Decided] = {}
+    for entry, locked in zip(ks.entries, store.locked.entries, strict=True):
+        facts = {k: str(locked[k]) for k in CERT_FACTS}
+        change = EntryChange(entry.alias, Action.NOOP, (), "key" if entry.is_key else "trusted", _source(entry),
+                             before=facts, after=dict(facts))
+        out[(ks.name, entry.alias)] = _Decided(change, entry.alias)
     return out
 
 
@@ -294,21 +308,6 @@ def _expected_bytes(ks: KeystoreSpec, inputs: Inputs, changes: list[EntryChange]
             return None  # opened without its keys (fast path): differs, so prepare() opens it in full
         entries.append(change.build.entry)
     return encode_store(ks, inputs, entries)
-
-
-ENCODER_VERSION = 2  # bump when an encoder's output changes for the same inputs
-
-
-def encoding_settings(ks: KeystoreSpec) -> str:
-    """A digest of what shapes an artifact's bytes besides its entries' content and its passwords.
-
-    Recorded in kstool.lock. When a file's SHA-256 is the one the lock recorded and this digest is
-    unchanged, re-encoding would give the same bytes, so a no-op plan skips it (the fast path). Entry
-    contents are still compared one by one, and the passwords are still proven by decryption.
-    """
-    settings = [ENCODER_VERSION, ks.type, ks.pkcs12_profile if ks.type == "pkcs12" else None, ks.iterations,
-                ks.key_password is not None, [e.alias for e in ks.entries]]
-    return hashlib.sha256(json.dumps(settings).encode()).hexdigest()
 
 
 def encode_store(ks: KeystoreSpec, inputs: Inputs, entries: list[Entry]) -> bytes:

@@ -55,14 +55,54 @@ def mac_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-def test_no_op_plan_skips_the_mac_only_with_a_matching_lock(project: Path, capsys: pytest.CaptureFixture[str],
-                                                            mac_checks: list[int]) -> None:
-    assert run(capsys, "plan", project, "--detailed-exitcode").code == 0
-    assert mac_checks == []  # both stores were known intact
-    (project.parent / "kstool.lock").unlink()
+@pytest.fixture()
+def decryptions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = pkcs12._decrypt
+
+    def counting(*args: object) -> bytes:
+        calls.append(1)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pkcs12, "_decrypt", counting)
+    return calls
+
+
+def test_no_op_plan_reads_a_store_the_lock_describes_without_decrypting(
+        project: Path, capsys: pytest.CaptureFixture[str], mac_checks: list[int], decryptions: list[int]) -> None:
+    described = run(capsys, "plan", project, "--detailed-exitcode", "--json")
+    assert described.code == 0
+    assert len(mac_checks) == 2 and decryptions == []  # one MAC per store proves the password; nothing decrypted
+    lock = project.parent / "kstool.lock"
+    text = lock.read_text()
+    lock.write_text(text.replace('"inputs": "', '"inputs": "0'))  # the lock no longer describes the inputs
+    opened = run(capsys, "plan", project, "--json")
+    assert decryptions  # so the stores were opened
+    # the same plan either way: the lock holds every fact a plan shows
+    assert opened.json()["keystores"] == described.json()["keystores"]
+    assert opened.json()["lock_file"] == "update"  # and apply would record the right digest again
+    lock.unlink()
     assert run(capsys, "plan", project, "--detailed-exitcode").code == 2  # the lock file is missing: apply writes it
-    assert len(mac_checks) >= 2  # without the lock every MAC is checked
     assert run(capsys, "verify", project).code == 1  # and verify says the lock is missing
+
+
+def test_group_readable_store_is_seen_with_a_matching_lock(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project.parent / "g.p12").chmod(0o644)
+    plan = run(capsys, "plan", project, "--json").json()
+    assert plan["changes"] and "file mode 0644" in str(plan["keystores"][1]["reasons"])
+
+
+def test_jks_password_change_is_seen_with_a_matching_lock(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KS_PASS", PW)
+    spec = tmp_path / "kstool.yaml"
+    only_g = "version: 1\nkeystores:\n" + SPEC[SPEC.index("  - name: g"):]
+    spec.write_text(only_g.replace("path: g.p12", "path: g.jks\n    type: jks"))
+    assert run(capsys, "apply", spec).code == 0
+    assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
+    monkeypatch.setenv("KS_PASS", f"{CANARY}-other")
+    result = run(capsys, "plan", spec)
+    assert result.code == 1 and "does not open this keystore" in result.err and "g.jks" in result.err
 
 
 @pytest.mark.parametrize(("edit", "reason"), [

@@ -45,3 +45,19 @@ def decode(data: bytes, store_type: StoreType, password: str, *, key_password: s
     if store_type == "jceks":
         return decode_jceks(data, password, key_password, alias=alias, keys=keys)
     return decode_jks(data, password, key_password, alias=alias, keys=keys)
+
+
+def prove_password(data: bytes, store_type: StoreType, password: str) -> bool:
+    """Prove the store password by the store's integrity check alone, decrypting nothing.
+
+    False when the store has no integrity check (a PKCS12 store without a MAC): only decryption can tell.
+    Raises WrongPasswordError / FormatError like ``decode``.
+    """
+    if store_type == "pkcs12":
+        from kstool.formats.pkcs12 import prove_password_pkcs12  # noqa: PLC0415
+
+        return prove_password_pkcs12(data, password)
+    from kstool.formats.jks import prove_store_password  # noqa: PLC0415
+
+    prove_store_password(data, password, jceks=store_type == "jceks")
+    return True

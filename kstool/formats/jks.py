@@ -460,13 +460,23 @@ def _recover(fmt: _Format, item: _Protected, password: str, defaulted: bool) -> 
     return KeyEntry(item.alias, key_der, item.chain_der, item.timestamp_ms)
 
 
-def _decode(fmt: _Format, data: bytes, store_password: str, key_password: str | None, *,
-            alias: str | None, keys: bool = True) -> tuple[Entry, ...]:
-    entries, body_end = _parse(fmt, data)
+def _check_store_hash(fmt: _Format, data: bytes, body_end: int, store_password: str) -> None:
     expected = _store_digest(_utf16_password(store_password, "store"), data[:body_end])
     if not hmac.compare_digest(expected, data[body_end:]):
         raise WrongPasswordError(f"{fmt.name} keystore password incorrect or file corrupted "
                                  "(integrity check failed)")
+
+
+def prove_store_password(data: bytes, store_password: str, *, jceks: bool = False) -> None:
+    """Check a JKS (or JCEKS) store's integrity hash with ``store_password``; nothing is decrypted."""
+    fmt = _JCEKS if jceks else _JKS
+    _check_store_hash(fmt, data, _parse(fmt, data)[1], store_password)
+
+
+def _decode(fmt: _Format, data: bytes, store_password: str, key_password: str | None, *,
+            alias: str | None, keys: bool = True) -> tuple[Entry, ...]:
+    entries, body_end = _parse(fmt, data)
+    _check_store_hash(fmt, data, body_end, store_password)
     if alias is not None:  # one entry only: other keys may have passwords of their own (keytool -srcalias)
         entries = [e for e in entries if e.alias.lower() == alias.lower()]
     password = store_password if key_password is None else key_password

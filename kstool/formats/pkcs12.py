@@ -864,6 +864,22 @@ def decode_pkcs12(data: bytes, password: str, *, verify_mac: bool = True, keys: 
         raise FormatError(f"malformed PKCS12 store ({type(error).__name__})") from None
 
 
+def prove_password_pkcs12(data: bytes, password: str) -> bool:
+    """Check the store's MAC (one key derivation; nothing is decrypted). False when the store has no MAC.
+
+    Wrong password or tampering: ``WrongPasswordError``; malformed: ``FormatError``.
+    """
+    _check_password(password)
+    try:
+        pfx = _parse_pfx(bytes(data))
+        if pfx.mac is None:
+            return False
+        _verify_mac(pfx, password)
+        return True
+    except (ValueError, IndexError, OverflowError, UnsupportedAlgorithm) as error:
+        raise FormatError(f"malformed PKCS12 store ({type(error).__name__})") from None
+
+
 def as_read_back(entries: Sequence[Entry]) -> tuple[Entry, ...]:
     """``entries`` as ``decode_pkcs12`` (and Java) will read them back from ``encode_pkcs12(entries)``.
 
