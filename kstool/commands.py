@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kstool.errors import KstoolError
+from kstool.output import Out
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from kstool.executor import ApplyResult, Reporter
     from kstool.inputs import Inputs
     from kstool.observe import Observed
@@ -28,20 +27,8 @@ EXIT_ERROR = 1
 EXIT_CHANGES = 2
 
 
-def console(*, stderr: bool = False) -> Console:
-    from rich.console import Console  # noqa: PLC0415
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
-
-
 def warn(message: str) -> None:
-    console(stderr=True).print(f"[yellow]kstool: warning:[/] {_escape(message)}")
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape  # noqa: PLC0415
-
-    return escape(text)
+    Out(stderr=True).line(("kstool: warning:", "yellow"), f" {message}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +122,7 @@ def _show_plan(plan: Plan, *, as_json: bool, verbose: bool) -> dict[str, Any]:
     if as_json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
     else:
-        render_plan(data, console(), verbose=verbose)
+        render_plan(data, Out(), verbose=verbose)
     return data
 
 
@@ -161,22 +148,18 @@ def cmd_apply(spec_path: Path, options: Options, *, as_json: bool, verbose: bool
     if as_json:
         _print_json_result(ctx.plan, result)
         return EXIT_OK
-    out = console()
-    for temp in stray:
-        out.print(f"[yellow]removed[/] stray temp file {_escape(str(temp))} (left by an interrupted apply)")
-    for path in result.password_files:
-        out.print(f"[green]created[/] password file {_escape(path)} (0600)")
-    for path in result.backups:
-        out.print(f"[cyan]backup[/]  {_escape(path)}")
-    for path in result.written:
-        out.print(f"[green]wrote[/]   {_escape(path)}")
-    for path in result.deleted:
-        out.print(f"[red]deleted[/] {_escape(path)}")
+    lines: list[list[tuple[str, str] | str]] = []
+    lines += [[("removed", "yellow"), f" stray temp file {temp} (left by an interrupted apply)"] for temp in stray]
+    lines += [[("created", "green"), f" password file {path} (0600)"] for path in result.password_files]
+    lines += [[("backup", "cyan"), f"  {path}"] for path in result.backups]
+    lines += [[("wrote", "green"), f"   {path}"] for path in result.written]
+    lines += [[("deleted", "red"), f" {path}"] for path in result.deleted]
     if result.lock_written:
-        out.print("[green]wrote[/]   kstool.lock")
+        lines.append([("wrote", "green"), "   kstool.lock"])
     if ctx.plan.has_changes:
-        out.print(f"[bold green]Apply complete:[/] {len(result.written)} written, {len(result.deleted)} deleted, "
-                  f"{len(result.backups)} backed up.")
+        lines.append([("Apply complete:", "bold green"), f" {len(result.written)} written, {len(result.deleted)} "
+                      f"deleted, {len(result.backups)} backed up."])
+    Out().lines(lines)
     return EXIT_OK
 
 
@@ -185,8 +168,8 @@ def _progress(*, enabled: bool) -> Iterator[Reporter]:
     """A progress bar for key generation, on a terminal only, and only when there is enough to wait for."""
     from kstool.executor import Reporter  # noqa: PLC0415
 
-    out = console(stderr=True)
-    if not enabled or not out.is_terminal:
+    out = Out(stderr=True).console if enabled else None
+    if out is None:
         yield Reporter()
         return
     from rich.progress import Progress  # noqa: PLC0415
@@ -252,22 +235,17 @@ def cmd_inspect(file: Path, *, password_env: str | None, password_file: Path | N
 
 
 def _render_inspect(file: Path, store_type: str, facts: list[dict[str, Any]]) -> None:
-    out = console()
-    out.print(f"Keystore type: {store_type.upper()}")
-    out.print(f"Your keystore contains {len(facts)} entr{'y' if len(facts) == 1 else 'ies'}")
+    lines = [f"Keystore type: {store_type.upper()}",
+             f"Your keystore contains {len(facts)} entr{'y' if len(facts) == 1 else 'ies'}"]
     for f in facts:
         kind = "PrivateKeyEntry" if f["kind"] == "key" else "trustedCertEntry"
-        out.print("")
-        out.print(f"Alias name: {_escape(f['alias'])}")
-        out.print(f"Entry type: {kind}")
+        lines += ["", f"Alias name: {f['alias']}", f"Entry type: {kind}"]
         if f["kind"] == "key":
-            out.print(f"Certificate chain length: {len(f['chain_sha256'])}")
-        out.print(f"Owner: {_escape(f['subject'])}")
-        out.print(f"Issuer: {_escape(f['issuer'])}")
-        out.print(f"Serial number: {f['serial']}")
-        out.print(f"Valid from: {f['not_before']} until: {f['not_after']}")
-        out.print(f"Public key: {f['key']}")
-        out.print(f"SHA256: {_colon_hex(f['sha256'])}")
+            lines.append(f"Certificate chain length: {len(f['chain_sha256'])}")
+        lines += [f"Owner: {f['subject']}", f"Issuer: {f['issuer']}", f"Serial number: {f['serial']}",
+                  f"Valid from: {f['not_before']} until: {f['not_after']}", f"Public key: {f['key']}",
+                  f"SHA256: {_colon_hex(f['sha256'])}"]
+    Out().lines([text] for text in lines)
 
 
 def _colon_hex(hexdigest: str) -> str:
@@ -306,17 +284,19 @@ def cmd_verify(spec_path: Path, output_dir: Path | None, *, as_json: bool) -> in
                              for a in report.artifacts]}
         print(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
-        out = console()
+        lines: list[list[tuple[str, str] | str]] = []
         for a in report.artifacts:
             if a.problems:
-                out.print(f"[red]DRIFT[/] {_escape(a.path)} (keystore {_escape(a.name)})")
-                for problem in a.problems:
-                    out.print(f"      {_escape(problem)}")
+                lines.append([("DRIFT", "red"), f" {a.path} (keystore {a.name})"])
+                lines += [[f"      {problem}"] for problem in a.problems]
             else:
-                out.print(f"[green]ok[/]    {_escape(a.path)}")
+                lines.append([("ok", "green"), f"    {a.path}"])
         drifted = sum(1 for a in report.artifacts if a.problems)
         if drifted:
-            out.print(f"[bold red]Verify failed:[/] {drifted} of {len(report.artifacts)} artifact(s) drifted.")
+            lines.append([("Verify failed:", "bold red"),
+                          f" {drifted} of {len(report.artifacts)} artifact(s) drifted."])
         else:
-            out.print(f"[bold green]Verified:[/] {len(report.artifacts)} artifact(s) match the spec and kstool.lock.")
+            lines.append([("Verified:", "bold green"),
+                          f" {len(report.artifacts)} artifact(s) match the spec and kstool.lock."])
+        Out().lines(lines)
     return EXIT_OK if report.ok else EXIT_ERROR

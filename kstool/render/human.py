@@ -6,14 +6,11 @@ NO_COLOR) they are written as plain text, which is also much faster for plans of
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from typing import Any
 
-from rich.console import Console
+from kstool.output import Out, Segment
 
-Segment = tuple[str, str]  # (text, rich style; "" for none)
 Line = list[Segment]
 
 SYMBOLS = {
@@ -25,15 +22,8 @@ SYMBOLS = {
 }
 
 
-def render_plan(plan: dict[str, Any], console: Console, *, verbose: bool = False) -> None:
-    lines = plan_lines(plan, verbose=verbose)
-    if console.is_terminal and not os.environ.get("NO_COLOR"):
-        from rich.text import Text  # noqa: PLC0415
-
-        for line in lines:
-            console.print(Text.assemble(*line))
-    else:
-        sys.stdout.write("".join("".join(text for text, _ in line) + "\n" for line in lines))
+def render_plan(plan: dict[str, Any], out: Out, *, verbose: bool = False) -> None:
+    out.lines(plan_lines(plan, verbose=verbose))
 
 
 def plan_lines(plan: dict[str, Any], *, verbose: bool = False) -> list[Line]:
