@@ -1,0 +1,161 @@
+"""The typer application: flags → command functions → exit codes. ``kstool.cli.main`` runs it and catches errors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kstool import __version__
+
+state = {"debug": False}  # set by --debug for this invocation
+
+app = typer.Typer(
+    name="kstool",
+    help="Build Java keystores (JKS, JCEKS, PKCS12) from a reviewed YAML spec: validate, plan, apply.",
+    epilog="Exit codes: 0 success or no changes; 1 error (or verify found drift); 2 changes pending (plan "
+           "--detailed-exitcode); 3 unexpected error (a bug); 4 apply failed and restoring the old files failed "
+           "too; 5 another apply holds the lock; 130 interrupted.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+SpecArg = Annotated[Path, typer.Argument(help="The spec file (YAML), e.g. kstool.yaml.", show_default=False)]
+OutputDir = Annotated[
+    Path | None,
+    typer.Option("--output-dir", "-o", help="Write/read artifacts here instead of the spec's folder."),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also list unchanged keystores and entries.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kstool {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show a traceback for unexpected errors.")] = False,
+) -> None:
+    """kstool: declarative, reproducible Java keystores.
+
+    Exit codes: 0 success (no changes), 1 error (or verify found drift), 2 changes pending
+    (plan --detailed-exitcode), 3 unexpected error (a bug), 4 apply failed and restoring the old files
+    failed too, 5 another apply holds the lock, 130 interrupted.
+    """
+    state["debug"] = debug
+
+
+@app.command()
+def validate(spec: SpecArg) -> None:
+    """Check a spec against the schema and its cross-references (no secrets or files needed)."""
+    from kstool.commands import cmd_validate  # noqa: PLC0415
+
+    raise typer.Exit(cmd_validate(spec))
+
+
+Jobs = Annotated[int, typer.Option(
+    "--jobs", "-j", min=0, metavar="N",
+    help="Processes for RSA key generation and for encoding or opening many stores (default 0: one per core).")]
+StrictPermissions = Annotated[bool, typer.Option(
+    "--strict-permissions", help="Fail (instead of warn) when a password file is readable by group or others.")]
+ReplaceUnreadable = Annotated[bool, typer.Option(
+    "--replace-unreadable",
+    help="Rebuild artifacts that are corrupt or that the passwords cannot open (keys are regenerated; the old "
+         "file is kept as a backup). Without it such an artifact is an error.")]
+
+
+@app.command()
+def plan(
+    spec: SpecArg,
+    output_dir: OutputDir = None,
+    json: JsonFlag = False,
+    detailed_exitcode: Annotated[bool, typer.Option(
+        "--detailed-exitcode", help="Exit 2 when there are changes, 0 when none, 1 on error.")] = False,
+    verbose: Verbose = False,
+    strict_permissions: StrictPermissions = False,
+    replace_unreadable: ReplaceUnreadable = False,
+    jobs: Jobs = 0,
+) -> None:
+    """Show what apply would do (create / update / replace / delete), with reasons. Writes nothing, takes no lock."""
+    from kstool.commands import Options, cmd_plan  # noqa: PLC0415
+
+    options = Options(output_dir, strict_permissions, replace_unreadable, jobs=jobs)
+    raise typer.Exit(cmd_plan(spec, options, as_json=json, detailed_exitcode=detailed_exitcode, verbose=verbose))
+
+
+@app.command()
+def apply(
+    spec: SpecArg,
+    output_dir: OutputDir = None,
+    json: JsonFlag = False,
+    verbose: Verbose = False,
+    no_backup: Annotated[bool, typer.Option(
+        "--no-backup", help="Do not keep NAME.<time>.kstool-backup copies of replaced or deleted artifacts.")] = False,
+    lock_timeout: Annotated[float, typer.Option(
+        "--lock-timeout", metavar="SECONDS", min=0,
+        help="Wait up to SECONDS for another apply on the same output folder (default: fail at once, exit 5).")] = 0,
+    strict_permissions: StrictPermissions = False,
+    replace_unreadable: ReplaceUnreadable = False,
+    jobs: Jobs = 0,
+) -> None:
+    """Make the artifacts on disk match the spec, all or nothing; a second apply writes nothing."""
+    from kstool.commands import Options, cmd_apply  # noqa: PLC0415
+
+    options = Options(output_dir, strict_permissions, replace_unreadable, not no_backup, lock_timeout, jobs)
+    raise typer.Exit(cmd_apply(spec, options, as_json=json, verbose=verbose))
+
+
+@app.command()
+def verify(spec: SpecArg, output_dir: OutputDir = None, json: JsonFlag = False) -> None:
+    """Rebuild every artifact in memory; exit 1 naming each file that differs from the spec or kstool.lock."""
+    from kstool.commands import cmd_verify  # noqa: PLC0415
+
+    raise typer.Exit(cmd_verify(spec, output_dir, as_json=json))
+
+
+@app.command()
+def inspect(
+    file: Annotated[Path, typer.Argument(help="A JKS, JCEKS or PKCS12 file (type detected from its bytes).")],
+    password_env: Annotated[str | None, typer.Option("--password-env", metavar="VAR",
+                                                     help="Read the store password from this variable.")] = None,
+    password_file: Annotated[Path | None, typer.Option("--password-file", metavar="FILE",
+                                                       help="Read the store password from this file.")] = None,
+    json: JsonFlag = False,
+) -> None:
+    """List a keystore's entries like keytool -list -v (public facts only)."""
+    from kstool.commands import cmd_inspect  # noqa: PLC0415
+
+    raise typer.Exit(cmd_inspect(file, password_env=password_env, password_file=password_file, as_json=json))
+
+
+@app.command()
+def schema() -> None:
+    """Print the spec's JSON Schema (for editors: yaml-language-server $schema)."""
+    from kstool.commands import cmd_schema  # noqa: PLC0415
+
+    raise typer.Exit(cmd_schema())
+
+
+def run(args: list[str]) -> int:
+    """Parse ``args`` and run the command; kstool's own errors propagate to ``kstool.cli.main``."""
+    try:
+        # without standalone mode the parser returns the code of a typer.Exit instead of raising it
+        code = app(args=args, prog_name="kstool", standalone_mode=False)
+    except typer.Exit as e:
+        return int(e.exit_code)
+    except typer.Abort:
+        raise KeyboardInterrupt from None
+    except typer.TyperException as e:  # usage errors: a missing argument, an unknown option...
+        message = e.format_message() if hasattr(e, "format_message") else str(e)
+        sys.stderr.write(f"kstool: error: {message} (see kstool --help)\n")
+        return 1
+    return code if isinstance(code, int) else 0
