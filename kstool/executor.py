@@ -21,8 +21,9 @@ from kstool.fsutil import atomic_write, discard, stage_all
 from kstool.inputs import Inputs, timestamp_ms
 from kstool.lockfile import LOCK_NAME, LockedStore, lock_entry, locked_store, render_lock
 from kstool.observe import Observed, read_artifact
+from kstool.parallel import Pool, imap, pmap
 from kstool.plan import Action, Follow, Keep, NewKey, Plan, Reissue
-from kstool.spec.model import FileRef, Generate, KeyAlgorithm, Spec
+from kstool.spec.model import FileRef, Generate, Spec
 from kstool.transaction import Commit
 
 Address = tuple[str, str]
@@ -40,22 +41,9 @@ class ApplyResult:
 def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Path, *, now: datetime,
             backups: bool = True, stamp: str = "", jobs: int = 1, reporter: Reporter | None = None) -> ApplyResult:
     """Build and verify every artifact in memory, then commit them all (or, on failure, none)."""
-    built = _build_entries(plan, now, jobs=jobs, reporter=reporter)
-    tasks: dict[str, _EncodeTask] = {}
-    for change in plan.keystores:
-        if change.action in (Action.NOOP, Action.DELETE):
-            continue
-        ks = spec.keystore(change.name)
-        assert ks is not None
-        ki = inputs.keystores[change.name]
-        entries = tuple(built[(change.name, e.alias)] for e in change.entries if e.action is not Action.DELETE)
-        tasks[change.name] = (change.path, ks.type, entries, ki.password.secret.reveal(),
-                              ki.key_password.secret.reveal() if ki.key_password else None, ks.pkcs12_profile,
-                              ks.iterations, change.expected)
-    from kstool.parallel import pmap  # noqa: PLC0415
-
-    encoded = pmap(encode_checked, list(tasks.values()), jobs=jobs, min_tasks=MIN_PARALLEL_ENCODES)
-    outputs = dict(zip(tasks, encoded, strict=True))
+    with Pool(jobs) as pool:  # started only if some step is worth it; shared by key generation and encoding
+        built = _build_entries(plan, now, jobs=jobs, reporter=reporter, pool=pool)
+        outputs = _encode_all(plan, spec, inputs, built, jobs=jobs, pool=pool)
     # everything is built and verified: only now does anything get written
     password_files = _write_password_files(spec, inputs)
     commit = Commit(root, backups, stamp or now.strftime("%Y%m%dT%H%M%SZ"))
@@ -91,6 +79,24 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
     return ApplyResult(tuple(written), tuple(deleted), password_files, lock_written, tuple(commit.backup_paths))
 
 
+def _encode_all(plan: Plan, spec: Spec, inputs: Inputs, built: Mapping[Address, Entry], *, jobs: int,
+                pool: Pool) -> dict[str, bytes]:
+    """The new bytes of every keystore the plan writes, each read back and checked (``encode_checked``)."""
+    tasks: dict[str, _EncodeTask] = {}
+    for change in plan.keystores:
+        if change.action in (Action.NOOP, Action.DELETE):
+            continue
+        ks = spec.keystore(change.name)
+        assert ks is not None
+        ki = inputs.keystores[change.name]
+        entries = tuple(built[(change.name, e.alias)] for e in change.entries if e.action is not Action.DELETE)
+        tasks[change.name] = (change.path, ks.type, entries, ki.password.secret.reveal(),
+                              ki.key_password.secret.reveal() if ki.key_password else None, ks.pkcs12_profile,
+                              ks.iterations, change.expected)
+    encoded = pmap(encode_checked, list(tasks.values()), jobs=jobs, min_tasks=MIN_PARALLEL_ENCODES, pool=pool)
+    return dict(zip(tasks, encoded, strict=True))
+
+
 class Reporter:
     """Progress of a long apply: ``start(total)`` once, then ``advance()`` per key or artifact. Silent by default."""
 
@@ -101,8 +107,8 @@ class Reporter:
         """Called after each step."""
 
 
-def _build_entries(plan: Plan, now: datetime, *, jobs: int = 1,
-                   reporter: Reporter | None = None) -> dict[Address, Entry]:
+def _build_entries(plan: Plan, now: datetime, *, jobs: int = 1, reporter: Reporter | None = None,
+                   pool: Pool | None = None) -> dict[Address, Entry]:
     report = reporter or Reporter()
     built: dict[Address, Entry] = {}
     new_keys: list[tuple[Address, Generate]] = []
@@ -119,9 +125,8 @@ def _build_entries(plan: Plan, now: datetime, *, jobs: int = 1,
                 built[address] = _issue(e.alias, _own_key(build.key_der), build.generate, now)
             elif isinstance(build, Follow):
                 follows[address] = build
-    for (address, gen), key_der in zip(new_keys, _generate_keys([g for _, g in new_keys], jobs, report),
-                                       strict=True):
-        built[address] = _issue(address[1], _own_key(key_der), gen, now)
+    new = _new_entries([(address[1], gen, now) for address, gen in new_keys], jobs, report, pool)
+    built.update(zip((address for address, _ in new_keys), new, strict=True))
     while follows:  # references to references resolve in rounds; the spec has no cycles
         ready = {a: f for a, f in follows.items() if (f.keystore, f.alias) in built}
         if not ready:
@@ -143,34 +148,27 @@ def _own_key(key_der: bytes) -> PrivateKeyTypes:
 _POOL_MIN_RSA_KEYS = 2
 
 
-def _generate_keys(requests: list[Generate], jobs: int, report: Reporter) -> list[bytes]:
-    """A new private key (PKCS#8 DER) per request, in request order; RSA keys in parallel over ``jobs``."""
-    params = [(g.algorithm, g.size) for g in requests]
-    report.start(len(params))
-    n_rsa = sum(1 for algorithm, _ in params if algorithm == "RSA")
-    if jobs <= 1 or n_rsa < _POOL_MIN_RSA_KEYS:
-        out = []
-        for p in params:
-            out.append(new_key_der(p))
-            report.advance()
-        return out
-    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
-
-    with ProcessPoolExecutor(max_workers=min(jobs, n_rsa)) as pool:
-        futures = [pool.submit(new_key_der, p) for p in params]
-        results = []
-        for future in futures:  # in order: the output never depends on which worker finished first
-            results.append(future.result())
-            report.advance()
-        return results
+_NewKeyTask = tuple[str, Generate, datetime]  # alias, what to generate, the certificate's notBefore
 
 
-def new_key_der(params: tuple[KeyAlgorithm, int | None]) -> bytes:
-    """Generate one key (in a worker process, too) and hand it back as unencrypted PKCS#8 DER."""
+def _new_entries(tasks: list[_NewKeyTask], jobs: int, report: Reporter, pool: Pool | None) -> list[KeyEntry]:
+    """A new key with its self-signed certificate per task, in task order; over ``jobs`` processes when RSA keys
+    are among them (each worker issues the certificate of the key it made, so signing runs in parallel too)."""
+    report.start(len(tasks))
+    n_rsa = sum(1 for _, gen, _ in tasks if gen.algorithm == "RSA")
+    out: list[KeyEntry] = []
+    for entry in imap(new_entry, tasks, jobs=jobs if n_rsa >= _POOL_MIN_RSA_KEYS else 1, min_tasks=1, pool=pool):
+        out.append(entry)
+        report.advance()
+    return out
+
+
+def new_entry(task: _NewKeyTask) -> KeyEntry:
+    """Generate one key and issue its certificate (module-level: it runs in worker processes too)."""
     from kstool.crypto.certs import generate_private_key  # noqa: PLC0415
-    from kstool.crypto.material import private_key_to_pkcs8  # noqa: PLC0415
 
-    return private_key_to_pkcs8(generate_private_key(*params))
+    alias, gen, now = task
+    return _issue(alias, generate_private_key(gen.algorithm, gen.size), gen, now)
 
 
 def _issue(alias: str, key: PrivateKeyTypes, gen: Generate, now: datetime) -> KeyEntry:
