@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from kstool.digests import content_digest
+from kstool.digests import content_digest, encoding_settings
 from kstool.errors import KstoolError, WrongPasswordError
 from kstool.facts import load_cert
 from kstool.formats.codec import decode, prove_password
@@ -113,7 +113,7 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
         # the lock alone describes it when nothing about it can have changed (a store other stores' trusted
         # references point into is opened: they need its certificates)
         described = (partial and locked is not None and rel == ks.path and not mode & 0o077
-                     and ks.name not in referenced and _describes(locked, ks)
+                     and ks.name not in referenced and _describes(locked, ks) and settings == encoding_settings(ks)
                      and locked.inputs == content_digest(ks, inputs.keystores[ks.name]))
         found.append(_Found(ks, inputs.keystores[ks.name], rel, data, mode, settings, partial,
                             locked if described else None))
