@@ -156,6 +156,7 @@ def run(args: list[str]) -> int:
         raise KeyboardInterrupt from None
     except typer.TyperException as e:  # usage errors: a missing argument, an unknown option...
         message = e.format_message() if hasattr(e, "format_message") else str(e)
-        sys.stderr.write(f"kstool: error: {message} (see kstool --help)\n")
+        if message:  # empty for a bare `kstool`, which has printed the help already
+            sys.stderr.write(f"kstool: error: {message} (see kstool --help)\n")
         return 1
     return code if isinstance(code, int) else 0

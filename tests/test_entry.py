@@ -50,3 +50,9 @@ def test_validate_fast_route_does_not_import_typer() -> None:
     slow = subprocess.run([sys.executable, "-c", code, "validate", "--help"], capture_output=True, text=True,
                           check=False, env=env)
     assert slow.stderr.strip().endswith("TYPER 0") and "schema" in slow.stdout
+
+
+def test_bare_kstool_prints_the_help_and_no_empty_error(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(capsys)
+    assert result.code == 1 and "Usage" in result.out and "validate" in result.out
+    assert "error" not in result.err
