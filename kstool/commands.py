@@ -168,11 +168,13 @@ def _progress(*, enabled: bool) -> Iterator[Reporter]:
     """A progress bar for key generation, on a terminal only, and only when there is enough to wait for."""
     from kstool.executor import Reporter  # noqa: PLC0415
 
-    out = Out(stderr=True).console if enabled else None
-    if out is None:
+    if not enabled or not sys.stderr.isatty():  # rich only where a bar can be drawn (NO_COLOR keeps the bar)
         yield Reporter()
         return
+    from rich.console import Console  # noqa: PLC0415
     from rich.progress import Progress  # noqa: PLC0415
+
+    out = Console(stderr=True)
 
     with Progress(console=out, transient=True) as bar:
         task = bar.add_task("generating keys", total=None, visible=False)

@@ -55,3 +55,33 @@ def test_plan_and_apply_off_a_terminal_never_import_rich(tmp_path: Path) -> None
                                 check=False, env=env)
         assert result.stderr.strip().endswith("NORICH"), result.stderr
         assert "a.p12" in result.stdout or "No changes" in result.stdout
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
+    import pty
+
+    spec = tmp_path / "kstool.yaml"
+    spec.write_text("version: 1\nkeystores:\n" + "".join(
+        f"  - name: s{i}\n    path: s{i}.p12\n    password: {{env: OUT_PASS}}\n    entries:\n      - alias: k\n"
+        "        generate: {dname: CN=a, key: {algorithm: EC, size: 256}}\n" for i in range(6)))
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OUT_PASS": "x" * 12, "NO_COLOR": "1",
+           "COLUMNS": "100"}
+    main_fd, worker_fd = pty.openpty()
+    try:
+        result = subprocess.run([sys.executable, "-m", "kstool", "apply", str(spec)], stderr=worker_fd,
+                                stdout=subprocess.PIPE, text=True, check=False, env=env)
+        os.close(worker_fd)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(main_fd, 65536)
+            except OSError:  # the other end is closed: all read
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(main_fd)
+    assert result.returncode == 0 and "wrote" in result.stdout
+    assert b"generating keys" in drawn  # on the terminal (stderr), despite NO_COLOR
+    assert "generating keys" not in result.stdout  # never in the piped output
