@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+import kstool.formats.pkcs12 as pkcs12_module
 from kstool.errors import FormatError, WrongPasswordError
 from kstool.formats import der
 from kstool.formats.derive import PUBLIC_KEY, derive
@@ -498,6 +500,8 @@ def _openssl_export(tmp_path: Path, pki: Pki, *extra: str, chain: bool = False) 
     (("-name", "web"), True, "web"),
     (("-name", "web", "-legacy", "-certpbe", "PBE-SHA1-3DES"), True, "web"),
     (("-name", "web", "-legacy", "-certpbe", "PBE-SHA1-RC2-128", "-keypbe", "PBE-SHA1-RC2-128"), True, "web"),
+    (("-name", "web", "-legacy"), True, "web"),  # OpenSSL 1.x's default: RC2-40 certificates, 3DES key
+    (("-name", "web", "-legacy", "-keypbe", "PBE-SHA1-RC2-40"), True, "web"),  # 40-bit RC2 for the key too
     (("-name", "web", "-macalg", "sha512", "-certpbe", "AES-128-CBC", "-keypbe", "AES-192-CBC"), True, "web"),
     (("-name", "web", "-keypbe", "NONE", "-certpbe", "NONE"), True, "web"),  # keyBag and plain Data
     (("-name", "web", "-nomac"), True, "web"),
@@ -519,12 +523,22 @@ def test_wrong_password_without_mac_is_still_a_password_error(tmp_path: Path, pk
             decode_pkcs12(data, f"wrong-{attempt}")
 
 
-def test_decode_openssl_legacy_rc2_40_is_a_clear_error(tmp_path: Path, pki: Pki) -> None:
-    data = _openssl_export(tmp_path, pki, "-name", "web", "-legacy")  # RC2-40 certificates: needs 40-bit RC2
-    with pytest.raises(FormatError, match="40-bit RC2"):
-        decode_pkcs12(data, PASSWORD)
-    with pytest.raises(WrongPasswordError):  # the MAC is checked first
+def test_decode_openssl_legacy_rc2_40_checks_the_mac_first(tmp_path: Path, pki: Pki,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _openssl_export(tmp_path, pki, "-name", "web", "-legacy")  # RC2-40 certificates
+    calls: list[int] = []
+    real = pkcs12_module.rc2.decrypt_cbc
+
+    def counting(*args: Any) -> bytes:
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(pkcs12_module.rc2, "decrypt_cbc", counting)
+    with pytest.raises(WrongPasswordError):  # the MAC is checked first: nothing is decrypted
         decode_pkcs12(data, "wrong-password")
+    assert calls == []
+    (entry,) = decode_pkcs12(data, PASSWORD)
+    assert calls and isinstance(entry, KeyEntry) and entry.chain_der[0] == pki.leaves["ec"]
 
 
 _CRYPTOGRAPHY_ENCRYPTIONS: dict[str, Callable[[], serialization.KeySerializationEncryption]] = {

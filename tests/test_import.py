@@ -150,6 +150,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     ssl("pkcs12", "-export", "-nokeys", "-in", "root.crt", "-passout", "env:SRC_PASS", "-out", "nokeys.pfx")
     ssl(*export, "-in", "rsa.crt", "-inkey", "rsa.key", "-name", "gw", "-keypbe", "PBE-SHA1-3DES", "-certpbe",
         "PBE-SHA1-3DES", "-macalg", "sha1", "-out", "named-3des.pfx")
+    # what OpenSSL 1.x wrote by default: certificates under 40-bit RC2, the key under 3DES, an HMAC-SHA1 MAC
+    ssl(*export, "-in", "rsa.crt", "-inkey", "rsa.key", "-name", "gw", "-legacy", "-out", "named-rc2-40.pfx")
 
     # the inputs really are the forms their names say
     labels = {"rsa.key": "PRIVATE KEY", "rsa.enc.pem": "ENCRYPTED PRIVATE KEY", "rsa.pkcs1.pem": "RSA PRIVATE KEY",
@@ -343,6 +345,7 @@ STORE_IMPORTS: dict[str, tuple[Callable[[Pki], dict[str, Any]], str]] = {
     "pfx-named-case": (lambda p: from_store(p.path("named.pfx"), "GW"), "rsa.crt"),
     "pfx-named-only": (lambda p: from_store(p.path("named.pfx")), "rsa.crt"),
     "pfx-3des": (lambda p: from_store(p.path("named-3des.pfx")), "rsa.crt"),
+    "pfx-rc2-40": (lambda p: from_store(p.path("named-rc2-40.pfx")), "rsa.crt"),
     "pfx-noname": (lambda p: from_store(p.path("noname.pfx")), "ec.crt"),
     "pfx-noname-1": (lambda p: from_store(p.path("noname.pfx"), "1"), "ec.crt"),  # Java names it "1"
     "jks": (lambda p: from_store(p.path("src.jks"), "gw"), "rsa.crt"),

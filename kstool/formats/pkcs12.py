@@ -1,8 +1,9 @@
 """PKCS#12 (RFC 7292): a deterministic encoder shaped like JDK 17's output and a general, strict decoder.
 
-cryptography supplies primitives only (PBKDF2, AES, 3DES, RC2, HMAC, hashes). Its own serializer draws fresh
-salts and IVs on every call and cannot put Java's trusted-certificate attribute on several certificates next
-to several keys, so the structure is written here, and every salt and IV comes from ``kstool.formats.derive``.
+cryptography supplies primitives only (PBKDF2, AES, 3DES, 128-bit RC2, HMAC, hashes; ``rc2`` decrypts the 40-bit
+RC2 of old OpenSSL exports). Its own serializer draws fresh salts and IVs on every call and cannot put Java's
+trusted-certificate attribute on several certificates next to several keys, so the structure is written here,
+and every salt and IV comes from ``kstool.formats.derive``.
 
 Layout written (as keytool writes it): a ``Data`` safe holding one PKCS8ShroudedKeyBag per key entry, then an
 ``EncryptedData`` safe holding the certificate bags (each key's leaf with friendlyName + localKeyId, its
@@ -18,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Literal
 
@@ -31,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher,
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from kstool.errors import FormatError, WrongPasswordError
-from kstool.formats import der
+from kstool.formats import der, rc2
 from kstool.formats.derive import derive, secret_seed
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry
 
@@ -168,16 +169,22 @@ def _pbkdf2(hash_name: str, password: str, salt: bytes, iterations: int, length:
 # -- ciphers ----------------------------------------------------------------------------------------------
 
 
-def _block_cipher(oid: str, key: bytes) -> BlockCipherAlgorithm:
+@dataclass(frozen=True, slots=True)
+class _Rc2:
+    """RC2 with a key size cryptography's RC2 does not take (40-bit: old OpenSSL exports); decryption only."""
+
+    key: bytes = field(repr=False)
+    block_size = 64
+
+
+def _block_cipher(oid: str, key: bytes) -> BlockCipherAlgorithm | _Rc2:
     if oid in (DES_EDE3_CBC, PBE_SHA1_3DES):
         return decrepit.TripleDES(key)
     if oid in (PBE_SHA1_RC2_128, PBE_SHA1_RC2_40):
-        rc2 = getattr(decrepit, "RC2", None)
-        if rc2 is None or len(key) * 8 not in rc2.key_sizes:
-            raise FormatError(f"this PKCS12 store uses {len(key) * 8}-bit RC2 (pbeWithSHAAnd{len(key) * 8}"
-                              "BitRC2-CBC), which the installed cryptography library cannot decrypt; "
-                              "re-export it with AES (openssl pkcs12 without -legacy)")
-        algorithm: BlockCipherAlgorithm = rc2(key)
+        native = getattr(decrepit, "RC2", None)
+        if native is None or len(key) * 8 not in native.key_sizes:
+            return _Rc2(key)
+        algorithm: BlockCipherAlgorithm = native(key)
         return algorithm
     return algorithms.AES(key)
 
@@ -188,11 +195,14 @@ def _cbc_encrypt(cipher: BlockCipherAlgorithm, iv: bytes, plaintext: bytes) -> b
     return encryptor.update(padder.update(plaintext) + padder.finalize()) + encryptor.finalize()
 
 
-def _cbc_decrypt(cipher: BlockCipherAlgorithm, iv: bytes, ciphertext: bytes) -> bytes:
+def _cbc_decrypt(cipher: BlockCipherAlgorithm | _Rc2, iv: bytes, ciphertext: bytes) -> bytes:
     if not ciphertext or len(ciphertext) * 8 % cipher.block_size:
         raise FormatError("malformed PKCS12 store: encrypted content is not a whole number of blocks")
-    decryptor = Cipher(cipher, modes.CBC(iv)).decryptor()
-    padded = decryptor.update(ciphertext) + decryptor.finalize()
+    if isinstance(cipher, _Rc2):
+        padded = rc2.decrypt_cbc(cipher.key, len(cipher.key) * 8, iv, ciphertext)
+    else:
+        decryptor = Cipher(cipher, modes.CBC(iv)).decryptor()
+        padded = decryptor.update(ciphertext) + decryptor.finalize()
     unpadder = padding.PKCS7(cipher.block_size).unpadder()
     try:
         return unpadder.update(padded) + unpadder.finalize()
@@ -226,8 +236,6 @@ def _decrypt(protection: _Protection, password: str, ciphertext: bytes) -> bytes
                       _PBES2_CIPHERS[protection.cipher])
         return _cbc_decrypt(_block_cipher(protection.cipher, key), protection.iv, ciphertext)
     length = _PKCS12_PBE_KEY_LENGTHS[protection.scheme]
-    if protection.scheme != PBE_SHA1_3DES:
-        _block_cipher(protection.scheme, b"\x00" * length)  # refuse unsupported RC2 before the slow KDF
     bmp = _bmp_password(password)
     key = pkcs12_kdf("sha1", bmp, protection.salt, purpose=_KDF_KEY, iterations=protection.iterations, length=length)
     iv = pkcs12_kdf("sha1", bmp, protection.salt, purpose=_KDF_IV, iterations=protection.iterations, length=8)
