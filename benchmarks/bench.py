@@ -553,8 +553,8 @@ def bench_startup(settings: Settings) -> tuple[list[Row], list[str]]:
     if store is not None:
         runners["keytool -list"] = lambda: timed(["keytool", "-list", "-keystore", store, "-storepass:env",
                                                   PASS_VAR], settings.env)
-    # one process each: cheap, so take more samples than --repeat to tame the noise
-    samples = alternate(max(settings.repeat, 5), runners)
+    # one process each: cheap, so take 5x --repeat samples to tame the noise (a JVM start varies by +-25%)
+    samples = alternate(5 * settings.repeat, runners)
     k = median_wall(samples["kstool validate"])
     base = median_wall(samples["keytool -list"]) if "keytool -list" in samples else None
     top = importtime_top(settings, spec)
