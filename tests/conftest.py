@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +38,25 @@ def _no_source_date_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+CountCalls = Callable[[object, str], list[int]]
+
+
+@pytest.fixture()
+def count_calls(monkeypatch: pytest.MonkeyPatch) -> CountCalls:
+    """``count_calls(owner, "name")`` wraps ``owner.name`` for this test; the list grows by one per call."""
+    def install(owner: object, name: str) -> list[int]:
+        calls: list[int] = []
+        real = getattr(owner, name)
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            calls.append(1)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, counting)
+        return calls
+    return install
 
 
 @pytest.hookimpl(hookwrapper=True)

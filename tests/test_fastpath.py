@@ -11,6 +11,7 @@ import pytest
 import kstool.formats.pkcs12 as pkcs12
 from kstool.formats import der
 from tests.clirun import CANARY, ROOT, run
+from tests.conftest import CountCalls
 
 PW = f"{CANARY}-fast"
 SPEC = """version: 1
@@ -43,29 +44,13 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
 
 
 @pytest.fixture()
-def mac_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls: list[int] = []
-    real = pkcs12._verify_mac
-
-    def counting(*args: object) -> None:
-        calls.append(1)
-        real(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(pkcs12, "_verify_mac", counting)
-    return calls
+def mac_checks(count_calls: CountCalls) -> list[int]:
+    return count_calls(pkcs12, "_verify_mac")
 
 
 @pytest.fixture()
-def decryptions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls: list[int] = []
-    real = pkcs12._decrypt
-
-    def counting(*args: object) -> bytes:
-        calls.append(1)
-        return real(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(pkcs12, "_decrypt", counting)
-    return calls
+def decryptions(count_calls: CountCalls) -> list[int]:
+    return count_calls(pkcs12, "_decrypt")
 
 
 def test_no_op_plan_reads_a_store_the_lock_describes_without_decrypting(

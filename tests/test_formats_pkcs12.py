@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography import x509
@@ -35,6 +34,7 @@ from kstool.formats.pkcs12 import (
     encode_pkcs12,
     pkcs12_kdf,
 )
+from tests.conftest import CountCalls
 from tests.javatools import Java, keytool_list, openssl_pkcs12_info, sha256_hex
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -524,16 +524,9 @@ def test_wrong_password_without_mac_is_still_a_password_error(tmp_path: Path, pk
 
 
 def test_decode_openssl_legacy_rc2_40_checks_the_mac_first(tmp_path: Path, pki: Pki,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+                                                          count_calls: CountCalls) -> None:
     data = _openssl_export(tmp_path, pki, "-name", "web", "-legacy")  # RC2-40 certificates
-    calls: list[int] = []
-    real = pkcs12_module.rc2.decrypt_cbc
-
-    def counting(*args: Any) -> bytes:
-        calls.append(1)
-        return real(*args)
-
-    monkeypatch.setattr(pkcs12_module.rc2, "decrypt_cbc", counting)
+    calls = count_calls(pkcs12_module.rc2, "decrypt_cbc")
     with pytest.raises(WrongPasswordError):  # the MAC is checked first: nothing is decrypted
         decode_pkcs12(data, "wrong-password")
     assert calls == []
