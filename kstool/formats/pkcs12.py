@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Literal
@@ -861,15 +862,13 @@ def decode_pkcs12(data: bytes, password: str, *, verify_mac: bool = True, keys: 
     _check_password(password)
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError("data must be bytes")
-    try:
+    with _malformed_is_format_error():
         pfx = _parse_pfx(bytes(data))
         _check_protections(pfx)
         proves_password = any(safe.protection is not None for safe in pfx.safes)
         if verify_mac or (not keys and not proves_password):
             _verify_mac(pfx, password)
         return _entries(*_collect(pfx, password, keys=keys or verify_mac))
-    except (ValueError, IndexError, OverflowError, UnsupportedAlgorithm) as error:  # FormatError is none of these
-        raise FormatError(f"malformed PKCS12 store ({type(error).__name__})") from None
 
 
 def prove_password_pkcs12(data: bytes, password: str) -> bool:
@@ -878,12 +877,19 @@ def prove_password_pkcs12(data: bytes, password: str) -> bool:
     Wrong password or tampering: ``WrongPasswordError``; malformed: ``FormatError``.
     """
     _check_password(password)
-    try:
+    with _malformed_is_format_error():
         pfx = _parse_pfx(bytes(data))
         if pfx.mac is None:
             return False
         _verify_mac(pfx, password)
         return True
+
+
+@contextmanager
+def _malformed_is_format_error() -> Iterator[None]:
+    """What parsing or decrypting a malformed store raises, as ``FormatError`` (which is none of these)."""
+    try:
+        yield
     except (ValueError, IndexError, OverflowError, UnsupportedAlgorithm) as error:
         raise FormatError(f"malformed PKCS12 store ({type(error).__name__})") from None
 
