@@ -20,7 +20,7 @@ ENCODER_VERSION = 2  # bump when an encoder's output changes for the same inputs
 
 
 def _digest(value: object) -> str:
-    return hashlib.sha256(json.dumps(value, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(value).encode()).hexdigest()
 
 
 def encoding_settings(ks: KeystoreSpec) -> str:
@@ -31,7 +31,7 @@ def encoding_settings(ks: KeystoreSpec) -> str:
     """
     settings = [ENCODER_VERSION, ks.type, ks.pkcs12_profile if ks.type == "pkcs12" else None, ks.iterations,
                 ks.key_password is not None, [e.alias for e in ks.entries]]
-    return hashlib.sha256(json.dumps(settings).encode()).hexdigest()
+    return _digest(settings)
 
 
 def content_digest(ks: KeystoreSpec, ki: KeystoreInputs) -> str:
