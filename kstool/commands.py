@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kstool.errors import KstoolError
-from kstool.output import Out
+from kstool.output import Line, Out
 
 if TYPE_CHECKING:
     from kstool.executor import ApplyResult, Reporter
@@ -148,7 +148,7 @@ def cmd_apply(spec_path: Path, options: Options, *, as_json: bool, verbose: bool
     if as_json:
         _print_json_result(ctx.plan, result)
         return EXIT_OK
-    lines: list[list[tuple[str, str] | str]] = []
+    lines: list[Line] = []
     lines += [[("removed", "yellow"), f" stray temp file {temp} (left by an interrupted apply)"] for temp in stray]
     lines += [[("created", "green"), f" password file {path} (0600)"] for path in result.password_files]
     lines += [[("backup", "cyan"), f"  {path}"] for path in result.backups]
@@ -286,7 +286,7 @@ def cmd_verify(spec_path: Path, output_dir: Path | None, *, as_json: bool) -> in
                              for a in report.artifacts]}
         print(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
-        lines: list[list[tuple[str, str] | str]] = []
+        lines: list[Line] = []
         for a in report.artifacts:
             if a.problems:
                 lines.append([("DRIFT", "red"), f" {a.path} (keystore {a.name})"])

@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from kstool.output import Out, Segment
-
-Line = list[Segment]
+from kstool.output import Line, Out
 
 SYMBOLS = {
     "create": ("+", "green"),
