@@ -8,14 +8,14 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509 import InvalidVersion
 
 from kstool.errors import FormatError
 from kstool.formats.model import Entry, KeyEntry
 
-PublicKey = (rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
-             | dsa.DSAPublicKey | x25519.X25519PublicKey | x448.X448PublicKey)
+PublicKey = CertificatePublicKeyTypes  # cryptography's own union: it grows with the library (ML-DSA, ...)
 
 
 def key_params(key: PublicKey) -> tuple[str, int | None]:

@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import math
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,17 +22,13 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import (
-    dh,
-    dsa,
     ec,
-    ed448,
     ed25519,
     rsa,
-    x448,
-    x25519,
 )
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.utils import CryptographyDeprecationWarning
 
 from kstool.errors import FormatError, MaterialError
 from kstool.formats import der
@@ -273,7 +270,9 @@ def _check_password_presence(path: Path, *, encrypted: bool, password: bytes | N
 
 def _deserialize(path: Path, load: _Loader, encrypted: bool) -> PrivateKeyTypes:
     try:
-        key = load()
+        with warnings.catch_warnings():  # a deprecated key type (FFDH) is refused below, in kstool's words
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            key = load()
         if isinstance(key, rsa.RSAPrivateKey):
             _check_rsa(path, key)
         return key
@@ -331,11 +330,11 @@ def _supported_key(path: Path, key: PrivateKeyTypes) -> PrivateKey:
 
 
 def _key_type_name(key: PrivateKeyTypes) -> str:
-    names: list[tuple[type, str]] = [
-        (dsa.DSAPrivateKey, "DSA"), (dh.DHPrivateKey, "DH"), (x25519.X25519PrivateKey, "X25519"),
-        (x448.X448PrivateKey, "X448"), (ed448.Ed448PrivateKey, "Ed448"),
-    ]
-    return next((name for cls, name in names if isinstance(key, cls)), type(key).__name__)
+    # by class name: touching cryptography's deprecated dh module would itself raise a deprecation warning
+    classes = {cls.__name__ for cls in type(key).__mro__}
+    names = {"DSAPrivateKey": "DSA", "DHPrivateKey": "DH", "X25519PrivateKey": "X25519", "X448PrivateKey": "X448",
+             "Ed448PrivateKey": "Ed448"}
+    return next((name for cls, name in names.items() if cls in classes), type(key).__name__)
 
 
 # -- keys and certificates together -----------------------------------------------------------------------
