@@ -221,8 +221,10 @@ def _orphan(name: str, locked: LockedStore, root: Path, inputs: Inputs) -> Orpha
     passwords = dict.fromkeys(r.secret.reveal() for ki in inputs.keystores.values()
                               for r in (ki.password, ki.previous_password) if r is not None)
     for password in passwords:
-        try:
-            entries = decode(data, store_type, password, keys=False)
+        try:  # proven by the integrity check (a store without one proves nothing: it is not opened)
+            if not prove_password(data, store_type, password):
+                continue
+            entries = decode(data, store_type, password, known_intact=True, keys=False)
         except WrongPasswordError:
             continue
         except KstoolError:
