@@ -71,8 +71,9 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
             if gone is not None:
                 found = read_artifact(root / gone, gone)
                 if found is not None:
-                    orphan = orphans.get(change.name) if change.action is Action.DELETE else None
-                    if orphan is not None and found[0] != orphan.data:  # only the file plan judged kstool's
+                    seen = (orphans.get(change.name) if change.action is Action.DELETE
+                            else observed.stores.get(change.name) or observed.unreadable.get(change.name))
+                    if seen is not None and found[0] != seen.data:  # only the file plan judged kstool's
                         raise KstoolError(f"{gone} changed during apply; run apply again")
                     commit.delete(gone, found[0])
                     deleted.append(gone)

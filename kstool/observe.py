@@ -183,7 +183,8 @@ def _foreign(spec: Spec, lock: Lock | None, owner: str) -> dict[str, LockedStore
         if theirs is not None:
             raise KstoolError(f"keystore {ks.name!r} ({ks.location}): kstool.lock records a keystore of that name "
                               f"for spec {theirs.owner} (path {theirs.path}); specs sharing an output folder need "
-                              f"distinct keystore names: rename it in {owner} or in {theirs.owner}")
+                              f"distinct keystore names: rename it in {owner} or in {theirs.owner} (if "
+                              f"{theirs.owner} was renamed to {owner}, change its \"owner\" in kstool.lock)")
         hit = by_path.get(ks.path.casefold())
         if hit is not None:
             raise KstoolError(f"{ks.path} (keystore {ks.name!r} at {ks.location}) is owned by spec {hit[1].owner} "
