@@ -56,6 +56,10 @@ def verify(spec_path: Path, root: Path) -> VerifyReport:
     reports += [
         ArtifactReport(o.name, o.path, ("recorded in kstool.lock but not in the spec",)) for o in observed.orphans
     ]
+    reports += [
+        ArtifactReport(a.name, a.path, (f"recorded in kstool.lock but not in the spec; apply leaves it alone: "
+                                        f"{a.reason}",)) for a in observed.left_alone
+    ]
     return VerifyReport(tuple(reports), inputs.warnings)
 
 

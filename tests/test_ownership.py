@@ -154,6 +154,8 @@ def test_an_orphan_whose_bytes_changed_and_no_password_opens_is_left_alone(
     assert "bytes are not what kstool.lock recorded" in plan["left_alone"][0]["reason"]
     human = ok(run(capsys, "plan", spec)).out
     assert "keystore b (b.der) is in kstool.lock but not in the spec; its file is left alone" in human
+    drift = run(capsys, "verify", spec)
+    assert drift.code == 1 and "apply leaves it alone" in drift.out
     ok(run(capsys, "apply", spec))
     assert (tmp_path / "b.der").read_bytes() == DER
     assert not list(tmp_path.glob("*.kstool-backup"))
