@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ import pytest
 
 from kstool.formats.codec import decode
 from kstool.formats.model import KeyEntry, detect_type
-from tests.clirun import CANARY, Result, run, snapshot
+from tests.clirun import CANARY, ROOT, Result, run, snapshot
 
 PW = f"{CANARY}-own"
+CERTS = ROOT / "examples" / "wso2" / "certs"
 
 
 @pytest.fixture(autouse=True)
@@ -297,6 +299,32 @@ def test_a_replaced_key_is_listed_as_destroyed(tmp_path: Path, capsys: pytest.Ca
     assert sorted((d["alias"], d["action"]) for d in plan["destroyed_keys"]) == [("gone", "delete"),
                                                                                  ("k", "replace")]
     assert plan["summary"]["keys_destroyed"] == 2
+
+
+def test_a_key_entry_turned_into_a_trusted_entry_destroys_its_key(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copytree(CERTS, tmp_path / "certs")
+    spec = write(tmp_path, store("a", "a.jks", gen("k", "one")))
+    ok(run(capsys, "apply", spec))
+    write(tmp_path, store("a", "a.jks", "      - alias: k\n        trusted: {certificate: certs/root.crt}\n"))
+    plan = plan_json(capsys, spec)
+    assert [(d["alias"], d["action"], d["subject"]) for d in plan["destroyed_keys"]] == [("k", "replace", "CN=one")]
+    ok(run(capsys, "apply", spec))
+    # and back: a trusted entry replaced by a generated key destroys no key
+    write(tmp_path, store("a", "a.jks", gen("k", "one")))
+    assert plan_json(capsys, spec)["destroyed_keys"] == []
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ("    previous_name: a\n", "previous_name 'a' is the name of keystores[0]"),
+    ("    previous_name: b\n", "previous_name 'b' is the name of keystores[1]"),
+    ("    previous_name: 'x y'\n", "keystores[0].previous_name: use letters, digits"),
+])
+def test_previous_name_must_name_a_keystore_that_is_gone(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         extra: str, message: str) -> None:
+    spec = write(tmp_path, store("a", "a.jks", gen("k", "a"), extra) + store("b", "b.jks", gen("k", "b")))
+    result = run(capsys, "validate", spec)
+    assert result.code == 1 and message in result.err, result.err
 
 
 def test_prevent_destroy_refuses_a_key_replace_and_an_entry_delete(
