@@ -226,12 +226,13 @@ def _orphan(name: str, locked: LockedStore, root: Path, inputs: Inputs) -> Orpha
             if not prove_password(data, store_type, password):
                 continue
             entries = decode(data, store_type, password, known_intact=True, keys=False)
+            facts = tuple({"alias": e.alias, "kind": "key" if isinstance(e, KeyEntry) else "trusted",
+                           **cert_facts(e.chain_der[0] if isinstance(e, KeyEntry) else e.cert_der)}
+                          for e in entries)
         except WrongPasswordError:
             continue
         except KstoolError:
             break
-        facts = tuple({"alias": e.alias, "kind": "key" if isinstance(e, KeyEntry) else "trusted",
-                       **cert_facts(e.chain_der[0] if isinstance(e, KeyEntry) else e.cert_der)} for e in entries)
         return Orphan(name, locked.path, store_type, data, facts, locked.prevent_destroy)
     return ("its bytes are not what kstool.lock recorded and no password of this spec opens it: someone else's "
             "file now; move or delete it yourself if it should go")
