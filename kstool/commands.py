@@ -59,38 +59,80 @@ class Options:
 def output_root(spec_path: Path, output_dir: Path | None) -> Path:
     if output_dir is None:
         return spec_path.parent
-    if output_dir.exists() and not output_dir.is_dir():
-        raise KstoolError(f"--output-dir {output_dir} is not a directory")
+    # the output folder, or the first of its parents that exists, must be a folder
+    for folder in (output_dir, *output_dir.parents):
+        try:
+            is_dir = folder.is_dir()
+            exists = is_dir or folder.exists()
+        except OSError as e:
+            raise KstoolError(f"--output-dir {output_dir}: cannot look at {folder}: {e.strerror}") from None
+        if not exists:
+            continue
+        if not is_dir:
+            below = "is not a directory" if folder == output_dir else f"is below {folder}, which is not a directory"
+            raise KstoolError(f"--output-dir {output_dir} {below}: choose a folder")
+        break
     return output_dir
+
+
+def writable_root(root: Path) -> None:
+    """Create the output folder (0700) if needed and make sure apply can write in it, before taking the lock."""
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as e:
+        raise KstoolError(f"cannot create the output folder {root}: {e.strerror}; choose a folder you can write "
+                          "(--output-dir)") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise KstoolError(f"the output folder {root} is not writable; fix its permissions or choose another "
+                          "folder (--output-dir)")
+
+
+def _check_destroy(plan: Plan) -> None:
+    """prevent_destroy: true turns a plan that destroys one of the keystore's private keys into an error."""
+    protected = {k.name for k in plan.keystores if k.prevent_destroy}
+    hits = [d for d in plan.destroyed_keys() if d.keystore in protected]
+    if hits:
+        from kstool.plan import Action  # noqa: PLC0415
+
+        what = "; ".join(f"{d.keystore}/{d.alias} ({d.action.value}: {d.reason})" for d in hits)
+        gone = [d.keystore for d in hits if d.action is Action.DELETE and d.reason == "keystore not in spec"]
+        fix = ("put the keystore back in the spec, or apply once with it and prevent_destroy: false" if gone
+               else "change the spec so its keys are kept, or set prevent_destroy: false to allow it")
+        raise KstoolError(f"this plan destroys private keys of keystore(s) with prevent_destroy: true: {what}; "
+                          f"{fix}")
 
 
 def prepare(spec_path: Path, options: Options) -> Context:
     """Load, resolve and observe, then plan: everything but writing."""
     from kstool.inputs import resolve_inputs  # noqa: PLC0415
-    from kstool.lockfile import read_lock  # noqa: PLC0415
+    from kstool.lockfile import read_lock, spec_owner  # noqa: PLC0415
     from kstool.observe import observe  # noqa: PLC0415
     from kstool.plan import Action  # noqa: PLC0415
     from kstool.planner import compute_plan  # noqa: PLC0415
-    from kstool.spec.model import load_spec  # noqa: PLC0415
+    from kstool.spec.model import check_outputs, load_spec  # noqa: PLC0415
 
     spec = load_spec(spec_path)
     root = output_root(spec_path, options.output_dir)
+    if root.resolve() != spec.base_dir:
+        check_outputs(spec, root.resolve())  # load_spec checked them against the spec's folder
     inputs = resolve_inputs(spec, os.environ)
     for message in inputs.warnings:
         if options.strict_permissions:
             raise KstoolError(message.replace("is readable", "must not be readable", 1) + " (--strict-permissions)")
         warn(message)
     lock = read_lock(root)
+    owner = spec_owner(spec_path, root)
     observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable,
-                       jobs=options.effective_jobs)
+                       jobs=options.effective_jobs, owner=owner)
     plan = compute_plan(spec, inputs, observed, output_root=str(root))
     # the fast path leaves keys encrypted; a store that will be rewritten is opened in full, then re-planned
     changed = frozenset(c.name for c in plan.keystores if c.action is not Action.NOOP
                         and c.name in observed.stores and observed.stores[c.name].partial)
     if changed:
         observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable,
-                           jobs=options.effective_jobs, full=changed)
+                           jobs=options.effective_jobs, full=changed, owner=owner)
         plan = compute_plan(spec, inputs, observed, output_root=str(root))
+    _check_destroy(plan)
     if not plan.has_changes:
         from kstool.executor import lock_is_current  # noqa: PLC0415
 
@@ -133,6 +175,7 @@ def cmd_apply(spec_path: Path, options: Options, *, as_json: bool, verbose: bool
 
     wall = datetime.now(UTC).replace(microsecond=0)
     root = output_root(spec_path, options.output_dir)
+    writable_root(root)
     with apply_lock(root, timeout=options.lock_timeout):
         ctx = prepare(spec_path, options)
         folders = {root, *((root / k.path).parent for k in ctx.plan.keystores)}
@@ -276,7 +319,7 @@ def cmd_verify(spec_path: Path, output_dir: Path | None, *, as_json: bool) -> in
     """Rebuild every artifact in memory; check the files on disk and kstool.lock hold exactly that."""
     from kstool.verify import verify  # noqa: PLC0415
 
-    root = output_dir if output_dir is not None else spec_path.parent
+    root = output_root(spec_path, output_dir)
     report = verify(spec_path, root)
     for message in report.warnings:
         warn(message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,11 +65,16 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
                 commit.replace(change.path, staged[root / change.path], before)
                 del staged[root / change.path]  # in place now: no longer a temp file to discard
                 written.append(change.path)
+        orphans = {o.name: o for o in observed.orphans}
         for change in plan.keystores:
             gone = change.path if change.action is Action.DELETE else change.moved_from
             if gone is not None:
                 found = read_artifact(root / gone, gone)
                 if found is not None:
+                    seen = (orphans.get(change.name) if change.action is Action.DELETE
+                            else observed.stores.get(change.name) or observed.unreadable.get(change.name))
+                    if seen is not None and found[0] != seen.data:  # only the file plan judged kstool's
+                        raise KstoolError(f"{gone} changed during apply; run apply again")
                     commit.delete(gone, found[0])
                     deleted.append(gone)
         commit.finish()
@@ -213,6 +219,7 @@ def _identity(entry: Entry) -> tuple[object, ...]:
 
 def _write_password_files(spec: Spec, inputs: Inputs) -> tuple[str, ...]:
     created: list[str] = []
+    done: set[Path] = set()  # one generated file may serve several keystores (resolve_inputs generated it once)
     for ks in spec.keystores:
         ki = inputs.keystores[ks.name]
         for resolved in (ki.password, ki.previous_password, ki.key_password):
@@ -220,6 +227,9 @@ def _write_password_files(spec: Spec, inputs: Inputs) -> tuple[str, ...]:
                 continue
             ref = resolved.ref
             assert isinstance(ref, FileRef)
+            if ref.path in done:
+                continue
+            done.add(ref.path)
             try:
                 atomic_write(ref.path, resolved.secret.reveal().encode("utf-8") + b"\n", exclusive=True)
             except FileExistsError:
@@ -232,21 +242,24 @@ def _write_password_files(spec: Spec, inputs: Inputs) -> tuple[str, ...]:
 def lock_content(spec: Spec, inputs: Inputs, plan: Plan, built: Mapping[Address, Entry], *,
                  outputs: Mapping[str, bytes], observed: Observed) -> bytes:
     """kstool.lock as it stands once this plan is applied."""
-    stores: dict[str, LockedStore] = {}
+    stores: dict[str, LockedStore] = dict(observed.foreign)  # other specs' records stay as they are
     for change in plan.keystores:
         if change.action is Action.DELETE:
             continue
+        ks = spec.keystore(change.name)
+        assert ks is not None
         store = observed.stores.get(change.name)
         if store is not None and store.locked is not None and change.action is Action.NOOP:
-            stores[change.name] = store.locked  # observe checked it describes this file and these inputs
+            # observe checked it describes this file and these inputs
+            stores[change.name] = dataclasses.replace(store.locked, owner=observed.owner,
+                                                      prevent_destroy=ks.prevent_destroy)
             continue
         data = outputs[change.name] if change.name in outputs else observed.stores[change.name].data
         entries = [built[(change.name, e.alias)] for e in change.entries if e.action is not Action.DELETE]
-        ks = spec.keystore(change.name)
-        assert ks is not None
         stores[change.name] = locked_store(change.path, change.type, data, [lock_entry(e) for e in entries],
                                            settings=encoding_settings(ks),
-                                           inputs=content_digest(ks, inputs.keystores[change.name]))
+                                           inputs=content_digest(ks, inputs.keystores[change.name]),
+                                           owner=observed.owner, prevent_destroy=ks.prevent_destroy)
     return render_lock(stores)
 
 

@@ -6,6 +6,7 @@ plain values. Every error names the file and the spec location.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
 from kstool.secrets import Resolved, check_store_password, resolve
 from kstool.spec.model import (
     EntrySpec,
+    FileRef,
     ImportFiles,
     ImportKeystore,
     KeystoreSpec,
@@ -54,23 +56,41 @@ def resolve_inputs(spec: Spec, env: Mapping[str, str], *, now: datetime | None =
     keystores: dict[str, KeystoreInputs] = {}
     warnings: list[str] = []
     when = now if now is not None else datetime.now(UTC)
+    # a password file generated for several references (keystores sharing it) is generated once, for all of them
+    shared = _Generated({ref.path for ks in spec.keystores
+                         for ref in (ks.password, ks.previous_password, ks.key_password)
+                         if isinstance(ref, FileRef) and ref.generate})
     for ks in spec.keystores:
-        keystores[ks.name] = _keystore_inputs(ks, env, warnings, when)
+        keystores[ks.name] = _keystore_inputs(ks, env, warnings, when, shared)
     return Inputs(keystores, tuple(dict.fromkeys(warnings)))
 
 
-def _password(ref: PasswordRef, env: Mapping[str, str], warnings: list[str]) -> Resolved:
+@dataclass(slots=True)
+class _Generated:
+    """Password files some reference generates, and their one value for this run."""
+
+    paths: set[Path]
+    values: dict[Path, Resolved] = field(default_factory=dict)
+
+
+def _password(ref: PasswordRef, env: Mapping[str, str], warnings: list[str],
+              shared: _Generated | None = None) -> Resolved:
+    if shared is not None and isinstance(ref, FileRef) and ref.path in shared.paths:
+        if ref.path not in shared.values:
+            shared.values[ref.path] = resolve(dataclasses.replace(ref, generate=True), env)
+            warnings.extend(shared.values[ref.path].warnings)
+        return dataclasses.replace(shared.values[ref.path], ref=ref)
     resolved = resolve(ref, env)
     warnings.extend(resolved.warnings)
     return resolved
 
 
 def _keystore_inputs(ks: KeystoreSpec, env: Mapping[str, str], warnings: list[str],
-                     now: datetime) -> KeystoreInputs:
-    password = _password(ks.password, env, warnings)
+                     now: datetime, shared: _Generated) -> KeystoreInputs:
+    password = _password(ks.password, env, warnings, shared)
     check_store_password(password, ks.type)
-    previous = _password(ks.previous_password, env, warnings) if ks.previous_password else None
-    key_password = _password(ks.key_password, env, warnings) if ks.key_password else None
+    previous = _password(ks.previous_password, env, warnings, shared) if ks.previous_password else None
+    key_password = _password(ks.key_password, env, warnings, shared) if ks.key_password else None
     if key_password is not None:
         check_store_password(key_password, ks.type, what="key password")
     material: dict[str, Entry] = {}

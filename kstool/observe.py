@@ -6,6 +6,7 @@ with ``previous_password`` set, the old password opens it and the plan re-encryp
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import stat
@@ -16,7 +17,7 @@ from typing import Literal
 
 from kstool.digests import content_digest, encoding_settings
 from kstool.errors import KstoolError, WrongPasswordError
-from kstool.facts import load_cert
+from kstool.facts import cert_facts, load_cert
 from kstool.formats.codec import decode, prove_password
 from kstool.formats.model import Entry, KeyEntry, StoreType, detect_type
 from kstool.fsutil import check_confined
@@ -43,15 +44,32 @@ class ObservedStore:
     # set when the lock file alone describes the entries (``entries`` is then empty): the bytes, the settings and
     # the inputs are all what kstool.lock recorded, and the store's integrity check proved the password
     locked: LockedStore | None = field(default=None, repr=False)
+    renamed_from: str | None = None  # found through kstool.lock under the spec's previous_name
 
 
 @dataclass(frozen=True, slots=True)
 class Orphan:
-    """A keystore the lock file records but the spec no longer has."""
+    """A keystore the lock file records but the spec no longer has: apply deletes it.
+
+    Only when its bytes are what the lock recorded, or a password of the spec opens it: a file someone else
+    put there since is left alone (``LeftAlone``).
+    """
 
     name: str
     path: str
     type: StoreType  # from the file's bytes (the lock's word is not trusted)
+    data: bytes = field(default=b"", repr=False)  # the bytes observed: apply deletes the file only if it still has them
+    entries: tuple[Mapping[str, str], ...] = ()  # public facts of its entries (alias, kind, subject, key...)
+    prevent_destroy: bool = False  # the lock recorded prevent_destroy: true
+
+
+@dataclass(frozen=True, slots=True)
+class LeftAlone:
+    """A keystore the lock file records, not in the spec, whose file apply does not delete (and why)."""
+
+    name: str
+    path: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +86,9 @@ class Observed:
     stores: Mapping[str, ObservedStore]  # by keystore name; absent = no file
     orphans: tuple[Orphan, ...] = ()
     unreadable: Mapping[str, Unreadable] = field(default_factory=dict)
+    left_alone: tuple[LeftAlone, ...] = ()  # recorded in kstool.lock, not in the spec, not deleted: apply forgets them
+    owner: str = ""  # the spec that applies (spec_owner), recorded in kstool.lock as the owner of its artifacts
+    foreign: Mapping[str, LockedStore] = field(default_factory=dict)  # lock records owned by other specs, kept as-is
 
 
 def read_artifact(path: Path, shown: str) -> tuple[bytes, int] | None:
@@ -93,19 +114,28 @@ def read_artifact(path: Path, shown: str) -> tuple[bytes, int] | None:
 
 def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
             tolerate_unreadable: bool = False, trust_lock: bool = True, jobs: int = 1,
-            full: frozenset[str] = frozenset()) -> Observed:
+            full: frozenset[str] = frozenset(), owner: str = "") -> Observed:
     """The artifacts on disk. With ``tolerate_unreadable``, a store that is corrupt or that its passwords cannot
-    open is recorded in ``unreadable`` instead of raising (apply --replace-unreadable, verify)."""
+    open is recorded in ``unreadable`` instead of raising (apply --replace-unreadable, verify).
+
+    Lock records that ``owner`` (this spec) does not own belong to other specs sharing the output folder:
+    they are never observed, deleted or rewritten, only kept in ``foreign``."""
+    foreign = _foreign(spec, lock, owner)
+    if lock is not None:
+        lock = Lock({n: s for n, s in lock.keystores.items() if n not in foreign})
     found: list[_Found] = []
     referenced = {e.source.keystore for k in spec.keystores for e in k.entries
                   if isinstance(e.source, TrustedReference)}
+    renamed: dict[str, str] = {}
     for ks in spec.keystores:
         check_confined(root, ks.path)
         hit = _find(ks, root, lock)
         if hit is None:
             continue
-        rel, data, mode = hit
-        locked = lock.keystores.get(ks.name) if lock and trust_lock else None
+        rel, data, mode, from_name = hit
+        if from_name is not None:
+            renamed[ks.name] = from_name
+        locked = _locked(ks, lock) if trust_lock else None
         intact = locked is not None and locked.path == rel and locked.sha256 == hashlib.sha256(data).hexdigest()
         settings = locked.settings if intact and locked else None
         # keys under the store password need no decryption to prove anything (see ObservedStore.partial)
@@ -121,23 +151,91 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
     unreadable: dict[str, Unreadable] = {}
     for f, result in zip(found, _open_stores(found, jobs=jobs), strict=True):
         if isinstance(result, ObservedStore):
-            stores[f.ks.name] = result
+            stores[f.ks.name] = dataclasses.replace(result, renamed_from=renamed.get(f.ks.name))
         elif tolerate_unreadable:
             unreadable[f.ks.name] = Unreadable(f.rel, f.data, str(result))
         else:
             raise result
     orphans: list[Orphan] = []
+    left_alone: list[LeftAlone] = []
     if lock is not None:
-        names = {k.name for k in spec.keystores}
+        names = {k.name for k in spec.keystores} | set(renamed.values())
         paths = {k.path for k in spec.keystores}
         for name, locked in lock.keystores.items():
             if name in names or locked.path in paths:
                 continue
-            artifact = read_artifact(root / locked.path, locked.path)
-            store_type = detect_type(artifact[0]) if artifact else None
-            if store_type is not None:  # only keystores are deleted; anything else there is left alone
-                orphans.append(Orphan(name, locked.path, store_type))
-    return Observed(stores, tuple(orphans), unreadable)
+            orphan = _orphan(name, locked, root, inputs)
+            if isinstance(orphan, Orphan):
+                orphans.append(orphan)
+            elif orphan is not None:
+                left_alone.append(LeftAlone(name, locked.path, orphan))
+    return Observed(stores, tuple(orphans), unreadable, tuple(left_alone), owner, foreign)
+
+
+def _foreign(spec: Spec, lock: Lock | None, owner: str) -> dict[str, LockedStore]:
+    """Lock records another spec owns; an error when this spec wants one of their names or paths."""
+    if lock is None or not owner:
+        return {}
+    foreign = {n: s for n, s in lock.keystores.items() if s.owner and s.owner != owner}
+    by_path = {s.path.casefold(): (n, s) for n, s in foreign.items()}
+    for ks in spec.keystores:
+        theirs = foreign.get(ks.name)
+        if theirs is not None:
+            raise KstoolError(f"keystore {ks.name!r} ({ks.location}): kstool.lock records a keystore of that name "
+                              f"for spec {theirs.owner} (path {theirs.path}); specs sharing an output folder need "
+                              f"distinct keystore names: rename it in {owner} or in {theirs.owner} (if "
+                              f"{theirs.owner} was renamed to {owner}, change its \"owner\" in kstool.lock)")
+        hit = by_path.get(ks.path.casefold())
+        if hit is not None:
+            raise KstoolError(f"{ks.path} (keystore {ks.name!r} at {ks.location}) is owned by spec {hit[1].owner} "
+                              f"(its keystore {hit[0]!r}, per kstool.lock); {owner} may not write it: change the "
+                              f"path in {owner} or in {hit[1].owner}")
+    return foreign
+
+
+def _locked(ks: KeystoreSpec, lock: Lock | None) -> LockedStore | None:
+    """The lock's record of this keystore, under its name or, after a rename, under its previous_name."""
+    if lock is None:
+        return None
+    locked = lock.keystores.get(ks.name)
+    if locked is None and ks.previous_name is not None:
+        locked = lock.keystores.get(ks.previous_name)
+    return locked
+
+
+def _orphan(name: str, locked: LockedStore, root: Path, inputs: Inputs) -> Orphan | str | None:
+    """The orphan to delete; else why its file is left alone (None: no file, nothing to say)."""
+    try:
+        check_confined(root, locked.path)
+        artifact = read_artifact(root / locked.path, locked.path)
+    except KstoolError as e:
+        return str(e)
+    if artifact is None:
+        return None
+    data = artifact[0]
+    store_type = detect_type(data)
+    if store_type is None:
+        return "not a JKS, JCEKS or PKCS12 keystore"
+    if hashlib.sha256(data).hexdigest() == locked.sha256:
+        facts = tuple({k: str(v) for k, v in e.items() if isinstance(v, str)} for e in locked.entries)
+        return Orphan(name, locked.path, store_type, data, facts, locked.prevent_destroy)
+    passwords = dict.fromkeys(r.secret.reveal() for ki in inputs.keystores.values()
+                              for r in (ki.password, ki.previous_password) if r is not None)
+    for password in passwords:
+        try:  # proven by the integrity check (a store without one proves nothing: it is not opened)
+            if not prove_password(data, store_type, password):
+                continue
+            entries = decode(data, store_type, password, known_intact=True, keys=False)
+            facts = tuple({"alias": e.alias, "kind": "key" if isinstance(e, KeyEntry) else "trusted",
+                           **cert_facts(e.chain_der[0] if isinstance(e, KeyEntry) else e.cert_der)}
+                          for e in entries)
+        except WrongPasswordError:
+            continue
+        except KstoolError:
+            break
+        return Orphan(name, locked.path, store_type, data, facts, locked.prevent_destroy)
+    return ("its bytes are not what kstool.lock recorded and no password of this spec opens it: someone else's "
+            "file now; move or delete it yourself if it should go")
 
 
 def _describes(locked: LockedStore, ks: KeystoreSpec) -> bool:
@@ -148,16 +246,20 @@ def _describes(locked: LockedStore, ks: KeystoreSpec) -> bool:
         for facts, entry in zip(locked.entries, ks.entries, strict=True))
 
 
-def _find(ks: KeystoreSpec, root: Path, lock: Lock | None) -> tuple[str, bytes, int] | None:
-    """The artifact at the spec's path or, when the path changed, at the path the lock file recorded."""
+def _find(ks: KeystoreSpec, root: Path, lock: Lock | None) -> tuple[str, bytes, int, str | None] | None:
+    """The artifact at the spec's path or, when the path changed, at the path the lock file recorded (under the
+    keystore's name or its previous_name, which is returned when it was used)."""
     found = read_artifact(root / ks.path, ks.path)
     if found is not None:
-        return (ks.path, *found)
-    locked = lock.keystores.get(ks.name) if lock else None
-    if locked is not None and locked.path != ks.path:
-        old = read_artifact(root / locked.path, locked.path)
-        if old is not None:
-            return (locked.path, *old)
+        return (ks.path, *found, None)
+    for name in (ks.name, ks.previous_name):
+        locked = lock.keystores.get(name) if lock and name else None
+        if locked is not None and locked.path != ks.path:
+            check_confined(root, locked.path)
+            old = read_artifact(root / locked.path, locked.path)
+            if old is not None:
+                return (locked.path, *old, name if name != ks.name else None)
+            return None
     return None
 
 

@@ -62,6 +62,14 @@ Build = Keep | NewKey | Reissue | Follow
 Facts = Mapping[str, str]
 
 
+def _was_key(change: EntryChange) -> bool:
+    """Did the existing entry hold a private key? (a replace may turn a key entry into a trusted one or back)"""
+    if change.action is Action.DELETE:
+        return change.kind == "key"
+    return "entry kind changed: trusted → key" not in change.reasons and (
+        change.kind == "key" or "entry kind changed: key → trusted" in change.reasons)
+
+
 @dataclass(frozen=True, slots=True)
 class EntryChange:
     alias: str
@@ -85,6 +93,21 @@ class KeystoreChange:
     moved_from: str | None = None  # an old path to remove once the new file is written
     password_files: tuple[str, ...] = ()  # password files apply creates (generate: true)
     expected: bytes | None = field(default=None, compare=False, repr=False)  # the bytes, when known at plan time
+    prevent_destroy: bool = False  # the spec (or, for a keystore it no longer has, kstool.lock) says so
+    destroys_unknown: bool = False  # replaces a file no password opens: whatever keys it held are lost
+    deleted_entries: tuple[EntryChange, ...] = ()  # a deleted keystore's entries, as far as known (for destroyed_keys)
+
+
+@dataclass(frozen=True, slots=True)
+class DestroyedKey:
+    """A private key that exists now and that no artifact holds after apply (a backup may keep the old file)."""
+
+    keystore: str
+    path: str
+    alias: str  # "*" when unknown: a file that cannot be opened is rebuilt
+    action: Action  # the entry's (replace, delete) or the keystore's
+    reason: str
+    facts: Facts = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +116,26 @@ class Plan:
     output_root: str
     keystores: tuple[KeystoreChange, ...]
     lock_update: bool = False  # kstool.lock is missing or out of date (and nothing else changes)
+    # (name, path, why) of keystores kstool.lock records, not in the spec, whose files apply leaves alone
+    left_alone: tuple[tuple[str, str, str], ...] = ()
+    foreign: tuple[tuple[str, str, str], ...] = ()  # (name, path, owning spec) of other specs' artifacts here
 
     @property
     def has_changes(self) -> bool:
-        return self.lock_update or any(k.action is not Action.NOOP or k.password_files for k in self.keystores)
+        return self.lock_update or bool(self.left_alone) or any(
+            k.action is not Action.NOOP or k.password_files for k in self.keystores)
+
+    def destroyed_keys(self) -> tuple[DestroyedKey, ...]:
+        """Every private key apply would destroy: replaced or deleted key entries, deleted keystores' keys."""
+        out: list[DestroyedKey] = []
+        for k in self.keystores:
+            if k.destroys_unknown:
+                out.append(DestroyedKey(k.name, k.path, "*", k.action, k.reasons[0] if k.reasons else ""))
+            for e in (*k.entries, *k.deleted_entries):
+                if e.action in (Action.REPLACE, Action.DELETE) and e.before is not None and _was_key(e):
+                    out.append(DestroyedKey(k.name, k.path, e.alias, e.action, "; ".join(e.reasons),
+                                            dict(e.before)))
+        return tuple(out)
 
     def summary(self) -> dict[str, int]:
         counts = {a.value: 0 for a in Action}

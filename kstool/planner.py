@@ -19,7 +19,7 @@ from kstool.formats.codec import encode
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry
 from kstool.inputs import Inputs, timestamp_ms
 from kstool.lockfile import CERT_FACTS
-from kstool.observe import Observed, ObservedStore
+from kstool.observe import Observed, ObservedStore, Orphan
 from kstool.plan import Action, Build, EntryChange, Follow, Keep, KeystoreChange, NewKey, Plan, Reissue
 from kstool.spec.model import (
     EntrySpec,
@@ -51,11 +51,20 @@ def compute_plan(spec: Spec, inputs: Inputs, observed: Observed, *, output_root:
                 decided[(ks.name, entry.alias)] = _plan_reference(spec, ks, entry, decided,
                                                                   observed.stores.get(ks.name))
     changes = [_keystore_change(ks, inputs, observed, decided) for ks in spec.keystores]
-    changes += [
-        KeystoreChange(o.name, o.path, o.type, Action.DELETE, ("keystore not in spec",), ())
-        for o in observed.orphans
-    ]
-    return Plan(str(spec.file), output_root, tuple(changes))
+    changes += [_orphan_change(o) for o in observed.orphans]
+    left_alone = tuple((a.name, a.path, a.reason) for a in observed.left_alone)
+    foreign = tuple((name, s.path, s.owner) for name, s in sorted(observed.foreign.items()))
+    return Plan(str(spec.file), output_root, tuple(changes), left_alone=left_alone, foreign=foreign)
+
+
+def _orphan_change(orphan: Orphan) -> KeystoreChange:
+    entries = tuple(
+        EntryChange(str(facts.get("alias", "?")), Action.DELETE, ("keystore not in spec",),
+                    "key" if facts.get("kind") == "key" else "trusted", "existing",
+                    before={k: v for k, v in facts.items() if k not in ("alias", "kind")})
+        for facts in orphan.entries)
+    return KeystoreChange(orphan.name, orphan.path, orphan.type, Action.DELETE, ("keystore not in spec",), (),
+                          prevent_destroy=orphan.prevent_destroy, deleted_entries=entries)
 
 
 def _as_read_back(spec: Spec, inputs: Inputs) -> Inputs:
@@ -249,10 +258,10 @@ def _keystore_change(ks: KeystoreSpec, inputs: Inputs, observed: Observed,
     ki = inputs.keystores[ks.name]
     store = observed.stores.get(ks.name)
     entries = [decided[(ks.name, e.alias)] for e in ks.entries]
-    password_files = tuple(
+    password_files = tuple(dict.fromkeys(
         r.ref.shown for r in (ki.password, ki.previous_password, ki.key_password)
         if r is not None and r.generated and hasattr(r.ref, "shown")
-    )
+    ))
     changes = [d.change for d in entries]
     if store is None:
         expected = _expected_bytes(ks, inputs, changes)
@@ -261,9 +270,10 @@ def _keystore_change(ks: KeystoreSpec, inputs: Inputs, observed: Observed,
             why = f"the existing file cannot be opened and is rebuilt from the spec: {broken.reason}"
             moved = broken.path if broken.path != ks.path else None
             return KeystoreChange(ks.name, ks.path, ks.type, Action.REPLACE, (why,), tuple(changes), moved,
-                                  password_files, expected)
+                                  password_files, expected, prevent_destroy=ks.prevent_destroy,
+                                  destroys_unknown=True)
         return KeystoreChange(ks.name, ks.path, ks.type, Action.CREATE, ("new keystore",), tuple(changes), None,
-                              password_files, expected)
+                              password_files, expected, prevent_destroy=ks.prevent_destroy)
     taken = {d.matched for d in entries if d.matched}
     deletes = [
         EntryChange(e.alias, Action.DELETE, ("entry not in spec",), _kind(e), "existing", before=_facts(e))
@@ -280,11 +290,13 @@ def _keystore_change(ks: KeystoreSpec, inputs: Inputs, observed: Observed,
     action = Action.UPDATE if reasons or entry_changed else Action.NOOP
     moved = store.path if store.path != ks.path else None
     return KeystoreChange(ks.name, ks.path, ks.type, action, tuple(reasons), all_changes, moved, password_files,
-                          expected)
+                          expected, prevent_destroy=ks.prevent_destroy)
 
 
 def _store_reasons(ks: KeystoreSpec, store: ObservedStore) -> list[str]:
     reasons: list[str] = []
+    if store.renamed_from is not None:
+        reasons.append(f"renamed: {store.renamed_from} → {ks.name} (previous_name); its keys are kept")
     if store.path != ks.path:
         reasons.append(f"path changed: {store.path} → {ks.path}")
     if store.type != ks.type:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kstool.inputs import resolve_inputs
-from kstool.lockfile import Lock, lock_entry, read_lock
+from kstool.lockfile import Lock, lock_entry, read_lock, spec_owner
 from kstool.observe import observe
 from kstool.plan import Action, Keep, KeystoreChange
 from kstool.planner import compute_plan
@@ -42,7 +42,8 @@ def verify(spec_path: Path, root: Path) -> VerifyReport:
     inputs = resolve_inputs(spec, os.environ)
     lock = read_lock(root)
     # verify trusts nothing: every artifact is decrypted in full and re-encoded byte for byte
-    observed = observe(spec, inputs, root, lock, tolerate_unreadable=True, trust_lock=False)
+    observed = observe(spec, inputs, root, lock, tolerate_unreadable=True, trust_lock=False,
+                       owner=spec_owner(spec_path, root))
     errors = {name: u.reason for name, u in observed.unreadable.items()}
     plan = compute_plan(spec, inputs, observed, output_root=str(root))
     changes = {c.name: c for c in plan.keystores}
@@ -54,6 +55,10 @@ def verify(spec_path: Path, root: Path) -> VerifyReport:
                                                                          data))))
     reports += [
         ArtifactReport(o.name, o.path, ("recorded in kstool.lock but not in the spec",)) for o in observed.orphans
+    ]
+    reports += [
+        ArtifactReport(a.name, a.path, (f"recorded in kstool.lock but not in the spec; apply leaves it alone: "
+                                        f"{a.reason}",)) for a in observed.left_alone
     ]
     return VerifyReport(tuple(reports), inputs.warnings)
 

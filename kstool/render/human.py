@@ -28,9 +28,32 @@ def plan_lines(plan: dict[str, Any], *, verbose: bool = False) -> list[Line]:
     lines: list[Line] = []
     for ks in plan["keystores"]:
         lines += _keystore(ks, verbose)
+    for other in plan.get("left_alone", []):
+        lines.append([("  !", "yellow"), (f" keystore {other['name']} ({other['path']}) is in kstool.lock but not in "
+                                          f"the spec; its file is left alone: {other['reason']}; apply removes it "
+                                          "from kstool.lock", "")])
+    others = plan.get("other_specs", [])
+    if others:
+        specs = ", ".join(sorted({o["spec"] for o in others}))
+        lines.append([(f"    {len(others)} keystore(s) here belong to other specs ({specs}) and are left alone",
+                       "dim")])
     if plan.get("lock_file") == "update":
         lines.append([("  ~", "yellow"), (" kstool.lock is missing or out of date: apply writes it (commit it)", "")])
+    lines += _destroyed(plan.get("destroyed_keys", []))
     lines.append(_summary(plan))
+    return lines
+
+
+def _destroyed(keys: list[dict[str, Any]]) -> list[Line]:
+    if not keys:
+        return []
+    lines: list[Line] = [[("Private keys this apply destroys", "bold red"),
+                          (" (the old file is kept as a backup unless --no-backup):", "")]]
+    for k in keys:
+        what = "every key in the file" if k["alias"] == "*" else k["alias"]
+        about = ", ".join(x for x in (k.get("key"), k.get("subject")) if x)
+        lines.append([("  - ", "red"), (f"{k['keystore']}/{what}", "bold"), (f" ({about})" if about else "", "dim"),
+                      (f": {k['action']}: {k['reason']}", "")])
     return lines
 
 
@@ -72,6 +95,8 @@ def _summary(plan: dict[str, Any]) -> Line:
     if plan.get("lock_file") == "update" and not any(s[a] for a in ("create", "update", "replace", "delete")):
         return [("Plan:", "bold"), (f" only kstool.lock to write; {n} keystore(s) match the spec.", "")]
     replaced = f", {s['replace']} to replace" if s["replace"] else ""
+    destroyed = s.get("keys_destroyed", 0)
+    keys = [(f" {destroyed} private key(s) destroyed.", "bold red")] if destroyed else []
     return [("Plan:", "bold"), (f" {s['create']} to create, {s['update']} to update{replaced}, {s['delete']} to "
             f"delete (entries: {e['create']} to create, {e['update']} to update, {e['replace']} to replace, "
-            f"{e['delete']} to delete, {e['no-op']} unchanged).", "")]
+            f"{e['delete']} to delete, {e['no-op']} unchanged).", ""), *keys]

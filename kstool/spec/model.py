@@ -15,6 +15,7 @@ from kstool.crypto.dn import Rdns, parse_rdns
 from kstool.crypto.san import SanItem, check_san
 from kstool.errors import KstoolError
 from kstool.formats.model import StoreType
+from kstool.outpaths import reserved_problem, suffix_problem
 from kstool.spec.validate import validate
 from kstool.spec.yamlload import Document, JsonPath, Location, SpecError, load_yaml, read_spec_text
 
@@ -130,6 +131,8 @@ class KeystoreSpec:
     iterations: int | None
     entries: tuple[EntrySpec, ...]
     location: Location
+    previous_name: str | None = None  # the name kstool.lock knows it by, after a rename
+    prevent_destroy: bool = False  # any plan that destroys one of its private keys is an error
 
     def entry(self, alias: str) -> EntrySpec | None:
         return next((e for e in self.entries if e.alias == alias), None)
@@ -167,8 +170,10 @@ class _Builder:
         raw: list[dict[str, Any]] = self.doc.data["keystores"]
         keystores = tuple(self.keystore(i, k) for i, k in enumerate(raw))
         self.check_unique(keystores)
+        self.check_previous_names(keystores)
         spec = Spec(self.file, self.base, keystores)
         check_references(spec)
+        check_outputs(spec, self.base)
         return spec
 
     def keystore(self, i: int, raw: dict[str, Any]) -> KeystoreSpec:
@@ -194,6 +199,8 @@ class _Builder:
             iterations=raw.get("iterations"),
             entries=entries,
             location=self.loc(*at),
+            previous_name=raw.get("previous_name"),
+            prevent_destroy=bool(raw.get("prevent_destroy", False)),
         )
 
     def type_from_extension(self, path: str, at: JsonPath) -> StoreType:
@@ -214,6 +221,9 @@ class _Builder:
         if norm == ".." or norm.startswith("../") or norm in (".", ""):
             raise SpecError(self.loc(*at), "must name a file inside the spec's folder (or --output-dir); "
                                            "'..' may not leave it")
+        problem = reserved_problem(norm)
+        if problem:
+            raise SpecError(self.loc(*at), f"path {norm!r} {problem}: choose another name")
         return norm
 
     def input_path(self, text: str, at: JsonPath) -> Path:
@@ -326,6 +336,45 @@ class _Builder:
                                 f"path {ks.path!r} is already written by keystores[{paths[key]}]")
             names[ks.name] = i
             paths[key] = i
+
+
+    def check_previous_names(self, keystores: tuple[KeystoreSpec, ...]) -> None:
+        names = {ks.name: i for i, ks in enumerate(keystores)}
+        claimed: dict[str, int] = {}
+        for i, ks in enumerate(keystores):
+            old = ks.previous_name
+            if old is None:
+                continue
+            at = self.loc("keystores", i, "previous_name")
+            if old in names:
+                raise SpecError(at, f"previous_name {old!r} is the name of keystores[{names[old]}]; previous_name "
+                                    "names a keystore that no longer exists under that name")
+            if old in claimed:
+                raise SpecError(at, f"previous_name {old!r} is also the previous_name of keystores[{claimed[old]}]")
+            claimed[old] = i
+
+
+def check_outputs(spec: Spec, root: Path) -> None:
+    """Outputs that would overwrite each other are spec errors: a password file at a keystore's path, or a
+    generated password file at one of kstool's own names (``root``: where keystore paths resolve)."""
+    root_text = posixpath.normpath(root.as_posix())
+    stores = {posixpath.join(root_text, ks.path).casefold(): (i, ks) for i, ks in enumerate(spec.keystores)}
+    for ks in spec.keystores:
+        for ref in (ks.password, ks.previous_password, ks.key_password):
+            if not isinstance(ref, FileRef):
+                continue
+            target = PurePosixPath(posixpath.normpath(ref.path.as_posix()))
+            hit = stores.get(target.as_posix().casefold())
+            if hit is not None:
+                raise SpecError(ref.location, f"password file {ref.shown} is the path of keystores[{hit[0]}] "
+                                              f"({hit[1].name!r}); apply would write the keystore over its "
+                                              "password file: put the password file elsewhere")
+            if ref.generate:
+                rel = posixpath.relpath(target.as_posix(), root_text)
+                problem = suffix_problem(target.name) if rel.startswith("../") else reserved_problem(rel)
+                if problem:
+                    raise SpecError(ref.location, f"generated password file {ref.shown} {problem}: choose another "
+                                                  "name")
 
 
 def check_references(spec: Spec) -> None:
