@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -103,3 +104,53 @@ def check_confined(root: Path, rel: str) -> None:
                               "through links: replace it with a real folder or change the keystore's path")
         if not stat.S_ISDIR(mode):
             raise KstoolError(f"{rel}: {current.relative_to(root)} is not a folder")
+
+
+class NotRegularFileError(KstoolError):
+    """An input that is not a regular file (a FIFO, a device, a socket), or one larger than allowed."""
+
+
+def read_regular_file(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of the regular file at ``path`` (symbolic links followed), refusing anything that could hang
+    or never end: FIFOs, devices and sockets are refused before any byte is read (opened non-blocking, checked
+    with fstat), and a file over ``limit`` bytes is refused before it is read.
+
+    Raises FileNotFoundError, IsADirectoryError and other OSErrors for the caller to word; ``NotRegularFileError``
+    for a special or oversized file: a KstoolError whose message starts with ``what``, the file as the user
+    should read it (e.g. "certificate file certs/web.crt").
+    """
+    info = os.stat(path)  # refuse special files without even opening them (opening some has side effects)
+    _check_regular(path, info, limit, what)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        opened = os.fstat(fd)  # what was opened, which may have been swapped since the stat
+        _check_regular(path, opened, limit, what)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit and (chunk := os.read(fd, min(1024 * 1024, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > limit:  # it grew while being read
+        raise NotRegularFileError(f"{what} is larger than {_size_text(limit)}")
+    return b"".join(chunks)
+
+
+def _check_regular(path: Path, info: os.stat_result, limit: int, what: str) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else
+                "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else
+                "a socket" if stat.S_ISSOCK(info.st_mode) else "not a regular file")
+        raise NotRegularFileError(f"{what} is {kind}, not a regular file; name a regular file")
+    if info.st_size > limit:
+        raise NotRegularFileError(f"{what} is larger than {_size_text(limit)}")
+
+
+def _size_text(limit: int) -> str:
+    for unit, size in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if limit >= size and limit % size == 0:
+            return f"{limit // size} {unit}"
+    return f"{limit} bytes"

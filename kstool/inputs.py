@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from kstool.errors import KstoolError, WrongPasswordError
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
+from kstool.fsutil import NotRegularFileError, read_regular_file
 from kstool.secrets import Resolved, check_store_password, resolve
 from kstool.spec.model import (
     EntrySpec,
@@ -116,20 +117,20 @@ def shown(path: Path) -> str:
 
 
 def read_input(path: Path, location: Location, what: str) -> bytes:
+    """An input file's bytes: a regular file (links followed) of at most MAX_INPUT_BYTES; a FIFO or device is
+    refused without waiting on it."""
     path_text = shown(path)
     try:
-        if path.is_dir():
-            raise SpecError(location, f"{what} {path_text} is a directory; name a file")
-        with path.open("rb") as f:
-            data = f.read(MAX_INPUT_BYTES + 1)
+        return read_regular_file(path, MAX_INPUT_BYTES, f"{what} {path_text}")
+    except NotRegularFileError as e:
+        raise SpecError(location, str(e)) from None
     except FileNotFoundError:
         raise SpecError(location, f"{what} {path_text} does not exist; check the path (relative to the spec's "
                                   "folder)") from None
+    except IsADirectoryError:
+        raise SpecError(location, f"{what} {path_text} is a directory; name a file") from None
     except OSError as e:
         raise SpecError(location, f"cannot read {what} {path_text}: {e.strerror}") from None
-    if len(data) > MAX_INPUT_BYTES:
-        raise SpecError(location, f"{what} {path_text} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
-    return data
 
 
 def timestamp_ms(cert: x509.Certificate) -> int:

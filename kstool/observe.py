@@ -86,9 +86,14 @@ def read_artifact(path: Path, shown: str) -> tuple[bytes, int] | None:
     if info.st_size > MAX_STORE_BYTES:
         raise KstoolError(f"{shown} is larger than {MAX_STORE_BYTES // (1024 * 1024)} MiB; not a keystore kstool "
                           "wrote: move it away or change the keystore's path")
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    # non-blocking: a FIFO swapped in since the lstat must not hang the open; fstat says what was opened
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as f:
-        return f.read(), stat.S_IMODE(info.st_mode)
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode) or opened.st_size > MAX_STORE_BYTES:
+            raise KstoolError(f"{shown} changed while being read (now not a regular file, or too large); "
+                              "run the command again")
+        return f.read(MAX_STORE_BYTES + 1), stat.S_IMODE(opened.st_mode)
 
 
 def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,

@@ -223,15 +223,8 @@ def _plan_reference(spec: Spec, ks: KeystoreSpec, entry: EntrySpec, decided: Map
 
 def _resolve_target(spec: Spec, address: Address, decided: Mapping[Address, _Decided]) -> tuple[Address, EntryChange]:
     """Follow references to the entry that owns the certificate (the spec checked there is no cycle)."""
-    while True:
-        ks = spec.keystore(address[0])
-        assert ks is not None
-        entry = ks.entry(address[1])
-        assert entry is not None
-        if isinstance(entry.source, TrustedReference):
-            address = (entry.source.keystore, entry.source.alias)
-            continue
-        return address, decided[address].change
+    target = spec.reference_target(*address)
+    return target, decided[target].change
 
 
 def _known_leaf(change: EntryChange) -> bytes | None:

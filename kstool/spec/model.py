@@ -7,7 +7,7 @@ aliases as Java sees them, confined paths, parsed DNs and SANs, trusted-entry re
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -130,9 +130,14 @@ class KeystoreSpec:
     iterations: int | None
     entries: tuple[EntrySpec, ...]
     location: Location
+    _by_alias: dict[str, EntrySpec] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # the first entry wins, as a linear search would (duplicate aliases are a spec error anyway)
+        object.__setattr__(self, "_by_alias", {e.alias: e for e in reversed(self.entries)})
 
     def entry(self, alias: str) -> EntrySpec | None:
-        return next((e for e in self.entries if e.alias == alias), None)
+        return self._by_alias.get(alias)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +145,22 @@ class Spec:
     file: Path
     base_dir: Path  # the spec file's folder: relative inputs resolve here
     keystores: tuple[KeystoreSpec, ...]
+    _by_name: dict[str, KeystoreSpec] = field(init=False, repr=False, compare=False)
+    # (keystore, alias) of a trusted reference -> the entry owning the certificate its chain of references ends at
+    _targets: dict[tuple[str, str], tuple[str, str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {k.name: k for k in reversed(self.keystores)})
+        object.__setattr__(self, "_targets", {})
 
     def keystore(self, name: str) -> KeystoreSpec | None:
-        return next((k for k in self.keystores if k.name == name), None)
+        return self._by_name.get(name)
+
+    def reference_target(self, keystore: str, alias: str) -> tuple[str, str]:
+        """Where a chain of ``trusted: {entry:}`` references starting at (keystore, alias) ends: the address of
+        the entry that owns the certificate (itself when it is no reference). Needs a spec whose references
+        ``check_references`` accepted (no cycle, no missing target)."""
+        return _resolve(self, (keystore, alias))
 
 
 def load_spec(path: Path) -> Spec:
@@ -329,31 +347,57 @@ class _Builder:
 
 
 def check_references(spec: Spec) -> None:
-    """Every trusted.entry names an existing entry, and following references never loops."""
+    """Every trusted.entry names an existing entry, and following references never loops.
+
+    Each address is followed once: its target is kept (``Spec._targets``), so long chains stay linear.
+    """
     for ks in spec.keystores:
         for entry in ks.entries:
             if isinstance(entry.source, TrustedReference):
-                _follow(spec, ks, entry)
+                _resolve(spec, (ks.name, entry.alias), entry.location)
 
 
-def _follow(spec: Spec, ks: KeystoreSpec, entry: EntrySpec) -> None:
-    seen = [f"{ks.name}/{entry.alias}"]
-    current = entry
-    while isinstance(current.source, TrustedReference):
-        ref = current.source
-        target_ks = spec.keystore(ref.keystore)
-        where = entry.location
-        if target_ks is None:
-            names = ", ".join(k.name for k in spec.keystores)
-            raise SpecError(where, f"trusted.entry names keystore {ref.keystore!r}, which is not in the spec "
-                                   f"(keystores: {names})")
-        target = target_ks.entry(ref.alias)
-        if target is None:
-            aliases = ", ".join(e.alias for e in target_ks.entries) or "none"
-            raise SpecError(where, f"trusted.entry names alias {ref.alias!r}, which keystore {ref.keystore!r} does "
-                                   f"not have (aliases: {aliases})")
-        address = f"{target_ks.name}/{target.alias}"
-        if address in seen:
-            raise SpecError(where, "trusted.entry references form a cycle: " + " → ".join([*seen, address]))
-        seen.append(address)
-        current = target
+def _resolve(spec: Spec, start: tuple[str, str], where: Location | None = None) -> tuple[str, str]:
+    targets = spec._targets  # the spec's own memo, filled here only
+    path: list[tuple[str, str]] = []
+    on_path: set[tuple[str, str]] = set()
+    address = start
+    while address not in targets:
+        ks = spec.keystore(address[0])
+        entry = ks.entry(address[1]) if ks is not None else None
+        if entry is None or not isinstance(entry.source, TrustedReference):
+            if address != start and where is not None:
+                _check_target(spec, path[-1], where)
+            targets[address] = address
+            break
+        path.append(address)
+        on_path.add(address)
+        ref = entry.source
+        following = (ref.keystore, ref.alias)
+        if following in on_path:
+            if where is None:
+                raise AssertionError(f"trusted references form a cycle at {following}")
+            shown = [f"{k}/{a}" for k, a in (*path, following)]
+            raise SpecError(where, "trusted.entry references form a cycle: " + " → ".join(shown))
+        address = following
+    end = targets[address]
+    for step in path:
+        targets[step] = end
+    return end
+
+
+def _check_target(spec: Spec, referrer: tuple[str, str], where: Location) -> None:
+    """The reference at ``referrer`` names a keystore and an alias that exist."""
+    ks = spec.keystore(referrer[0])
+    entry = ks.entry(referrer[1]) if ks is not None else None
+    assert entry is not None and isinstance(entry.source, TrustedReference)
+    ref = entry.source
+    target_ks = spec.keystore(ref.keystore)
+    if target_ks is None:
+        names = ", ".join(k.name for k in spec.keystores)
+        raise SpecError(where, f"trusted.entry names keystore {ref.keystore!r}, which is not in the spec "
+                               f"(keystores: {names})")
+    if target_ks.entry(ref.alias) is None:
+        aliases = ", ".join(e.alias for e in target_ks.entries) or "none"
+        raise SpecError(where, f"trusted.entry names alias {ref.alias!r}, which keystore {ref.keystore!r} does "
+                               f"not have (aliases: {aliases})")
