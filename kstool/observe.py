@@ -17,7 +17,7 @@ from typing import Literal
 from kstool.digests import content_digest, encoding_settings
 from kstool.errors import KstoolError, WrongPasswordError
 from kstool.facts import load_cert
-from kstool.formats.codec import decode, prove_password
+from kstool.formats.codec import decode, has_integrity_check, prove_password
 from kstool.formats.model import Entry, KeyEntry, StoreType, detect_type
 from kstool.fsutil import check_confined
 from kstool.inputs import Inputs, KeystoreInputs
@@ -227,12 +227,21 @@ def _open_task(found: _Found) -> _OpenTask:
             found.locked is not None)
 
 
+_NO_INTEGRITY_CHECK = ("it has no integrity check (MAC), so its password does not protect it and anyone could have "
+                       "written it; kstool never writes such a file and does not trust its contents")
+
+
 def _try_open(task: _OpenTask) -> _Opened | str | None:
     """Entries and which passwords opened them; None if no password does; a message if the bytes are bad.
 
     Module-level and free of spec objects: it runs in worker processes too.
     """
     data, store_type, store_passwords, key_passwords, known_intact, keys, prove_only = task
+    try:  # a store the password does not protect could have been planted by anyone: never trusted
+        if not has_integrity_check(data, store_type):
+            return _NO_INTEGRITY_CHECK
+    except KstoolError as e:
+        return str(e)
     if prove_only:
         try:
             if prove_password(data, store_type, store_passwords[0][1]):

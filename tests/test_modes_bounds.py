@@ -3,6 +3,7 @@ work on hostile inputs (linear scans, regular files only, no hang on a FIFO)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -11,6 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.x509.oid import NameOID
 
 from kstool.crypto.material import load_certificates
 from kstool.errors import KstoolError, MaterialError
@@ -159,3 +164,103 @@ def test_read_regular_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         read_regular_file(tmp_path / "nope", 100, "input")
     assert issubclass(NotRegularFileError, KstoolError)
+
+
+# -- 7. an artifact the password does not protect is not trusted ----------------------------------------------
+
+GEN_P12 = ("  - name: x\n    path: x.p12\n    password: {env: KS_PASS}\n    entries:\n"
+           "      - alias: a\n        generate: {dname: 'CN=planted', key: {algorithm: EC, size: 256}}\n")
+
+
+def _macless_p12(folder: Path, *, encrypted_key: bool = False) -> bytes:
+    """What anyone can write without the password: `openssl pkcs12 -export -nomac`, no encryption (or the key
+    encrypted under the store's password, which a MAC-less file cannot prove either)."""
+    key, cert = folder / "planted.key", folder / "planted.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-subj", "/CN=planted", "-days", "90", "-keyout", key, "-out", cert], check=True,
+                   capture_output=True)
+    protection = ["-keypbe", "AES-256-CBC", "-passout", "env:KS_PASS"] if encrypted_key else \
+        ["-keypbe", "NONE", "-passout", "pass:"]
+    out = subprocess.run(["openssl", "pkcs12", "-export", "-nomac", "-certpbe", "NONE", *protection, "-name", "a",
+                          "-inkey", key, "-in", cert], check=True, capture_output=True).stdout
+    key.unlink()
+    cert.unlink()
+    return out
+
+
+@pytest.mark.parametrize("encrypted_key", [False, True], ids=["plain", "key-encrypted"])
+def test_planted_macless_pkcs12_is_unreadable(tmp_path: Path, capsys: pytest.CaptureFixture[str], env: None,
+                                              encrypted_key: bool) -> None:
+    spec = project(tmp_path, GEN_P12)
+    planted = _macless_p12(tmp_path, encrypted_key=encrypted_key)
+    (tmp_path / "x.p12").write_bytes(planted)
+    (tmp_path / "x.p12").chmod(0o600)
+    plan = run(capsys, "plan", spec)
+    assert plan.code == 1
+    assert "x.p12 is not a valid PKCS12 keystore (it has no integrity check (MAC)" in plan.err
+    assert run(capsys, "apply", spec).code == 1
+    assert (tmp_path / "x.p12").read_bytes() == planted
+    assert run(capsys, "verify", spec).code == 1
+    rebuilt = run(capsys, "apply", spec, "--replace-unreadable")
+    assert rebuilt.code == 0, rebuilt.err
+    assert (tmp_path / "x.p12").read_bytes() != planted
+    backup = next(tmp_path.glob("x.p12.*.kstool-backup"))
+    assert backup.read_bytes() == planted
+    facts = run(capsys, "inspect", tmp_path / "x.p12", "--password-env", "KS_PASS", "--json").json()
+    planted_facts = run(capsys, "inspect", backup, "--password-env", "KS_PASS", "--json")
+    assert planted_facts.code == 0  # inspect still lists such a file: it trusts nothing anyway
+    assert facts["entries"][0]["public_key_sha256"] != planted_facts.json()["entries"][0]["public_key_sha256"]
+    assert run(capsys, "verify", spec).code == 0
+
+
+def _self_signed(key: ed25519.Ed25519PrivateKey, subject: str, issuer: str | None = None,
+                 signer: ed25519.Ed25519PrivateKey | None = None) -> bytes:
+    when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    return (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer or subject)]))
+            .public_key(key.public_key()).serial_number(1).not_valid_before(when)
+            .not_valid_after(when + dt.timedelta(days=9)).sign(signer or key, None)
+            .public_bytes(serialization.Encoding.DER))
+
+
+def _raw_p12(key_ders: list[bytes], cert_ders: list[bytes], *, names: bool = False) -> bytes:
+    """A MAC-less, unencrypted PKCS12 store: key bags without localKeyId, certificate bags."""
+    from kstool.formats import der
+    from kstool.formats import pkcs12 as p12
+
+    key_bags = [p12._safe_bag(p12.KEY_BAG, k, []) for k in key_ders]
+    cert_bags = [p12._cert_bag(c, [p12._attribute(p12.FRIENDLY_NAME, der.bmp_string(f"c{i}"))] if names else [])
+                 for i, c in enumerate(cert_ders)]
+    infos = [p12._data_info(der.seq(*bags)) for bags in (key_bags, cert_bags) if bags]
+    return der.seq(der.integer(3), p12._data_info(der.seq(*infos)))
+
+
+@pytest.mark.slow
+def test_pkcs12_key_to_certificate_matching_is_linear() -> None:
+    """3000 keys and 3000 certificates (0.9 MB), none matching: k times c public-key comparisons took minutes."""
+    from kstool.formats.pkcs12 import decode_pkcs12
+
+    pkcs8 = [ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        for _ in range(3000)]
+    data = _raw_p12(pkcs8, [_self_signed(ed25519.Ed25519PrivateKey.generate(), "x")] * 3000)
+    started = time.perf_counter()
+    assert len(decode_pkcs12(data, "password")) == 3000
+    assert time.perf_counter() - started < 10
+
+
+def test_pkcs12_chains_are_bounded() -> None:
+    """Issuers are found by name through an index; a chain longer than any real one is refused."""
+    from kstool.errors import FormatError
+    from kstool.formats.pkcs12 import MAX_CHAIN_LENGTH, decode_pkcs12
+
+    keys = [ed25519.Ed25519PrivateKey.generate() for _ in range(MAX_CHAIN_LENGTH + 1)]
+    certs = [_self_signed(keys[i], f"c{i}", f"c{i + 1}", keys[i + 1]) for i in range(MAX_CHAIN_LENGTH)]
+    leaf_key = keys[0].private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption())
+    root = _self_signed(keys[-1], f"c{MAX_CHAIN_LENGTH}")
+    full = decode_pkcs12(_raw_p12([leaf_key], [*certs[:MAX_CHAIN_LENGTH - 1], root]), "password")
+    assert len(full[0].chain_der) == MAX_CHAIN_LENGTH - 1  # c0 … c62: c63 is missing, the chain stops there
+    with pytest.raises(FormatError, match=f"longer than {MAX_CHAIN_LENGTH} certificates"):
+        decode_pkcs12(_raw_p12([leaf_key], [*certs, root]), "password")
