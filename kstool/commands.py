@@ -152,6 +152,7 @@ def cmd_apply(spec_path: Path, options: Options, *, as_json: bool, verbose: bool
     lines += [[("removed", "yellow"), f" stray temp file {temp} (left by an interrupted apply)"] for temp in stray]
     lines += [[("created", "green"), f" password file {path} (0600)"] for path in result.password_files]
     lines += [[("backup", "cyan"), f"  {path}"] for path in result.backups]
+    lines += [[("pruned", "yellow"), f"  old backup {path}"] for path in result.pruned_backups]
     lines += [[("wrote", "green"), f"   {path}"] for path in result.written]
     lines += [[("deleted", "red"), f" {path}"] for path in result.deleted]
     if result.lock_written:
@@ -198,7 +199,7 @@ def _print_json_result(plan: Plan, result: ApplyResult) -> None:
     doc = plan_to_dict(plan)
     doc["applied"] = {"written": list(result.written), "deleted": list(result.deleted),
                       "backups": list(result.backups), "password_files_created": list(result.password_files),
-                      "lock_written": result.lock_written}
+                      "lock_written": result.lock_written, "pruned_backups": list(result.pruned_backups)}
     print(json.dumps(doc, indent=2, ensure_ascii=False))
 
 

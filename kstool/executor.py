@@ -24,7 +24,7 @@ from kstool.observe import Observed, read_artifact
 from kstool.parallel import Pool, imap, pmap
 from kstool.plan import Action, Follow, Keep, NewKey, Plan, Reissue
 from kstool.spec.model import FileRef, Generate, Spec
-from kstool.transaction import Commit
+from kstool.transaction import Commit, prune_backups
 
 Address = tuple[str, str]
 
@@ -36,6 +36,7 @@ class ApplyResult:
     password_files: tuple[str, ...] = ()
     lock_written: bool = False
     backups: tuple[str, ...] = field(default=())
+    pruned_backups: tuple[str, ...] = ()  # older backups deleted to keep the spec's backups.keep
 
 
 def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Path, *, now: datetime,
@@ -76,7 +77,10 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
         discard(staged.values())  # new files never put in place
         commit.rollback(f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}")
     lock_written = write_lock(root, spec, inputs, plan, built, outputs=outputs, observed=observed)
-    return ApplyResult(tuple(written), tuple(deleted), password_files, lock_written, tuple(commit.backup_paths))
+    artifacts = {p for change in plan.keystores for p in (change.path, change.moved_from) if p is not None}
+    pruned = prune_backups(root, artifacts, spec.backups_keep)
+    return ApplyResult(tuple(written), tuple(deleted), password_files, lock_written, tuple(commit.backup_paths),
+                       tuple(pruned))
 
 
 def _encode_all(plan: Plan, spec: Spec, inputs: Inputs, built: Mapping[Address, Entry], *, jobs: int,

@@ -264,3 +264,56 @@ def test_pkcs12_chains_are_bounded() -> None:
     assert len(full[0].chain_der) == MAX_CHAIN_LENGTH - 1  # c0 … c62: c63 is missing, the chain stops there
     with pytest.raises(FormatError, match=f"longer than {MAX_CHAIN_LENGTH} certificates"):
         decode_pkcs12(_raw_p12([leaf_key], [*certs, root]), "password")
+
+
+# -- 11. backups are bounded ----------------------------------------------------------------------------------
+
+def _rotate(tmp_path: Path, capsys: pytest.CaptureFixture[str], spec: Path, n: int, head: str = "") -> list[str]:
+    """``n`` applies that each replace k.p12 (its one entry's alias changes), each at its own second."""
+    for i in range(n):
+        project(tmp_path, store("k", "k.p12").replace("alias: root", f"alias: root{i}"), head)
+        result = run(capsys, "apply", spec)
+        assert result.code == 0, result.err
+        for backup in tmp_path.glob("k.p12.20*.kstool-backup"):  # the next apply may run in this second: age them
+            stamp = backup.name.split(".")[2]
+            if not stamp.startswith("2000"):
+                backup.rename(backup.with_name(backup.name.replace(stamp, f"2000{i:04d}T000000Z")))
+    return sorted(p.name for p in tmp_path.glob("*.kstool-backup"))
+
+
+def test_backups_keep_the_newest_three_by_default(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   env: None) -> None:
+    spec = project(tmp_path, store("k", "k.p12"))
+    assert run(capsys, "apply", spec).code == 0
+    (tmp_path / "k.p12.19990101T000000Z.kstool-backup").write_bytes(b"older")  # from an older apply
+    (tmp_path / "other.p12.19990101T000000Z.kstool-backup").write_bytes(b"not ours")  # another artifact's
+    (tmp_path / "k.p12.notes.kstool-backup").write_bytes(b"not kstool's name")
+    backups = _rotate(tmp_path, capsys, spec, 5)
+    assert backups == ["k.p12.20000002T000000Z.kstool-backup", "k.p12.20000003T000000Z.kstool-backup",
+                       "k.p12.20000004T000000Z.kstool-backup", "k.p12.notes.kstool-backup",
+                       "other.p12.19990101T000000Z.kstool-backup"]
+    assert all((tmp_path / b).stat().st_mode & 0o777 == 0o600 for b in backups[:3])
+
+
+def test_backups_keep_is_configurable(tmp_path: Path, capsys: pytest.CaptureFixture[str], env: None) -> None:
+    spec = project(tmp_path, store("k", "k.p12"), "backups: {keep: 1}\n")
+    assert run(capsys, "apply", spec).code == 0
+    assert _rotate(tmp_path, capsys, spec, 3, "backups: {keep: 1}\n") == ["k.p12.20000002T000000Z.kstool-backup"]
+    project(tmp_path, store("k", "k.p12"), "backups: {keep: 1}\n")
+    result = run(capsys, "apply", spec, "--json")
+    assert result.json()["applied"]["pruned_backups"] == ["k.p12.20000002T000000Z.kstool-backup"]
+    project(tmp_path, store("k", "k.p12"), "backups: {keep: 0}\n")
+    assert "backups.keep: must be a whole number from 1 to 1000" in run(capsys, "validate", spec).err
+
+
+def test_prune_orders_same_second_backups_by_their_counter(tmp_path: Path) -> None:
+    from kstool.transaction import prune_backups
+
+    names = ["a.jks.20261202T100000Z.kstool-backup", "a.jks.20261202T100000Z.1.kstool-backup",
+             "a.jks.20261202T100000Z.2.kstool-backup", "a.jks.20261201T100000Z.7.kstool-backup"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "a.jks.20251201T100000Z.kstool-backup").symlink_to(tmp_path / names[0])  # never kstool's
+    assert prune_backups(tmp_path, {"a.jks"}, 2) == [names[3], names[0]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([names[1], names[2],
+                                                                 "a.jks.20251201T100000Z.kstool-backup"])

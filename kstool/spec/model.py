@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 KeyAlgorithm = Literal["RSA", "EC", "Ed25519"]
 Profile = Literal["modern", "legacy"]
 
+DEFAULT_MODE = 0o600  # keystores and generated password files, unless the spec says otherwise
+DEFAULT_BACKUPS_KEEP = 3
 DEFAULT_KEY: dict[KeyAlgorithm, int | None] = {"RSA": 2048, "EC": 256, "Ed25519": None}
 EXTENSION_TYPES: dict[str, StoreType] = {".jks": "jks", ".jceks": "jceks", ".p12": "pkcs12", ".pfx": "pkcs12"}
 
@@ -38,11 +40,22 @@ class EnvRef:
 
 
 @dataclass(frozen=True, slots=True)
+class FileAttrs:
+    """Mode and ownership of a file kstool writes; ``owner``/``group`` are names or numeric ids as written (resolved
+    on the machine that applies the spec), None to leave them to the user running kstool."""
+
+    mode: int = DEFAULT_MODE
+    owner: str | int | None = None
+    group: str | int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FileRef:
     path: Path  # resolved against the spec's folder
     shown: str  # as written in the spec
     generate: bool
     location: Location
+    attrs: FileAttrs = FileAttrs()  # for a generated file: how apply creates it
 
     def describe(self) -> str:
         return f"password file {self.shown}"
@@ -130,6 +143,7 @@ class KeystoreSpec:
     iterations: int | None
     entries: tuple[EntrySpec, ...]
     location: Location
+    attrs: FileAttrs = FileAttrs()
     _by_alias: dict[str, EntrySpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -145,6 +159,7 @@ class Spec:
     file: Path
     base_dir: Path  # the spec file's folder: relative inputs resolve here
     keystores: tuple[KeystoreSpec, ...]
+    backups_keep: int = DEFAULT_BACKUPS_KEEP  # backups kept per artifact; older ones are pruned by apply
     _by_name: dict[str, KeystoreSpec] = field(init=False, repr=False, compare=False)
     # (keystore, alias) of a trusted reference -> the entry owning the certificate its chain of references ends at
     _targets: dict[tuple[str, str], tuple[str, str]] = field(init=False, repr=False, compare=False)
@@ -177,6 +192,7 @@ class _Builder:
         self.doc = doc
         self.file = file
         self.base = file.resolve().parent
+        self.defaults = self.attrs(doc.data.get("defaults", {}), ("defaults",), FileAttrs())
 
     def loc(self, *path: str | int) -> Location:
         return self.doc.at(tuple(path))
@@ -185,7 +201,8 @@ class _Builder:
         raw: list[dict[str, Any]] = self.doc.data["keystores"]
         keystores = tuple(self.keystore(i, k) for i, k in enumerate(raw))
         self.check_unique(keystores)
-        spec = Spec(self.file, self.base, keystores)
+        keep = self.doc.data.get("backups", {}).get("keep", DEFAULT_BACKUPS_KEEP)
+        spec = Spec(self.file, self.base, keystores, keep)
         check_references(spec)
         return spec
 
@@ -212,7 +229,19 @@ class _Builder:
             iterations=raw.get("iterations"),
             entries=entries,
             location=self.loc(*at),
+            attrs=self.attrs(raw, at, self.defaults),
         )
+
+    def attrs(self, raw: dict[str, Any], at: JsonPath, inherited: FileAttrs) -> FileAttrs:
+        """``mode``, ``owner`` and ``group`` of ``raw``, each falling back to ``inherited``."""
+        mode = inherited.mode
+        if "mode" in raw:
+            mode = int(raw["mode"], 8)  # the schema admits 3 or 4 octal digits, no setuid/setgid/sticky bit
+            if mode & 0o600 != 0o600:
+                raise SpecError(self.loc(*at, "mode"), f"mode {mode:04o} does not let the owner read and write "
+                                                       "the file; kstool must be able to replace it: use e.g. 0600 "
+                                                       "or 0640")
+        return FileAttrs(mode, raw.get("owner", inherited.owner), raw.get("group", inherited.group))
 
     def type_from_extension(self, path: str, at: JsonPath) -> StoreType:
         suffix = PurePosixPath(path).suffix.lower()
@@ -243,8 +272,13 @@ class _Builder:
     def password(self, raw: dict[str, Any], at: JsonPath) -> PasswordRef:
         if "env" in raw:
             return EnvRef(raw["env"], self.loc(*at))
-        return FileRef(self.input_path(raw["file"], (*at, "file")), raw["file"], bool(raw.get("generate", False)),
-                       self.loc(*at))
+        generate = bool(raw.get("generate", False))
+        for key in ("mode", "owner", "group"):
+            if key in raw and not generate:
+                raise SpecError(self.loc(*at, key), f"{key} applies to a password file kstool generates "
+                                                    "(generate: true); set it on your own file yourself")
+        return FileRef(self.input_path(raw["file"], (*at, "file")), raw["file"], generate, self.loc(*at),
+                       self.attrs(raw, at, self.defaults))
 
     def optional_password(self, raw: dict[str, Any], key: str, at: JsonPath) -> PasswordRef | None:
         return self.password(raw[key], (*at, key)) if key in raw else None
