@@ -7,7 +7,8 @@ import errno
 import os
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from kstool.errors import KstoolError
@@ -15,21 +16,92 @@ from kstool.errors import KstoolError
 TEMP_SUFFIX = ".kstool-tmp"
 
 
-def stage(path: Path, data: bytes, *, mode: int = 0o600) -> Path:
+@dataclass(frozen=True, slots=True)
+class Ownership:
+    """The mode and owner a file kstool writes must have; ``uid``/``gid`` -1: not spec'd (whoever runs kstool)."""
+
+    mode: int = 0o600
+    uid: int = -1
+    gid: int = -1
+
+    def differences(self, mode: int, uid: int, gid: int) -> list[str]:
+        """What differs in a file with ``mode``, ``uid`` and ``gid`` (only what the spec sets), in words."""
+        out = [] if mode == self.mode else [f"mode {mode:04o} → {self.mode:04o}"]
+        if self.uid not in (-1, uid):
+            out.append(f"owner {uid} → {self.uid}")
+        if self.gid not in (-1, gid):
+            out.append(f"group {gid} → {self.gid}")
+        return out
+
+    def check_settable(self, what: str) -> None:
+        """Only root may give a file away; anyone may chgrp to a group of their own."""
+        if os.geteuid() == 0:
+            return
+        if self.uid not in (-1, os.geteuid()):
+            raise KstoolError(f"{what}: the spec sets owner {self.uid}, but kstool runs as uid {os.geteuid()} and "
+                              "only root can give files away: run apply as root, or remove owner from the spec")
+        if self.gid not in (-1, os.getegid(), *os.getgroups()):
+            raise KstoolError(f"{what}: the spec sets group {self.gid}, which uid {os.geteuid()} is not a member "
+                              "of: run apply as root, or change group in the spec")
+
+
+def resolve_ownership(mode: int, owner: str | int | None, group: str | int | None, what: str) -> Ownership:
+    """Names of users and groups as ids on this machine (numeric ids are taken as they are)."""
+    import grp  # noqa: PLC0415
+    import pwd  # noqa: PLC0415
+
+    def lookup(value: str | int | None, kind: str) -> int:
+        if value is None:
+            return -1
+        if isinstance(value, int) or value.isdigit():
+            return int(value)
+        try:
+            return pwd.getpwnam(value).pw_uid if kind == "user" else grp.getgrnam(value).gr_gid
+        except KeyError:
+            raise KstoolError(f"{what}: there is no {kind} {value!r} on this machine; create it or give a numeric "
+                              "id") from None
+
+    return Ownership(mode, lookup(owner, "user"), lookup(group, "group"))
+
+
+def make_private_dirs(folder: Path) -> None:
+    """``folder`` and every missing folder above it, each created 0700 whatever the umask (they may hold
+    keystores and password files); folders that exist are left as they are."""
+    missing: list[Path] = []
+    current = folder
+    while not current.is_dir():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for new in reversed(missing):
+        try:
+            os.mkdir(new, 0o700)
+        except FileExistsError:
+            if not new.is_dir():
+                raise
+            continue  # made by someone else meanwhile: not ours to change
+        os.chmod(new, 0o700)  # mkdir's mode is masked by the umask (0700 under umask 0777 would be 0000)
+
+
+def stage(path: Path, data: bytes, *, mode: int = 0o600, ownership: Ownership | None = None) -> Path:
     """``data`` in a new temp file next to ``path``, created 0600 and fsynced; the caller renames or removes it.
 
-    ``mode`` is applied before returning (only ever to widen public files such as the lock file).
+    ``mode`` (or ``ownership``: mode, owner and group) is applied to the temp file before returning, so the file
+    is never seen with other attributes under its real name.
     """
-    # folders kstool creates hold secrets (keystores, password files): private too
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
+    want = ownership or Ownership(mode)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            if mode != 0o600:
-                os.fchmod(f.fileno(), mode)
+            if want.uid != -1 or want.gid != -1:
+                os.fchown(f.fileno(), want.uid, want.gid)
+            if want.mode != 0o600:
+                os.fchmod(f.fileno(), want.mode)
             os.fsync(f.fileno())
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -38,12 +110,13 @@ def stage(path: Path, data: bytes, *, mode: int = 0o600) -> Path:
     return tmp
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, exclusive: bool = False) -> None:
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, exclusive: bool = False,
+                 ownership: Ownership | None = None) -> None:
     """Replace ``path`` with ``data`` so that readers see the old file or the new one, never a mix.
 
     ``exclusive`` refuses to replace an existing file.
     """
-    tmp = stage(path, data, mode=mode)
+    tmp = stage(path, data, mode=mode, ownership=ownership)
     try:
         if exclusive:
             os.link(tmp, path)  # fails with FileExistsError instead of clobbering
@@ -57,14 +130,16 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, exclusive: bool 
         raise
 
 
-def stage_all(files: dict[Path, bytes], *, threads: int = 8) -> dict[Path, Path]:
+def stage_all(files: dict[Path, bytes], *, threads: int = 8,
+              ownership: Mapping[Path, Ownership] | None = None) -> dict[Path, Path]:
     """``stage`` many files at once: their fsyncs overlap. All staged, or none (temp files removed)."""
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
     staged: dict[Path, Path] = {}
     errors: list[BaseException] = []
+    want = ownership or {}
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(files)))) as pool:
-        futures = {path: pool.submit(stage, path, data) for path, data in files.items()}
+        futures = {path: pool.submit(stage, path, data, ownership=want.get(path)) for path, data in files.items()}
         for path, future in futures.items():
             try:
                 staged[path] = future.result()

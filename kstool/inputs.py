@@ -16,10 +16,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from kstool.errors import KstoolError, WrongPasswordError
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
-from kstool.fsutil import NotRegularFileError, read_regular_file
+from kstool.fsutil import NotRegularFileError, Ownership, read_regular_file, resolve_ownership
 from kstool.secrets import Resolved, check_store_password, resolve
 from kstool.spec.model import (
     EntrySpec,
+    FileRef,
     ImportFiles,
     ImportKeystore,
     KeystoreSpec,
@@ -38,6 +39,10 @@ class KeystoreInputs:
     previous_password: Resolved | None
     key_password: Resolved | None  # only when the spec sets one (JKS/JCEKS)
     material: Mapping[str, Entry]  # alias → entry content for import and trusted-certificate entries
+    # the artifact's spec'd mode, owner and group (ids on this machine)
+    ownership: Ownership = field(default_factory=Ownership)
+    # generated password files (generate: true) → their spec'd mode, owner and group
+    password_files: Mapping[Path, Ownership] = field(default_factory=dict)
 
     @property
     def effective_key_password(self) -> str:
@@ -62,7 +67,11 @@ def resolve_inputs(spec: Spec, env: Mapping[str, str], *, now: datetime | None =
 
 def _password(ref: PasswordRef, env: Mapping[str, str], warnings: list[str]) -> Resolved:
     resolved = resolve(ref, env)
-    warnings.extend(resolved.warnings)
+    if isinstance(ref, FileRef) and ref.generate and ref.attrs.mode & 0o077:
+        # the spec lets group or others read this generated file on purpose: no warning about that
+        warnings.extend(w for w in resolved.warnings if "readable by group or others" not in w)
+    else:
+        warnings.extend(resolved.warnings)
     return resolved
 
 
@@ -80,7 +89,13 @@ def _keystore_inputs(ks: KeystoreSpec, env: Mapping[str, str], warnings: list[st
         if content is not None:
             _check_policy(entry, content, now)
             material[entry.alias] = content
-    return KeystoreInputs(password, previous, key_password, material)
+    where = f"keystore {ks.name!r} at {ks.location}"
+    ownership = resolve_ownership(ks.attrs.mode, ks.attrs.owner, ks.attrs.group, where)
+    password_files = {ref.path: resolve_ownership(ref.attrs.mode, ref.attrs.owner, ref.attrs.group,
+                                                  f"password file {ref.shown} at {ref.location}")
+                      for ref in (ks.password, ks.previous_password, ks.key_password)
+                      if isinstance(ref, FileRef) and ref.generate}
+    return KeystoreInputs(password, previous, key_password, material, ownership, password_files)
 
 
 def _material(entry: EntrySpec, env: Mapping[str, str], warnings: list[str]) -> Entry | None:

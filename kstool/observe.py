@@ -43,6 +43,8 @@ class ObservedStore:
     # set when the lock file alone describes the entries (``entries`` is then empty): the bytes, the settings and
     # the inputs are all what kstool.lock recorded, and the store's integrity check proved the password
     locked: LockedStore | None = field(default=None, repr=False)
+    uid: int = -1  # the file's owner and group
+    gid: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +70,18 @@ class Observed:
     stores: Mapping[str, ObservedStore]  # by keystore name; absent = no file
     orphans: tuple[Orphan, ...] = ()
     unreadable: Mapping[str, Unreadable] = field(default_factory=dict)
+    # generated password files that exist → (mode, uid, gid): the planner compares them with the spec's
+    password_files: Mapping[Path, tuple[int, int, int]] = field(default_factory=dict)
 
 
 def read_artifact(path: Path, shown: str) -> tuple[bytes, int] | None:
     """The bytes and mode of an artifact, or None when it does not exist. Symlinks are refused."""
+    found = read_artifact_stat(path, shown)
+    return None if found is None else (found[0], stat.S_IMODE(found[1].st_mode))
+
+
+def read_artifact_stat(path: Path, shown: str) -> tuple[bytes, os.stat_result] | None:
+    """The bytes and the fstat of an artifact, or None when it does not exist. Symlinks are refused."""
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -93,7 +103,7 @@ def read_artifact(path: Path, shown: str) -> tuple[bytes, int] | None:
         if not stat.S_ISREG(opened.st_mode) or opened.st_size > MAX_STORE_BYTES:
             raise KstoolError(f"{shown} changed while being read (now not a regular file, or too large); "
                               "run the command again")
-        return f.read(MAX_STORE_BYTES + 1), stat.S_IMODE(opened.st_mode)
+        return f.read(MAX_STORE_BYTES + 1), opened
 
 
 def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
@@ -109,7 +119,8 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
         hit = _find(ks, root, lock)
         if hit is None:
             continue
-        rel, data, mode = hit
+        rel, data, info = hit
+        mode = stat.S_IMODE(info.st_mode)
         locked = lock.keystores.get(ks.name) if lock and trust_lock else None
         intact = locked is not None and locked.path == rel and locked.sha256 == hashlib.sha256(data).hexdigest()
         settings = locked.settings if intact and locked else None
@@ -117,11 +128,13 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
         partial = settings is not None and ks.name not in full and (ks.type == "pkcs12" or ks.key_password is None)
         # the lock alone describes it when nothing about it can have changed (a store other stores' trusted
         # references point into is opened: they need its certificates)
-        described = (partial and locked is not None and rel == ks.path and not mode & 0o077
+        wanted = inputs.keystores[ks.name].ownership
+        described = (partial and locked is not None and rel == ks.path
+                     and not wanted.differences(mode, info.st_uid, info.st_gid)
                      and ks.name not in referenced and _describes(locked, ks) and settings == encoding_settings(ks)
                      and locked.inputs == content_digest(ks, inputs.keystores[ks.name]))
         found.append(_Found(ks, inputs.keystores[ks.name], rel, data, mode, settings, partial,
-                            locked if described else None))
+                            locked if described else None, info.st_uid, info.st_gid))
     stores: dict[str, ObservedStore] = {}
     unreadable: dict[str, Unreadable] = {}
     for f, result in zip(found, _open_stores(found, jobs=jobs), strict=True):
@@ -142,7 +155,21 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
             store_type = detect_type(artifact[0]) if artifact else None
             if store_type is not None:  # only keystores are deleted; anything else there is left alone
                 orphans.append(Orphan(name, locked.path, store_type))
-    return Observed(stores, tuple(orphans), unreadable)
+    return Observed(stores, tuple(orphans), unreadable, _password_files(inputs))
+
+
+def _password_files(inputs: Inputs) -> dict[Path, tuple[int, int, int]]:
+    """Mode, owner and group of the generated password files that exist (links are not followed)."""
+    out: dict[Path, tuple[int, int, int]] = {}
+    for ki in inputs.keystores.values():
+        for path in ki.password_files:
+            try:
+                info = os.lstat(path)
+            except OSError:
+                continue  # apply creates it (or reading it already failed with a clear message)
+            if stat.S_ISREG(info.st_mode):
+                out[path] = (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
+    return out
 
 
 def _describes(locked: LockedStore, ks: KeystoreSpec) -> bool:
@@ -153,14 +180,14 @@ def _describes(locked: LockedStore, ks: KeystoreSpec) -> bool:
         for facts, entry in zip(locked.entries, ks.entries, strict=True))
 
 
-def _find(ks: KeystoreSpec, root: Path, lock: Lock | None) -> tuple[str, bytes, int] | None:
+def _find(ks: KeystoreSpec, root: Path, lock: Lock | None) -> tuple[str, bytes, os.stat_result] | None:
     """The artifact at the spec's path or, when the path changed, at the path the lock file recorded."""
-    found = read_artifact(root / ks.path, ks.path)
+    found = read_artifact_stat(root / ks.path, ks.path)
     if found is not None:
         return (ks.path, *found)
     locked = lock.keystores.get(ks.name) if lock else None
     if locked is not None and locked.path != ks.path:
-        old = read_artifact(root / locked.path, locked.path)
+        old = read_artifact_stat(root / locked.path, locked.path)
         if old is not None:
             return (locked.path, *old)
     return None
@@ -181,6 +208,8 @@ class _Found:
     locked_settings: str | None  # set when the bytes are exactly what kstool.lock recorded
     partial: bool = False  # leave the keys encrypted (see ObservedStore.partial)
     locked: LockedStore | None = None  # the lock describes it: prove the password, decrypt nothing
+    uid: int = -1
+    gid: int = -1
 
 # entries, store-password label, key password used, proven by the integrity check alone (entries empty)
 _Opened = tuple[tuple[Entry, ...], str, str, bool]
@@ -289,4 +318,5 @@ def _observed(found: _Found, result: _Opened | str | None) -> ObservedStore:
     follows_store = ki.key_password is None and key_password == opener.secret.reveal()
     changed = store_type != "pkcs12" and key_password != ki.effective_key_password and not follows_store
     return ObservedStore(rel, found.data, store_type, entries, opened_with, changed, found.mode,
-                         found.locked_settings, found.partial, found.locked if proven_only else None)
+                         found.locked_settings, found.partial, found.locked if proven_only else None,
+                         found.uid, found.gid)

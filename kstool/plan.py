@@ -85,6 +85,8 @@ class KeystoreChange:
     moved_from: str | None = None  # an old path to remove once the new file is written
     password_files: tuple[str, ...] = ()  # password files apply creates (generate: true)
     expected: bytes | None = field(default=None, compare=False, repr=False)  # the bytes, when known at plan time
+    # existing generated password files whose mode, owner or group differ from the spec's: "PATH: mode 0600 → 0640"
+    password_file_fixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,8 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return self.lock_update or any(k.action is not Action.NOOP or k.password_files for k in self.keystores)
+        return self.lock_update or any(k.action is not Action.NOOP or k.password_files or k.password_file_fixes
+                                       for k in self.keystores)
 
     def summary(self) -> dict[str, int]:
         counts = {a.value: 0 for a in Action}

@@ -17,12 +17,14 @@ from kstool.digests import encoding_settings
 from kstool.facts import cert_facts, key_params, key_text, load_cert
 from kstool.formats.codec import encode
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry
-from kstool.inputs import Inputs, timestamp_ms
+from kstool.fsutil import Ownership
+from kstool.inputs import Inputs, KeystoreInputs, timestamp_ms
 from kstool.lockfile import CERT_FACTS
 from kstool.observe import Observed, ObservedStore
 from kstool.plan import Action, Build, EntryChange, Follow, Keep, KeystoreChange, NewKey, Plan, Reissue
 from kstool.spec.model import (
     EntrySpec,
+    FileRef,
     Generate,
     ImportFiles,
     ImportKeystore,
@@ -247,6 +249,7 @@ def _keystore_change(ks: KeystoreSpec, inputs: Inputs, observed: Observed,
         if r is not None and r.generated and hasattr(r.ref, "shown")
     )
     changes = [d.change for d in entries]
+    fixes = _password_file_fixes(ki, observed)
     if store is None:
         expected = _expected_bytes(ks, inputs, changes)
         broken = observed.unreadable.get(ks.name)
@@ -254,16 +257,16 @@ def _keystore_change(ks: KeystoreSpec, inputs: Inputs, observed: Observed,
             why = f"the existing file cannot be opened and is rebuilt from the spec: {broken.reason}"
             moved = broken.path if broken.path != ks.path else None
             return KeystoreChange(ks.name, ks.path, ks.type, Action.REPLACE, (why,), tuple(changes), moved,
-                                  password_files, expected)
+                                  password_files, expected, fixes)
         return KeystoreChange(ks.name, ks.path, ks.type, Action.CREATE, ("new keystore",), tuple(changes), None,
-                              password_files, expected)
+                              password_files, expected, fixes)
     taken = {d.matched for d in entries if d.matched}
     deletes = [
         EntryChange(e.alias, Action.DELETE, ("entry not in spec",), _kind(e), "existing", before=_facts(e))
         for e in store.entries if e.alias not in taken
     ]
     all_changes = tuple(changes + deletes)
-    reasons = _store_reasons(ks, store)
+    reasons = _store_reasons(ks, store, ki.ownership)
     entry_changed = any(c.action is not Action.NOOP for c in all_changes)
     fast = not reasons and not entry_changed and store.locked_settings == encoding_settings(ks)
     expected = store.data if fast else _expected_bytes(ks, inputs, changes)
@@ -273,10 +276,22 @@ def _keystore_change(ks: KeystoreSpec, inputs: Inputs, observed: Observed,
     action = Action.UPDATE if reasons or entry_changed else Action.NOOP
     moved = store.path if store.path != ks.path else None
     return KeystoreChange(ks.name, ks.path, ks.type, action, tuple(reasons), all_changes, moved, password_files,
-                          expected)
+                          expected, fixes)
 
 
-def _store_reasons(ks: KeystoreSpec, store: ObservedStore) -> list[str]:
+def _password_file_fixes(ki: KeystoreInputs, observed: Observed) -> tuple[str, ...]:
+    """How the generated password files that exist differ from the spec's mode, owner and group."""
+    fixes: list[str] = []
+    for resolved in (ki.password, ki.previous_password, ki.key_password):
+        ref = resolved.ref if resolved is not None else None
+        if isinstance(ref, FileRef) and ref.path in observed.password_files and ref.path in ki.password_files:
+            differences = ki.password_files[ref.path].differences(*observed.password_files[ref.path])
+            if differences:
+                fixes.append(f"{ref.shown}: {', '.join(differences)}")
+    return tuple(dict.fromkeys(fixes))
+
+
+def _store_reasons(ks: KeystoreSpec, store: ObservedStore, wanted: Ownership) -> list[str]:
     reasons: list[str] = []
     if store.path != ks.path:
         reasons.append(f"path changed: {store.path} → {ks.path}")
@@ -286,8 +301,13 @@ def _store_reasons(ks: KeystoreSpec, store: ObservedStore) -> list[str]:
         reasons.append("password changed")
     if store.key_password_changed:
         reasons.append("key password changed")
-    if store.mode & 0o077:
-        reasons.append(f"file mode {store.mode:04o} lets group or others read it; apply rewrites it as 0600")
+    if store.mode & 0o077 & ~wanted.mode:
+        reasons.append(f"file mode {store.mode:04o} lets group or others read it; apply rewrites it as "
+                       f"{wanted.mode:04o}")
+    elif store.mode != wanted.mode:
+        reasons.append(f"file mode {store.mode:04o} differs from the spec's {wanted.mode:04o}; apply sets it")
+    reasons += [f"file {what}: apply sets it as the spec says"
+                for what in wanted.differences(store.mode, store.uid, store.gid) if not what.startswith("mode ")]
     return reasons
 
 

@@ -317,3 +317,136 @@ def test_prune_orders_same_second_backups_by_their_counter(tmp_path: Path) -> No
     assert prune_backups(tmp_path, {"a.jks"}, 2) == [names[3], names[0]]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([names[1], names[2],
                                                                  "a.jks.20251201T100000Z.kstool-backup"])
+
+
+# -- 10. modes and owners are spec'd, not forced ---------------------------------------------------------------
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o7777
+
+
+def test_a_0640_keystore_is_a_no_op_after_apply(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 env: None) -> None:
+    spec = project(tmp_path, store("k", "k.p12", '    mode: "0640"\n'))
+    assert run(capsys, "apply", spec).code == 0
+    assert _mode(tmp_path / "k.p12") == 0o640
+    before = (tmp_path / "k.p12").stat().st_mtime_ns
+    assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
+    assert run(capsys, "apply", spec).code == 0
+    assert (tmp_path / "k.p12").stat().st_mtime_ns == before
+    (tmp_path / "k.p12").chmod(0o600)  # drift is measured against the spec's mode, in both directions
+    plan = run(capsys, "plan", spec, "--json").json()
+    assert plan["keystores"][0]["reasons"] == ["file mode 0600 differs from the spec's 0640; apply sets it"]
+    assert run(capsys, "apply", spec).code == 0 and _mode(tmp_path / "k.p12") == 0o640
+    (tmp_path / "k.p12").chmod(0o644)
+    plan = run(capsys, "plan", spec, "--json").json()
+    assert plan["keystores"][0]["reasons"] == ["file mode 0644 lets group or others read it; apply rewrites it as "
+                                               "0640"]
+
+
+def test_spec_wide_defaults_and_overrides(tmp_path: Path, capsys: pytest.CaptureFixture[str], env: None) -> None:
+    body = (store("a", "a.p12") + store("b", "b.p12", '    mode: "0600"\n')
+            + store("c", "c.p12").replace("{env: KS_PASS}", "{file: secrets/c.pass, generate: true}")
+            + store("d", "d.p12").replace("{env: KS_PASS}", '{file: secrets/d.pass, generate: true, mode: "0600"}'))
+    spec = project(tmp_path, body, 'defaults: {mode: "0640"}\n')
+    result = run(capsys, "apply", spec)
+    assert result.code == 0, result.err
+    assert "readable by group or others" not in result.err  # the spec asked for it
+    modes = {p: _mode(tmp_path / p) for p in ("a.p12", "b.p12", "c.p12", "secrets/c.pass", "secrets/d.pass")}
+    assert modes == {"a.p12": 0o640, "b.p12": 0o600, "c.p12": 0o640, "secrets/c.pass": 0o640,
+                     "secrets/d.pass": 0o600}
+    assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
+
+
+def test_an_existing_generated_password_file_gets_the_spec_mode(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    ref = "{file: k.pass, generate: true}"
+    spec = project(tmp_path, store("k", "k.p12").replace("{env: KS_PASS}", ref))
+    assert run(capsys, "apply", spec).code == 0
+    password = (tmp_path / "k.pass").read_bytes()
+    project(tmp_path, store("k", "k.p12").replace("{env: KS_PASS}", ref.replace("}", ', mode: "0640"}')))
+    plan = run(capsys, "plan", spec, "--json", "--detailed-exitcode")
+    assert plan.code == 2 and plan.json()["keystores"][0]["password_files_fixed"] == ["k.pass: mode 0600 → 0640"]
+    assert plan.json()["keystores"][0]["action"] == "no-op"
+    assert run(capsys, "apply", spec).code == 0
+    assert _mode(tmp_path / "k.pass") == 0o640 and (tmp_path / "k.pass").read_bytes() == password
+    assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files away")
+def test_owner_and_group_are_applied_as_root(tmp_path: Path, capsys: pytest.CaptureFixture[str], env: None) -> None:
+    pw = '{file: secrets/k.pass, generate: true, mode: "0640", group: 1235}'
+    spec = project(tmp_path, store("k", "k.p12", '    owner: 1234\n').replace("{env: KS_PASS}", pw),
+                   'defaults: {mode: "0640", group: "1234"}\n')
+    assert run(capsys, "apply", spec).code == 0
+    info, secret = (tmp_path / "k.p12").stat(), (tmp_path / "secrets" / "k.pass").stat()
+    assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (1234, 1234, 0o640)
+    assert (secret.st_uid, secret.st_gid, secret.st_mode & 0o777) == (0, 1235, 0o640)
+    assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
+    os.chown(tmp_path / "k.p12", 0, 0)
+    os.chown(tmp_path / "secrets" / "k.pass", 0, 0)
+    plan = run(capsys, "plan", spec, "--json").json()["keystores"][0]
+    assert plan["reasons"] == ["file owner 0 → 1234: apply sets it as the spec says",
+                               "file group 0 → 1234: apply sets it as the spec says"]
+    assert plan["password_files_fixed"] == ["secrets/k.pass: group 0 → 1235"]
+    assert run(capsys, "apply", spec).code == 0
+    assert ((tmp_path / "k.p12").stat().st_uid, (tmp_path / "k.p12").stat().st_gid) == (1234, 1234)
+    assert (tmp_path / "secrets" / "k.pass").stat().st_gid == 1235
+    assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
+
+
+def test_owner_without_root_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch, env: None) -> None:
+    spec = project(tmp_path, store("k", "k.p12", "    owner: 1234\n"))
+    monkeypatch.setattr(os, "geteuid", lambda: 4321)
+    result = run(capsys, "apply", spec)
+    assert result.code == 1
+    assert "keystore 'k' at" in result.err and "the spec sets owner 1234, but kstool runs as uid 4321" in result.err
+    assert not (tmp_path / "k.p12").exists()
+
+
+def test_unknown_user_names_are_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], env: None) -> None:
+    spec = project(tmp_path, store("k", "k.p12", "    owner: no-such-user-here\n"))
+    assert run(capsys, "validate", spec).code == 0  # names are resolved where the spec is applied
+    result = run(capsys, "plan", spec)
+    assert result.code == 1 and "there is no user 'no-such-user-here' on this machine" in result.err
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ('    mode: "4755"\n', "an octal file mode as a quoted string"),
+    ('    mode: "1640"\n', "an octal file mode as a quoted string"),
+    ('    mode: "0440"\n', "mode 0440 does not let the owner read and write the file"),
+    ('    mode: "0o640"\n', "an octal file mode as a quoted string"),
+    ("    mode: 0640\n", "quote it"),
+    ("    mode: 640\n", "must be a string"),
+    ("    owner: -1\n", "a user or group name, or a numeric id"),
+    ('    group: "a b"\n', "a user or group name, or a numeric id"),
+])
+def test_mode_and_owner_are_validated(tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str,
+                                      message: str) -> None:
+    result = run(capsys, "validate", project(tmp_path, store("k", "k.p12", extra)))
+    assert result.code == 1 and message in result.err
+
+
+def test_mode_applies_only_to_generated_password_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = project(tmp_path, store("k", "k.p12").replace("{env: KS_PASS}", '{file: k.pass, mode: "0640"}'))
+    result = run(capsys, "validate", spec)
+    assert result.code == 1 and "mode applies to a password file kstool generates (generate: true)" in result.err
+
+
+def test_folders_kstool_creates_are_private_whatever_the_umask(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                               env: None) -> None:
+    body = store("k", "out/deep/er/k.p12").replace("{env: KS_PASS}", "{file: secrets/a/b/k.pass, generate: true}")
+    spec = project(tmp_path, body)
+    (tmp_path / "out").mkdir(mode=0o755)  # an existing folder is left as it is
+    (tmp_path / "out").chmod(0o755)
+    old = os.umask(0)
+    try:
+        assert run(capsys, "apply", spec).code == 0
+    finally:
+        os.umask(old)
+    modes = {p: _mode(tmp_path / p) for p in ("out", "out/deep", "out/deep/er", "secrets", "secrets/a",
+                                              "secrets/a/b")}
+    assert modes == {"out": 0o755, "out/deep": 0o700, "out/deep/er": 0o700, "secrets": 0o700, "secrets/a": 0o700,
+                     "secrets/a/b": 0o700}
+    assert _mode(tmp_path / "out/deep/er/k.p12") == 0o600 and _mode(tmp_path / "secrets/a/b/k.pass") == 0o600

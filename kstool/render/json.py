@@ -35,6 +35,8 @@ def _keystore(change: KeystoreChange) -> dict[str, Any]:
         out["moved_from"] = change.moved_from
     if change.password_files:
         out["password_files_generated"] = list(change.password_files)
+    if change.password_file_fixes:
+        out["password_files_fixed"] = list(change.password_file_fixes)
     return out
 
 
