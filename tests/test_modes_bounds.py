@@ -368,9 +368,12 @@ def test_an_existing_generated_password_file_gets_the_spec_mode(tmp_path: Path,
     plan = run(capsys, "plan", spec, "--json", "--detailed-exitcode")
     assert plan.code == 2 and plan.json()["keystores"][0]["password_files_fixed"] == ["k.pass: mode 0600 → 0640"]
     assert plan.json()["keystores"][0]["action"] == "no-op"
+    verify = run(capsys, "verify", spec)
+    assert verify.code == 1 and "password file k.pass: mode 0600 → 0640" in verify.out + verify.err
     assert run(capsys, "apply", spec).code == 0
     assert _mode(tmp_path / "k.pass") == 0o640 and (tmp_path / "k.pass").read_bytes() == password
     assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
+    assert run(capsys, "verify", spec).code == 0
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files away")
