@@ -453,3 +453,19 @@ def test_folders_kstool_creates_are_private_whatever_the_umask(tmp_path: Path, c
     assert modes == {"out": 0o755, "out/deep": 0o700, "out/deep/er": 0o700, "secrets": 0o700, "secrets/a": 0o700,
                      "secrets/a/b": 0o700}
     assert _mode(tmp_path / "out/deep/er/k.p12") == 0o600 and _mode(tmp_path / "secrets/a/b/k.pass") == 0o600
+
+
+@pytest.mark.slow
+def test_a_large_planted_macless_store_is_refused_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          env: None) -> None:
+    """The 0.9 MB planted file of the issue kept plan busy for minutes; now it is refused before any matching."""
+    pkcs8 = [ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        for _ in range(3000)]
+    spec = project(tmp_path, GEN_P12)
+    (tmp_path / "x.p12").write_bytes(_raw_p12(pkcs8, [_self_signed(ed25519.Ed25519PrivateKey.generate(), "x")] * 3000))
+    (tmp_path / "x.p12").chmod(0o600)
+    started = time.perf_counter()
+    result = run(capsys, "plan", spec)
+    assert result.code == 1 and "it has no integrity check (MAC)" in result.err
+    assert time.perf_counter() - started < 5
