@@ -266,19 +266,21 @@ def _try_open(task: _OpenTask) -> _Opened | str | None:
     Module-level and free of spec objects: it runs in worker processes too.
     """
     data, store_type, store_passwords, key_passwords, known_intact, keys, prove_only = task
-    try:  # a store the password does not protect could have been planted by anyone: never trusted
-        if not has_integrity_check(data, store_type):
-            return _NO_INTEGRITY_CHECK
-    except KstoolError as e:
-        return str(e)
+    # a store the password does not protect (a PKCS12 without a MAC) could have been planted by anyone: never trusted
     if prove_only:
         try:
             if prove_password(data, store_type, store_passwords[0][1]):
                 return (), store_passwords[0][0], key_passwords[0], True
+            return _NO_INTEGRITY_CHECK  # False: there is no integrity check to prove the password with
         except WrongPasswordError:
             pass  # the full open below tries previous_password too, and names the problem
         except KstoolError as e:
             return str(e)
+    try:
+        if not has_integrity_check(data, store_type):
+            return _NO_INTEGRITY_CHECK
+    except KstoolError as e:
+        return str(e)
     for label, store_password in store_passwords:
         for key_password in key_passwords:
             try:

@@ -236,6 +236,16 @@ def _raw_p12(key_ders: list[bytes], cert_ders: list[bytes], *, names: bool = Fal
     return der.seq(der.integer(3), p12._data_info(der.seq(*infos)))
 
 
+@pytest.mark.parametrize("prove_only", [False, True], ids=["full-open", "lock-fast-path"])
+def test_a_macless_store_is_untrusted_on_every_open_path(prove_only: bool) -> None:
+    """Even bytes that kstool.lock records (the fast path proves the password by the MAC alone) are refused."""
+    from kstool.observe import _try_open
+
+    data = _raw_p12([], [_self_signed(ed25519.Ed25519PrivateKey.generate(), "x")], names=True)
+    result = _try_open((data, "pkcs12", [("password", PW)], [PW], prove_only, not prove_only, prove_only))
+    assert isinstance(result, str) and result.startswith("it has no integrity check (MAC)")
+
+
 @pytest.mark.slow
 def test_pkcs12_key_to_certificate_matching_is_linear() -> None:
     """3000 keys and 3000 certificates (0.9 MB), none matching: k times c public-key comparisons took minutes."""
