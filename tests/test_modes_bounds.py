@@ -463,6 +463,13 @@ def test_folders_kstool_creates_are_private_whatever_the_umask(tmp_path: Path, c
     assert modes == {"out": 0o755, "out/deep": 0o700, "out/deep/er": 0o700, "secrets": 0o700, "secrets/a": 0o700,
                      "secrets/a/b": 0o700}
     assert _mode(tmp_path / "out/deep/er/k.p12") == 0o600 and _mode(tmp_path / "secrets/a/b/k.pass") == 0o600
+    old = os.umask(0)
+    try:  # an --output-dir that does not exist yet, parents included
+        assert run(capsys, "apply", spec, "-o", tmp_path / "new" / "output" / "root").code == 0
+    finally:
+        os.umask(old)
+    assert [_mode(tmp_path / p) for p in ("new", "new/output", "new/output/root", "new/output/root/out")] == \
+        [0o700] * 4
 
 
 @pytest.mark.slow
