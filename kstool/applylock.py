@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kstool.errors import KstoolError
+from kstool.fsutil import make_private_dirs
 
 HOLDER_FILE = ".kstool-apply.lock"
 
@@ -27,7 +28,7 @@ class LockHeldError(KstoolError):
 
 @contextlib.contextmanager
 def apply_lock(root: Path, *, timeout: float = 0.0) -> Iterator[None]:
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dirs(root)  # the output root and its missing parents: 0700 whatever the umask
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     holder = root / HOLDER_FILE
     try:

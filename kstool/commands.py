@@ -77,8 +77,10 @@ def output_root(spec_path: Path, output_dir: Path | None) -> Path:
 
 def writable_root(root: Path) -> None:
     """Create the output folder (0700) if needed and make sure apply can write in it, before taking the lock."""
+    from kstool.fsutil import make_private_dirs  # noqa: PLC0415
+
     try:
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dirs(root)  # parents too: 0700 whatever the umask
     except OSError as e:
         raise KstoolError(f"cannot create the output folder {root}: {e.strerror}; choose a folder you can write "
                           "(--output-dir)") from None
@@ -195,6 +197,7 @@ def cmd_apply(spec_path: Path, options: Options, *, as_json: bool, verbose: bool
     lines += [[("removed", "yellow"), f" stray temp file {temp} (left by an interrupted apply)"] for temp in stray]
     lines += [[("created", "green"), f" password file {path} (0600)"] for path in result.password_files]
     lines += [[("backup", "cyan"), f"  {path}"] for path in result.backups]
+    lines += [[("pruned", "yellow"), f"  old backup {path}"] for path in result.pruned_backups]
     lines += [[("wrote", "green"), f"   {path}"] for path in result.written]
     lines += [[("deleted", "red"), f" {path}"] for path in result.deleted]
     if result.lock_written:
@@ -241,7 +244,7 @@ def _print_json_result(plan: Plan, result: ApplyResult) -> None:
     doc = plan_to_dict(plan)
     doc["applied"] = {"written": list(result.written), "deleted": list(result.deleted),
                       "backups": list(result.backups), "password_files_created": list(result.password_files),
-                      "lock_written": result.lock_written}
+                      "lock_written": result.lock_written, "pruned_backups": list(result.pruned_backups)}
     print(json.dumps(doc, indent=2, ensure_ascii=False))
 
 

@@ -25,7 +25,7 @@ from kstool.observe import Observed, read_artifact
 from kstool.parallel import Pool, imap, pmap
 from kstool.plan import Action, Follow, Keep, NewKey, Plan, Reissue
 from kstool.spec.model import FileRef, Generate, Spec
-from kstool.transaction import Commit
+from kstool.transaction import Commit, prune_backups
 
 Address = tuple[str, str]
 
@@ -37,11 +37,13 @@ class ApplyResult:
     password_files: tuple[str, ...] = ()
     lock_written: bool = False
     backups: tuple[str, ...] = field(default=())
+    pruned_backups: tuple[str, ...] = ()  # older backups deleted to keep the spec's backups.keep
 
 
 def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Path, *, now: datetime,
             backups: bool = True, stamp: str = "", jobs: int = 1, reporter: Reporter | None = None) -> ApplyResult:
     """Build and verify every artifact in memory, then commit them all (or, on failure, none)."""
+    _check_ownership_settable(plan, spec, inputs)
     with Pool(jobs) as pool:  # started only if some step is worth it; shared by key generation and encoding
         built = _build_entries(plan, now, jobs=jobs, reporter=reporter, pool=pool)
         outputs = _encode_all(plan, spec, inputs, built, jobs=jobs, pool=pool)
@@ -52,7 +54,8 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
     deleted: list[str] = []
     paths = {change.name: change.path for change in plan.keystores if change.name in outputs}
     try:  # every new file is written and fsynced (in parallel) before the first one replaces anything
-        staged = stage_all({root / paths[name]: data for name, data in outputs.items()})
+        staged = stage_all({root / paths[name]: data for name, data in outputs.items()},
+                           ownership={root / paths[name]: inputs.keystores[name].ownership for name in outputs})
     except OSError as e:
         raise KstoolError(f"apply failed while writing the new files ({e.strerror or e}); nothing was changed") \
             from None
@@ -82,7 +85,11 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
         discard(staged.values())  # new files never put in place
         commit.rollback(f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}")
     lock_written = write_lock(root, spec, inputs, plan, built, outputs=outputs, observed=observed)
-    return ApplyResult(tuple(written), tuple(deleted), password_files, lock_written, tuple(commit.backup_paths))
+    _fix_password_files(inputs, observed)
+    artifacts = {p for change in plan.keystores for p in (change.path, change.moved_from) if p is not None}
+    pruned = prune_backups(root, artifacts, spec.backups_keep)
+    return ApplyResult(tuple(written), tuple(deleted), password_files, lock_written, tuple(commit.backup_paths),
+                       tuple(pruned))
 
 
 def _encode_all(plan: Plan, spec: Spec, inputs: Inputs, built: Mapping[Address, Entry], *, jobs: int,
@@ -231,12 +238,47 @@ def _write_password_files(spec: Spec, inputs: Inputs) -> tuple[str, ...]:
                 continue
             done.add(ref.path)
             try:
-                atomic_write(ref.path, resolved.secret.reveal().encode("utf-8") + b"\n", exclusive=True)
+                atomic_write(ref.path, resolved.secret.reveal().encode("utf-8") + b"\n", exclusive=True,
+                             ownership=ki.password_files.get(ref.path))
             except FileExistsError:
                 raise KstoolError(f"{ref.shown}: password file appeared while apply was running; run apply "
                                   "again") from None
             created.append(ref.shown)
     return tuple(created)
+
+
+def _check_ownership_settable(plan: Plan, spec: Spec, inputs: Inputs) -> None:
+    """Before anything is built: the owner and group the spec sets can be given by the user running apply."""
+    for change in plan.keystores:
+        ki = inputs.keystores.get(change.name)
+        ks = spec.keystore(change.name)
+        if ki is None or ks is None or change.action is Action.DELETE:
+            continue
+        if change.action is not Action.NOOP:
+            ki.ownership.check_settable(f"keystore {ks.name!r} at {ks.location}")
+        if change.password_files or change.password_file_fixes:
+            for path, wanted in ki.password_files.items():
+                wanted.check_settable(f"password file {path}")
+
+
+def _fix_password_files(inputs: Inputs, observed: Observed) -> None:
+    """Give generated password files that exist the spec's mode, owner and group (in place: their bytes stay)."""
+    for ki in inputs.keystores.values():
+        for path, wanted in ki.password_files.items():
+            actual = observed.password_files.get(path)
+            if actual is None or not wanted.differences(*actual):
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+                try:
+                    if wanted.uid != -1 or wanted.gid != -1:
+                        os.fchown(fd, wanted.uid, wanted.gid)
+                    os.fchmod(fd, wanted.mode)
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                raise KstoolError(f"password file {path}: cannot set its mode, owner or group ({e.strerror}); the "
+                                  "keystores are written: fix the cause and run apply again") from None
 
 
 def lock_content(spec: Spec, inputs: Inputs, plan: Plan, built: Mapping[Address, Entry], *,

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from kstool.errors import KstoolError, WrongPasswordError
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
+from kstool.fsutil import NotRegularFileError, Ownership, read_regular_file, resolve_ownership
 from kstool.secrets import Resolved, check_store_password, resolve
 from kstool.spec.model import (
     EntrySpec,
@@ -39,6 +40,10 @@ class KeystoreInputs:
     previous_password: Resolved | None
     key_password: Resolved | None  # only when the spec sets one (JKS/JCEKS)
     material: Mapping[str, Entry]  # alias → entry content for import and trusted-certificate entries
+    # the artifact's spec'd mode, owner and group (ids on this machine)
+    ownership: Ownership = field(default_factory=Ownership)
+    # generated password files (generate: true) → their spec'd mode, owner and group
+    password_files: Mapping[Path, Ownership] = field(default_factory=dict)
 
     @property
     def effective_key_password(self) -> str:
@@ -81,7 +86,11 @@ def _password(ref: PasswordRef, env: Mapping[str, str], warnings: list[str],
             warnings.extend(shared.values[ref.path].warnings)
         return dataclasses.replace(shared.values[ref.path], ref=ref)
     resolved = resolve(ref, env)
-    warnings.extend(resolved.warnings)
+    if isinstance(ref, FileRef) and ref.generate and ref.attrs.mode & 0o077:
+        # the spec lets group or others read this generated file on purpose: no warning about that
+        warnings.extend(w for w in resolved.warnings if "readable by group or others" not in w)
+    else:
+        warnings.extend(resolved.warnings)
     return resolved
 
 
@@ -99,7 +108,13 @@ def _keystore_inputs(ks: KeystoreSpec, env: Mapping[str, str], warnings: list[st
         if content is not None:
             _check_policy(entry, content, now)
             material[entry.alias] = content
-    return KeystoreInputs(password, previous, key_password, material)
+    where = f"keystore {ks.name!r} at {ks.location}"
+    ownership = resolve_ownership(ks.attrs.mode, ks.attrs.owner, ks.attrs.group, where)
+    password_files = {ref.path: resolve_ownership(ref.attrs.mode, ref.attrs.owner, ref.attrs.group,
+                                                  f"password file {ref.shown} at {ref.location}")
+                      for ref in (ks.password, ks.previous_password, ks.key_password)
+                      if isinstance(ref, FileRef) and ref.generate}
+    return KeystoreInputs(password, previous, key_password, material, ownership, password_files)
 
 
 def _material(entry: EntrySpec, env: Mapping[str, str], warnings: list[str]) -> Entry | None:
@@ -136,20 +151,20 @@ def shown(path: Path) -> str:
 
 
 def read_input(path: Path, location: Location, what: str) -> bytes:
+    """An input file's bytes: a regular file (links followed) of at most MAX_INPUT_BYTES; a FIFO or device is
+    refused without waiting on it."""
     path_text = shown(path)
     try:
-        if path.is_dir():
-            raise SpecError(location, f"{what} {path_text} is a directory; name a file")
-        with path.open("rb") as f:
-            data = f.read(MAX_INPUT_BYTES + 1)
+        return read_regular_file(path, MAX_INPUT_BYTES, f"{what} {path_text}")
+    except NotRegularFileError as e:
+        raise SpecError(location, str(e)) from None
     except FileNotFoundError:
         raise SpecError(location, f"{what} {path_text} does not exist; check the path (relative to the spec's "
                                   "folder)") from None
+    except IsADirectoryError:
+        raise SpecError(location, f"{what} {path_text} is a directory; name a file") from None
     except OSError as e:
         raise SpecError(location, f"cannot read {what} {path_text}: {e.strerror}") from None
-    if len(data) > MAX_INPUT_BYTES:
-        raise SpecError(location, f"{what} {path_text} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
-    return data
 
 
 def timestamp_ms(cert: x509.Certificate) -> int:

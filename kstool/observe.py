@@ -18,7 +18,7 @@ from typing import Literal
 from kstool.digests import content_digest, encoding_settings
 from kstool.errors import KstoolError, WrongPasswordError
 from kstool.facts import cert_facts, load_cert
-from kstool.formats.codec import decode, prove_password
+from kstool.formats.codec import decode, has_integrity_check, prove_password
 from kstool.formats.model import Entry, KeyEntry, StoreType, detect_type
 from kstool.fsutil import check_confined
 from kstool.inputs import Inputs, KeystoreInputs
@@ -45,6 +45,8 @@ class ObservedStore:
     # the inputs are all what kstool.lock recorded, and the store's integrity check proved the password
     locked: LockedStore | None = field(default=None, repr=False)
     renamed_from: str | None = None  # found through kstool.lock under the spec's previous_name
+    uid: int = -1  # the file's owner and group
+    gid: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +91,18 @@ class Observed:
     left_alone: tuple[LeftAlone, ...] = ()  # recorded in kstool.lock, not in the spec, not deleted: apply forgets them
     owner: str = ""  # the spec that applies (spec_owner), recorded in kstool.lock as the owner of its artifacts
     foreign: Mapping[str, LockedStore] = field(default_factory=dict)  # lock records owned by other specs, kept as-is
+    # generated password files that exist → (mode, uid, gid): the planner compares them with the spec's
+    password_files: Mapping[Path, tuple[int, int, int]] = field(default_factory=dict)
 
 
 def read_artifact(path: Path, shown: str) -> tuple[bytes, int] | None:
     """The bytes and mode of an artifact, or None when it does not exist. Symlinks are refused."""
+    found = read_artifact_stat(path, shown)
+    return None if found is None else (found[0], stat.S_IMODE(found[1].st_mode))
+
+
+def read_artifact_stat(path: Path, shown: str) -> tuple[bytes, os.stat_result] | None:
+    """The bytes and the fstat of an artifact, or None when it does not exist. Symlinks are refused."""
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -107,9 +117,14 @@ def read_artifact(path: Path, shown: str) -> tuple[bytes, int] | None:
     if info.st_size > MAX_STORE_BYTES:
         raise KstoolError(f"{shown} is larger than {MAX_STORE_BYTES // (1024 * 1024)} MiB; not a keystore kstool "
                           "wrote: move it away or change the keystore's path")
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    # non-blocking: a FIFO swapped in since the lstat must not hang the open; fstat says what was opened
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as f:
-        return f.read(), stat.S_IMODE(info.st_mode)
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode) or opened.st_size > MAX_STORE_BYTES:
+            raise KstoolError(f"{shown} changed while being read (now not a regular file, or too large); "
+                              "run the command again")
+        return f.read(MAX_STORE_BYTES + 1), opened
 
 
 def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
@@ -132,7 +147,8 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
         hit = _find(ks, root, lock)
         if hit is None:
             continue
-        rel, data, mode, from_name = hit
+        rel, data, info, from_name = hit
+        mode = stat.S_IMODE(info.st_mode)
         if from_name is not None:
             renamed[ks.name] = from_name
         locked = _locked(ks, lock) if trust_lock else None
@@ -142,11 +158,13 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
         partial = settings is not None and ks.name not in full and (ks.type == "pkcs12" or ks.key_password is None)
         # the lock alone describes it when nothing about it can have changed (a store other stores' trusted
         # references point into is opened: they need its certificates)
-        described = (partial and locked is not None and rel == ks.path and not mode & 0o077
+        wanted = inputs.keystores[ks.name].ownership
+        described = (partial and locked is not None and rel == ks.path
+                     and not wanted.differences(mode, info.st_uid, info.st_gid)
                      and ks.name not in referenced and _describes(locked, ks) and settings == encoding_settings(ks)
                      and locked.inputs == content_digest(ks, inputs.keystores[ks.name]))
         found.append(_Found(ks, inputs.keystores[ks.name], rel, data, mode, settings, partial,
-                            locked if described else None))
+                            locked if described else None, info.st_uid, info.st_gid))
     stores: dict[str, ObservedStore] = {}
     unreadable: dict[str, Unreadable] = {}
     for f, result in zip(found, _open_stores(found, jobs=jobs), strict=True):
@@ -169,7 +187,7 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
                 orphans.append(orphan)
             elif orphan is not None:
                 left_alone.append(LeftAlone(name, locked.path, orphan))
-    return Observed(stores, tuple(orphans), unreadable, tuple(left_alone), owner, foreign)
+    return Observed(stores, tuple(orphans), unreadable, tuple(left_alone), owner, foreign, _password_files(inputs))
 
 
 def _foreign(spec: Spec, lock: Lock | None, owner: str) -> dict[str, LockedStore]:
@@ -238,6 +256,20 @@ def _orphan(name: str, locked: LockedStore, root: Path, inputs: Inputs) -> Orpha
             "file now; move or delete it yourself if it should go")
 
 
+def _password_files(inputs: Inputs) -> dict[Path, tuple[int, int, int]]:
+    """Mode, owner and group of the generated password files that exist (links are not followed)."""
+    out: dict[Path, tuple[int, int, int]] = {}
+    for ki in inputs.keystores.values():
+        for path in ki.password_files:
+            try:
+                info = os.lstat(path)
+            except OSError:
+                continue  # apply creates it (or reading it already failed with a clear message)
+            if stat.S_ISREG(info.st_mode):
+                out[path] = (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
+    return out
+
+
 def _describes(locked: LockedStore, ks: KeystoreSpec) -> bool:
     """Does the lock record every entry the spec lists, in order, with all the facts a plan shows?"""
     return bool(locked.inputs) and len(locked.entries) == len(ks.entries) and all(
@@ -246,17 +278,17 @@ def _describes(locked: LockedStore, ks: KeystoreSpec) -> bool:
         for facts, entry in zip(locked.entries, ks.entries, strict=True))
 
 
-def _find(ks: KeystoreSpec, root: Path, lock: Lock | None) -> tuple[str, bytes, int, str | None] | None:
+def _find(ks: KeystoreSpec, root: Path, lock: Lock | None) -> tuple[str, bytes, os.stat_result, str | None] | None:
     """The artifact at the spec's path or, when the path changed, at the path the lock file recorded (under the
     keystore's name or its previous_name, which is returned when it was used)."""
-    found = read_artifact(root / ks.path, ks.path)
+    found = read_artifact_stat(root / ks.path, ks.path)
     if found is not None:
         return (ks.path, *found, None)
     for name in (ks.name, ks.previous_name):
         locked = lock.keystores.get(name) if lock and name else None
         if locked is not None and locked.path != ks.path:
             check_confined(root, locked.path)
-            old = read_artifact(root / locked.path, locked.path)
+            old = read_artifact_stat(root / locked.path, locked.path)
             if old is not None:
                 return (locked.path, *old, name if name != ks.name else None)
             return None
@@ -278,6 +310,8 @@ class _Found:
     locked_settings: str | None  # set when the bytes are exactly what kstool.lock recorded
     partial: bool = False  # leave the keys encrypted (see ObservedStore.partial)
     locked: LockedStore | None = None  # the lock describes it: prove the password, decrypt nothing
+    uid: int = -1
+    gid: int = -1
 
 # entries, store-password label, key password used, proven by the integrity check alone (entries empty)
 _Opened = tuple[tuple[Entry, ...], str, str, bool]
@@ -324,20 +358,31 @@ def _open_task(found: _Found) -> _OpenTask:
             found.locked is not None)
 
 
+_NO_INTEGRITY_CHECK = ("it has no integrity check (MAC), so its password does not protect it and anyone could have "
+                       "written it; kstool never writes such a file and does not trust its contents")
+
+
 def _try_open(task: _OpenTask) -> _Opened | str | None:
     """Entries and which passwords opened them; None if no password does; a message if the bytes are bad.
 
     Module-level and free of spec objects: it runs in worker processes too.
     """
     data, store_type, store_passwords, key_passwords, known_intact, keys, prove_only = task
+    # a store the password does not protect (a PKCS12 without a MAC) could have been planted by anyone: never trusted
     if prove_only:
         try:
             if prove_password(data, store_type, store_passwords[0][1]):
                 return (), store_passwords[0][0], key_passwords[0], True
+            return _NO_INTEGRITY_CHECK  # False: there is no integrity check to prove the password with
         except WrongPasswordError:
             pass  # the full open below tries previous_password too, and names the problem
         except KstoolError as e:
             return str(e)
+    try:
+        if not has_integrity_check(data, store_type):
+            return _NO_INTEGRITY_CHECK
+    except KstoolError as e:
+        return str(e)
     for label, store_password in store_passwords:
         for key_password in key_passwords:
             try:
@@ -377,4 +422,5 @@ def _observed(found: _Found, result: _Opened | str | None) -> ObservedStore:
     follows_store = ki.key_password is None and key_password == opener.secret.reveal()
     changed = store_type != "pkcs12" and key_password != ki.effective_key_password and not follows_store
     return ObservedStore(rel, found.data, store_type, entries, opened_with, changed, found.mode,
-                         found.locked_settings, found.partial, found.locked if proven_only else None)
+                         found.locked_settings, found.partial, found.locked if proven_only else None,
+                         uid=found.uid, gid=found.gid)

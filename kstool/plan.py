@@ -96,6 +96,8 @@ class KeystoreChange:
     prevent_destroy: bool = False  # the spec (or, for a keystore it no longer has, kstool.lock) says so
     destroys_unknown: bool = False  # replaces a file no password opens: whatever keys it held are lost
     deleted_entries: tuple[EntryChange, ...] = ()  # a deleted keystore's entries, as far as known (for destroyed_keys)
+    # existing generated password files whose mode, owner or group differ from the spec's: "PATH: mode 0600 → 0640"
+    password_file_fixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +125,7 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return self.lock_update or bool(self.left_alone) or any(
-            k.action is not Action.NOOP or k.password_files for k in self.keystores)
+            k.action is not Action.NOOP or k.password_files or k.password_file_fixes for k in self.keystores)
 
     def destroyed_keys(self) -> tuple[DestroyedKey, ...]:
         """Every private key apply would destroy: replaced or deleted key entries, deleted keystores' keys."""

@@ -17,12 +17,14 @@ from kstool.digests import encoding_settings
 from kstool.facts import cert_facts, key_params, key_text, load_cert
 from kstool.formats.codec import encode
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry
-from kstool.inputs import Inputs, timestamp_ms
+from kstool.fsutil import Ownership
+from kstool.inputs import Inputs, KeystoreInputs, timestamp_ms
 from kstool.lockfile import CERT_FACTS
 from kstool.observe import Observed, ObservedStore, Orphan
 from kstool.plan import Action, Build, EntryChange, Follow, Keep, KeystoreChange, NewKey, Plan, Reissue
 from kstool.spec.model import (
     EntrySpec,
+    FileRef,
     Generate,
     ImportFiles,
     ImportKeystore,
@@ -232,15 +234,8 @@ def _plan_reference(spec: Spec, ks: KeystoreSpec, entry: EntrySpec, decided: Map
 
 def _resolve_target(spec: Spec, address: Address, decided: Mapping[Address, _Decided]) -> tuple[Address, EntryChange]:
     """Follow references to the entry that owns the certificate (the spec checked there is no cycle)."""
-    while True:
-        ks = spec.keystore(address[0])
-        assert ks is not None
-        entry = ks.entry(address[1])
-        assert entry is not None
-        if isinstance(entry.source, TrustedReference):
-            address = (entry.source.keystore, entry.source.alias)
-            continue
-        return address, decided[address].change
+    target = spec.reference_target(*address)
+    return target, decided[target].change
 
 
 def _known_leaf(change: EntryChange) -> bytes | None:
@@ -263,6 +258,7 @@ def _keystore_change(ks: KeystoreSpec, inputs: Inputs, observed: Observed,
         if r is not None and r.generated and hasattr(r.ref, "shown")
     ))
     changes = [d.change for d in entries]
+    fixes = _password_file_fixes(ki, observed)
     if store is None:
         expected = _expected_bytes(ks, inputs, changes)
         broken = observed.unreadable.get(ks.name)
@@ -271,16 +267,17 @@ def _keystore_change(ks: KeystoreSpec, inputs: Inputs, observed: Observed,
             moved = broken.path if broken.path != ks.path else None
             return KeystoreChange(ks.name, ks.path, ks.type, Action.REPLACE, (why,), tuple(changes), moved,
                                   password_files, expected, prevent_destroy=ks.prevent_destroy,
-                                  destroys_unknown=True)
+                                  destroys_unknown=True, password_file_fixes=fixes)
         return KeystoreChange(ks.name, ks.path, ks.type, Action.CREATE, ("new keystore",), tuple(changes), None,
-                              password_files, expected, prevent_destroy=ks.prevent_destroy)
+                              password_files, expected, prevent_destroy=ks.prevent_destroy,
+                              password_file_fixes=fixes)
     taken = {d.matched for d in entries if d.matched}
     deletes = [
         EntryChange(e.alias, Action.DELETE, ("entry not in spec",), _kind(e), "existing", before=_facts(e))
         for e in store.entries if e.alias not in taken
     ]
     all_changes = tuple(changes + deletes)
-    reasons = _store_reasons(ks, store)
+    reasons = _store_reasons(ks, store, ki.ownership)
     entry_changed = any(c.action is not Action.NOOP for c in all_changes)
     fast = not reasons and not entry_changed and store.locked_settings == encoding_settings(ks)
     expected = store.data if fast else _expected_bytes(ks, inputs, changes)
@@ -290,10 +287,22 @@ def _keystore_change(ks: KeystoreSpec, inputs: Inputs, observed: Observed,
     action = Action.UPDATE if reasons or entry_changed else Action.NOOP
     moved = store.path if store.path != ks.path else None
     return KeystoreChange(ks.name, ks.path, ks.type, action, tuple(reasons), all_changes, moved, password_files,
-                          expected, prevent_destroy=ks.prevent_destroy)
+                          expected, prevent_destroy=ks.prevent_destroy, password_file_fixes=fixes)
 
 
-def _store_reasons(ks: KeystoreSpec, store: ObservedStore) -> list[str]:
+def _password_file_fixes(ki: KeystoreInputs, observed: Observed) -> tuple[str, ...]:
+    """How the generated password files that exist differ from the spec's mode, owner and group."""
+    fixes: list[str] = []
+    for resolved in (ki.password, ki.previous_password, ki.key_password):
+        ref = resolved.ref if resolved is not None else None
+        if isinstance(ref, FileRef) and ref.path in observed.password_files and ref.path in ki.password_files:
+            differences = ki.password_files[ref.path].differences(*observed.password_files[ref.path])
+            if differences:
+                fixes.append(f"{ref.shown}: {', '.join(differences)}")
+    return tuple(dict.fromkeys(fixes))
+
+
+def _store_reasons(ks: KeystoreSpec, store: ObservedStore, wanted: Ownership) -> list[str]:
     reasons: list[str] = []
     if store.renamed_from is not None:
         reasons.append(f"renamed: {store.renamed_from} → {ks.name} (previous_name); its keys are kept")
@@ -305,8 +314,13 @@ def _store_reasons(ks: KeystoreSpec, store: ObservedStore) -> list[str]:
         reasons.append("password changed")
     if store.key_password_changed:
         reasons.append("key password changed")
-    if store.mode & 0o077:
-        reasons.append(f"file mode {store.mode:04o} lets group or others read it; apply rewrites it as 0600")
+    if store.mode & 0o077 & ~wanted.mode:
+        reasons.append(f"file mode {store.mode:04o} lets group or others read it; apply rewrites it as "
+                       f"{wanted.mode:04o}")
+    elif store.mode != wanted.mode:
+        reasons.append(f"file mode {store.mode:04o} differs from the spec's {wanted.mode:04o}; apply sets it")
+    reasons += [f"file {what}: apply sets it as the spec says"
+                for what in wanted.differences(store.mode, store.uid, store.gid) if not what.startswith("mode ")]
     return reasons
 
 

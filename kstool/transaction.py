@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,3 +102,26 @@ def clean_stray_temp_files(folders: set[Path]) -> list[Path]:
                         os.unlink(entry.path)
                         removed.append(Path(entry.path))
     return removed
+
+
+def prune_backups(root: Path, rels: set[str], keep: int) -> list[str]:
+    """Delete all but the newest ``keep`` backups of each artifact in ``rels``; the deleted paths, relative to root.
+
+    Only kstool's own names count (``NAME.YYYYMMDDTHHMMSSZ[.N].kstool-backup``, regular files, not links); backups
+    are ordered by the apply time in their name, then by N.
+    """
+    pruned: list[str] = []
+    for rel in sorted(rels):
+        target = root / rel
+        pattern = re.compile(re.escape(target.name) + r"\.(\d{8}T\d{6}Z)(?:\.(\d{1,3}))?" + re.escape(BACKUP_SUFFIX))
+        found: list[tuple[tuple[str, int], str]] = []
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            for entry in os.scandir(target.parent):
+                match = pattern.fullmatch(entry.name)
+                if match and stat.S_ISREG(entry.stat(follow_symlinks=False).st_mode):
+                    found.append(((match.group(1), int(match.group(2) or 0)), entry.name))
+        for _, name in sorted(found)[:-keep]:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(target.parent / name)
+                pruned.append(str(Path(rel).with_name(name)))
+    return pruned

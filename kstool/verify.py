@@ -69,6 +69,7 @@ def _problems(name: str, change: KeystoreChange, errors: dict[str, str], lock: L
         return [errors[name]]
     problems: list[str] = []
     problems += [f"password file {p} is missing" for p in change.password_files]
+    problems += [f"password file {fix} (the spec's mode, owner or group)" for fix in change.password_file_fixes]
     if change.action is Action.CREATE:
         problems.append("missing")
     elif change.action is not Action.NOOP:

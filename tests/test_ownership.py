@@ -482,20 +482,20 @@ def test_output_dir_below_a_regular_file_is_a_clear_error(tmp_path: Path, capsys
 def test_an_output_dir_that_cannot_be_created_or_written_is_a_clear_error(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     spec = write(tmp_path, store("a", "a.jks", gen("k", "a")))
-    real_mkdir = Path.mkdir
+    real_mkdir = os.mkdir
 
-    def read_only_mkdir(self: Path, *args: Any, **kwargs: Any) -> None:
-        if self.name == "new":
-            raise PermissionError(13, "Permission denied", str(self))
-        real_mkdir(self, *args, **kwargs)
+    def read_only_mkdir(path: Any, *args: Any, **kwargs: Any) -> None:
+        if Path(path).name == "new":
+            raise PermissionError(13, "Permission denied", str(path))
+        real_mkdir(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "mkdir", read_only_mkdir)  # tests run as root, which chmod cannot stop
+    monkeypatch.setattr(os, "mkdir", read_only_mkdir)  # tests run as root, which chmod cannot stop
     result = run(capsys, "apply", spec, "-o", tmp_path / "ro" / "new")
     assert result.code == 1
     assert "cannot create the output folder" in result.err and "Permission denied" in result.err
     monkeypatch.undo()
     monkeypatch.setenv("KS_PASS", PW)
-    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").mkdir(exist_ok=True)  # the first apply made it, then failed below it
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda path, mode, **kw: not mode & os.W_OK and real_access(path, mode, **kw))
     result = run(capsys, "apply", spec, "-o", tmp_path / "ro")

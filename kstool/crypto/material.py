@@ -63,9 +63,10 @@ _NO_KEY = (
 
 _PKCS7_HINT = "; extract its certificates with 'openssl pkcs7 -print_certs -in {path} -out certs.pem'"
 
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----[ \t]*\r?\n(.*?)-----END ([A-Z0-9 ]+)-----", re.DOTALL
-)
+# Labels are bounded so that every match attempt costs O(1): scanning a hostile file stays linear.
+_PEM_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,64})-----[ \t]*\r?\n")
+_PEM_END = re.compile(rb"-----END ([A-Z0-9 ]{1,64})-----")
+_NO_END = "malformed PEM: a '-----BEGIN' line has no matching '-----END' line"
 
 
 # -- PEM framing ------------------------------------------------------------------------------------------
@@ -93,27 +94,41 @@ def _is_der(data: bytes) -> bool:
 
 
 def _pem_blocks(path: Path, data: bytes) -> list[_PemBlock]:
-    """Every PEM block in ``data``; text between blocks (e.g. ``openssl x509 -text`` output) is ignored."""
-    blocks = [_pem_block(path, data, m) for m in _PEM_BLOCK.finditer(data)]
-    if data.count(b"-----BEGIN ") != len(blocks):
-        raise MaterialError(f"{path}: malformed PEM: a '-----BEGIN' line has no matching '-----END' line")
+    """Every PEM block in ``data``; text between blocks (e.g. ``openssl x509 -text`` output) is ignored.
+
+    One pass over the bytes: each BEGIN's END is looked for only up to the next BEGIN (a file of BEGIN lines
+    without END lines would otherwise be scanned to its end once per line).
+    """
+    blocks: list[_PemBlock] = []
+    pos, line, counted = 0, 1, 0  # line = the 1-based line number at offset `counted`
+    while (start := data.find(b"-----BEGIN ", pos)) != -1:
+        begin = _PEM_BEGIN.match(data, start)
+        if begin is None:
+            raise MaterialError(f"{path}: {_NO_END}")
+        following = data.find(b"-----BEGIN ", begin.end())
+        end = _PEM_END.search(data, begin.end(), len(data) if following == -1 else following)
+        if end is None:
+            raise MaterialError(f"{path}: {_NO_END}")
+        line += data.count(b"\n", counted, start)
+        counted = start
+        blocks.append(_pem_block(path, data, begin, end, line))
+        pos = end.end()
     return blocks
 
 
-def _pem_block(path: Path, data: bytes, match: re.Match[bytes]) -> _PemBlock:
-    label = match.group(1).decode("ascii")
-    line = data.count(b"\n", 0, match.start()) + 1
-    if match.group(3).decode("ascii") != label:
-        end = match.group(3).decode("ascii")
-        raise MaterialError(f"{path}: malformed PEM: 'BEGIN {label}' (line {line}) ends with 'END {end}'")
-    headers, b64 = _split_headers(match.group(2))
+def _pem_block(path: Path, data: bytes, begin: re.Match[bytes], end: re.Match[bytes], line: int) -> _PemBlock:
+    label = begin.group(1).decode("ascii")
+    if end.group(1) != begin.group(1):
+        end_label = end.group(1).decode("ascii")
+        raise MaterialError(f"{path}: malformed PEM: 'BEGIN {label}' (line {line}) ends with 'END {end_label}'")
+    headers, b64 = _split_headers(data[begin.end():end.start()])
     try:
         body = base64.b64decode(b"".join(b64.split()), validate=True)
     except (binascii.Error, ValueError):
         raise MaterialError(
             f"{path}: malformed PEM: the '{label}' block at line {line} is not valid base64"
         ) from None
-    return _PemBlock(label, headers, body, match.group(0), line)
+    return _PemBlock(label, headers, body, data[begin.start():end.end()], line)
 
 
 def _split_headers(content: bytes) -> tuple[dict[str, str], bytes]:

@@ -61,3 +61,13 @@ def prove_password(data: bytes, store_type: StoreType, password: str) -> bool:
 
     prove_store_password(data, password, jceks=store_type == "jceks")
     return True
+
+
+def has_integrity_check(data: bytes, store_type: StoreType) -> bool:
+    """Is the store protected by its password as a whole? JKS and JCEKS always are (the store hash); PKCS12 only
+    when it has a MAC. Malformed: FormatError."""
+    if store_type != "pkcs12":
+        return True
+    from kstool.formats.pkcs12 import has_mac_pkcs12  # noqa: PLC0415
+
+    return has_mac_pkcs12(data)

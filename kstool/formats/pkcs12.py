@@ -760,29 +760,56 @@ def _cert_spki(cert: x509.Certificate) -> bytes | None:
         return None
 
 
-def _find_leaf(key: _Key, certs: list[_Cert]) -> _Cert | None:
+MAX_CHAIN_LENGTH = 64  # real chains hold a handful of certificates; a longer one is a hostile file
+
+
+class _Certs:
+    """A store's certificates, indexed once: matching k keys to c certificates costs k + c lookups, not k times c."""
+
+    def __init__(self, certs: list[_Cert]) -> None:
+        self.certs = certs
+        self.by_key_id: dict[bytes, _Cert] = {}
+        self.by_subject: dict[x509.Name, list[_Cert]] = {}
+        for cert in certs:  # the first of several wins, as a scan in file order would find it
+            if cert.attributes.local_key_id is not None:
+                self.by_key_id.setdefault(cert.attributes.local_key_id, cert)
+            self.by_subject.setdefault(cert.cert.subject, []).append(cert)
+        self._by_spki: dict[bytes, _Cert] | None = None
+
+    def by_spki(self, spki: bytes) -> _Cert | None:
+        if self._by_spki is None:  # only stores whose keys lack a localKeyId (OpenSSL output) need it
+            self._by_spki = {}
+            for cert in self.certs:
+                cert_spki = _cert_spki(cert.cert)
+                if cert_spki is not None:
+                    self._by_spki.setdefault(cert_spki, cert)
+        return self._by_spki.get(spki)
+
+
+def _find_leaf(key: _Key, certs: _Certs) -> _Cert | None:
     key_id = key.attributes.local_key_id
-    if key_id is not None:
-        for cert in certs:
-            if cert.attributes.local_key_id == key_id:
-                return cert
+    if key_id is not None and key_id in certs.by_key_id:
+        return certs.by_key_id[key_id]
     # OpenSSL output may lack localKeyId; Java falls back similarly for single-key Windows stores.
     spki = _key_spki(key.key_der)
-    if spki is None:
-        return None
-    return next((c for c in certs if _cert_spki(c.cert) == spki), None)
+    return None if spki is None else certs.by_spki(spki)
 
 
-def _chain(leaf: _Cert, certs: list[_Cert]) -> tuple[bytes, ...]:
+def _chain(leaf: _Cert, certs: _Certs) -> tuple[bytes, ...]:
     """Leaf first, then issuers found by name among the store's certificates, up to a self-issued one."""
     chain = [leaf]
+    seen = {leaf.cert_der}
     current = leaf
     while current.cert.issuer != current.cert.subject:
-        issuer = next((c for c in certs if c.cert.subject == current.cert.issuer
-                       and all(c.cert_der != seen.cert_der for seen in chain)), None)
+        # at most len(chain) candidates are skipped: each step costs O(MAX_CHAIN_LENGTH), whatever the store holds
+        issuer = next((c for c in certs.by_subject.get(current.cert.issuer, ()) if c.cert_der not in seen), None)
         if issuer is None:
             break
+        if len(chain) == MAX_CHAIN_LENGTH:
+            raise FormatError(f"a certificate chain in the PKCS12 store is longer than {MAX_CHAIN_LENGTH} "
+                              "certificates")
         chain.append(issuer)
+        seen.add(issuer.cert_der)
         current = issuer
     return tuple(c.cert_der for c in chain)
 
@@ -804,7 +831,7 @@ class _Found:
     entry: Entry  # alias filled in once every entry is known
 
 
-def _key_entries(keys: list[_Key], certs: list[_Cert]) -> tuple[list[_Found], set[int]]:
+def _key_entries(keys: list[_Key], certs: _Certs) -> tuple[list[_Found], set[int]]:
     found: list[_Found] = []
     leaves: set[int] = set()
     for key in keys:
@@ -831,7 +858,7 @@ def _trusted_entries(certs: list[_Cert], leaves: set[int]) -> list[_Found]:
 
 
 def _entries(keys: list[_Key], certs: list[_Cert]) -> tuple[Entry, ...]:
-    key_found, leaves = _key_entries(keys, certs)
+    key_found, leaves = _key_entries(keys, _Certs(certs))
     found = sorted(key_found + _trusted_entries(certs, leaves), key=lambda f: f.order)
     taken = {f.alias for f in found if f.alias is not None}
     counter = 0
@@ -885,6 +912,16 @@ def prove_password_pkcs12(data: bytes, password: str) -> bool:
         return True
 
 
+def has_mac_pkcs12(data: bytes) -> bool:
+    """Does the store carry a MAC? Without one, nothing in it proves it was made by someone with the password
+    (Java and OpenSSL write MAC-less stores: ``-nomac``, ``keystore.pkcs12.macAlgorithm=NONE``).
+
+    Malformed: ``FormatError``.
+    """
+    with _malformed_is_format_error():
+        return _parse_pfx(bytes(data)).mac is not None
+
+
 @contextmanager
 def _malformed_is_format_error() -> Iterator[None]:
     """What parsing or decrypting a malformed store raises, as ``FormatError`` (which is none of these)."""
@@ -910,5 +947,6 @@ def as_read_back(entries: Sequence[Entry]) -> tuple[Entry, ...]:
                 seen.add(cert_der)
                 certs.append(_Cert(len(certs), cert_der, x509.load_der_x509_certificate(cert_der), no_attributes))
     by_der = {c.cert_der: c for c in certs}
-    return tuple(replace(e, chain_der=_chain(by_der[e.chain_der[0]], certs))
+    index = _Certs(certs)
+    return tuple(replace(e, chain_der=_chain(by_der[e.chain_der[0]], index))
                  if isinstance(e, KeyEntry) and e.chain_der else e for e in entries)

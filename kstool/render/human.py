@@ -58,7 +58,8 @@ def _destroyed(keys: list[dict[str, Any]]) -> list[Line]:
 
 
 def _keystore(ks: dict[str, Any], verbose: bool) -> Iterator[Line]:
-    if ks["action"] == "no-op" and not ks.get("password_files_generated") and not verbose:
+    if ks["action"] == "no-op" and not ks.get("password_files_generated") and not ks.get("password_files_fixed") \
+            and not verbose:
         return  # like terraform plan: only what changes (the summary counts the rest; -v lists it)
     symbol, style = SYMBOLS[ks["action"]]
     action = ks["action"] if ks["action"] != "no-op" else "no changes"
@@ -67,7 +68,9 @@ def _keystore(ks: dict[str, Any], verbose: bool) -> Iterator[Line]:
     for reason in ks["reasons"]:
         yield [(f"        {reason}", "")]
     for path in ks.get("password_files_generated", []):
-        yield [(f"        password file {path} will be generated (mode 0600)", "green")]
+        yield [(f"        password file {path} will be generated", "green")]
+    for fix in ks.get("password_files_fixed", []):
+        yield [(f"        password file {fix}: apply sets it as the spec says", "yellow")]
     for entry in ks["entries"]:
         if entry["action"] != "no-op" or verbose:
             yield from _entry(entry)

@@ -53,6 +53,8 @@ def _keystore(change: KeystoreChange) -> dict[str, Any]:
         out["password_files_generated"] = list(change.password_files)
     if change.prevent_destroy:
         out["prevent_destroy"] = True
+    if change.password_file_fixes:
+        out["password_files_fixed"] = list(change.password_file_fixes)
     return out
 
 

@@ -7,7 +7,7 @@ aliases as Java sees them, confined paths, parsed DNs and SANs, trusted-entry re
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 KeyAlgorithm = Literal["RSA", "EC", "Ed25519"]
 Profile = Literal["modern", "legacy"]
 
+DEFAULT_MODE = 0o600  # keystores and generated password files, unless the spec says otherwise
+DEFAULT_BACKUPS_KEEP = 3
 DEFAULT_KEY: dict[KeyAlgorithm, int | None] = {"RSA": 2048, "EC": 256, "Ed25519": None}
 EXTENSION_TYPES: dict[str, StoreType] = {".jks": "jks", ".jceks": "jceks", ".p12": "pkcs12", ".pfx": "pkcs12"}
 
@@ -39,11 +41,22 @@ class EnvRef:
 
 
 @dataclass(frozen=True, slots=True)
+class FileAttrs:
+    """Mode and ownership of a file kstool writes; ``owner``/``group`` are names or numeric ids as written (resolved
+    on the machine that applies the spec), None to leave them to the user running kstool."""
+
+    mode: int = DEFAULT_MODE
+    owner: str | int | None = None
+    group: str | int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FileRef:
     path: Path  # resolved against the spec's folder
     shown: str  # as written in the spec
     generate: bool
     location: Location
+    attrs: FileAttrs = FileAttrs()  # for a generated file: how apply creates it
 
     def describe(self) -> str:
         return f"password file {self.shown}"
@@ -133,9 +146,15 @@ class KeystoreSpec:
     location: Location
     previous_name: str | None = None  # the name kstool.lock knows it by, after a rename
     prevent_destroy: bool = False  # any plan that destroys one of its private keys is an error
+    attrs: FileAttrs = FileAttrs()
+    _by_alias: dict[str, EntrySpec] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # the first entry wins, as a linear search would (duplicate aliases are a spec error anyway)
+        object.__setattr__(self, "_by_alias", {e.alias: e for e in reversed(self.entries)})
 
     def entry(self, alias: str) -> EntrySpec | None:
-        return next((e for e in self.entries if e.alias == alias), None)
+        return self._by_alias.get(alias)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +162,23 @@ class Spec:
     file: Path
     base_dir: Path  # the spec file's folder: relative inputs resolve here
     keystores: tuple[KeystoreSpec, ...]
+    backups_keep: int = DEFAULT_BACKUPS_KEEP  # backups kept per artifact; older ones are pruned by apply
+    _by_name: dict[str, KeystoreSpec] = field(init=False, repr=False, compare=False)
+    # (keystore, alias) of a trusted reference -> the entry owning the certificate its chain of references ends at
+    _targets: dict[tuple[str, str], tuple[str, str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {k.name: k for k in reversed(self.keystores)})
+        object.__setattr__(self, "_targets", {})
 
     def keystore(self, name: str) -> KeystoreSpec | None:
-        return next((k for k in self.keystores if k.name == name), None)
+        return self._by_name.get(name)
+
+    def reference_target(self, keystore: str, alias: str) -> tuple[str, str]:
+        """Where a chain of ``trusted: {entry:}`` references starting at (keystore, alias) ends: the address of
+        the entry that owns the certificate (itself when it is no reference). Needs a spec whose references
+        ``check_references`` accepted (no cycle, no missing target)."""
+        return _resolve(self, (keystore, alias))
 
 
 def load_spec(path: Path) -> Spec:
@@ -162,6 +195,7 @@ class _Builder:
         self.doc = doc
         self.file = file
         self.base = file.resolve().parent
+        self.defaults = self.attrs(doc.data.get("defaults", {}), ("defaults",), FileAttrs())
 
     def loc(self, *path: str | int) -> Location:
         return self.doc.at(tuple(path))
@@ -171,7 +205,8 @@ class _Builder:
         keystores = tuple(self.keystore(i, k) for i, k in enumerate(raw))
         self.check_unique(keystores)
         self.check_previous_names(keystores)
-        spec = Spec(self.file, self.base, keystores)
+        keep = self.doc.data.get("backups", {}).get("keep", DEFAULT_BACKUPS_KEEP)
+        spec = Spec(self.file, self.base, keystores, keep)
         check_references(spec)
         check_outputs(spec, self.base)
         return spec
@@ -201,7 +236,19 @@ class _Builder:
             location=self.loc(*at),
             previous_name=raw.get("previous_name"),
             prevent_destroy=bool(raw.get("prevent_destroy", False)),
+            attrs=self.attrs(raw, at, self.defaults),
         )
+
+    def attrs(self, raw: dict[str, Any], at: JsonPath, inherited: FileAttrs) -> FileAttrs:
+        """``mode``, ``owner`` and ``group`` of ``raw``, each falling back to ``inherited``."""
+        mode = inherited.mode
+        if "mode" in raw:
+            mode = int(raw["mode"], 8)  # the schema admits 3 or 4 octal digits, no setuid/setgid/sticky bit
+            if mode & 0o600 != 0o600:
+                raise SpecError(self.loc(*at, "mode"), f"mode {mode:04o} does not let the owner read and write "
+                                                       "the file; kstool must be able to replace it: use e.g. 0600 "
+                                                       "or 0640")
+        return FileAttrs(mode, raw.get("owner", inherited.owner), raw.get("group", inherited.group))
 
     def type_from_extension(self, path: str, at: JsonPath) -> StoreType:
         suffix = PurePosixPath(path).suffix.lower()
@@ -235,8 +282,13 @@ class _Builder:
     def password(self, raw: dict[str, Any], at: JsonPath) -> PasswordRef:
         if "env" in raw:
             return EnvRef(raw["env"], self.loc(*at))
-        return FileRef(self.input_path(raw["file"], (*at, "file")), raw["file"], bool(raw.get("generate", False)),
-                       self.loc(*at))
+        generate = bool(raw.get("generate", False))
+        for key in ("mode", "owner", "group"):
+            if key in raw and not generate:
+                raise SpecError(self.loc(*at, key), f"{key} applies to a password file kstool generates "
+                                                    "(generate: true); set it on your own file yourself")
+        return FileRef(self.input_path(raw["file"], (*at, "file")), raw["file"], generate, self.loc(*at),
+                       self.attrs(raw, at, self.defaults))
 
     def optional_password(self, raw: dict[str, Any], key: str, at: JsonPath) -> PasswordRef | None:
         return self.password(raw[key], (*at, key)) if key in raw else None
@@ -378,31 +430,57 @@ def check_outputs(spec: Spec, root: Path) -> None:
 
 
 def check_references(spec: Spec) -> None:
-    """Every trusted.entry names an existing entry, and following references never loops."""
+    """Every trusted.entry names an existing entry, and following references never loops.
+
+    Each address is followed once: its target is kept (``Spec._targets``), so long chains stay linear.
+    """
     for ks in spec.keystores:
         for entry in ks.entries:
             if isinstance(entry.source, TrustedReference):
-                _follow(spec, ks, entry)
+                _resolve(spec, (ks.name, entry.alias), entry.location)
 
 
-def _follow(spec: Spec, ks: KeystoreSpec, entry: EntrySpec) -> None:
-    seen = [f"{ks.name}/{entry.alias}"]
-    current = entry
-    while isinstance(current.source, TrustedReference):
-        ref = current.source
-        target_ks = spec.keystore(ref.keystore)
-        where = entry.location
-        if target_ks is None:
-            names = ", ".join(k.name for k in spec.keystores)
-            raise SpecError(where, f"trusted.entry names keystore {ref.keystore!r}, which is not in the spec "
-                                   f"(keystores: {names})")
-        target = target_ks.entry(ref.alias)
-        if target is None:
-            aliases = ", ".join(e.alias for e in target_ks.entries) or "none"
-            raise SpecError(where, f"trusted.entry names alias {ref.alias!r}, which keystore {ref.keystore!r} does "
-                                   f"not have (aliases: {aliases})")
-        address = f"{target_ks.name}/{target.alias}"
-        if address in seen:
-            raise SpecError(where, "trusted.entry references form a cycle: " + " → ".join([*seen, address]))
-        seen.append(address)
-        current = target
+def _resolve(spec: Spec, start: tuple[str, str], where: Location | None = None) -> tuple[str, str]:
+    targets = spec._targets  # the spec's own memo, filled here only
+    path: list[tuple[str, str]] = []
+    on_path: set[tuple[str, str]] = set()
+    address = start
+    while address not in targets:
+        ks = spec.keystore(address[0])
+        entry = ks.entry(address[1]) if ks is not None else None
+        if entry is None or not isinstance(entry.source, TrustedReference):
+            if address != start and where is not None:
+                _check_target(spec, path[-1], where)
+            targets[address] = address
+            break
+        path.append(address)
+        on_path.add(address)
+        ref = entry.source
+        following = (ref.keystore, ref.alias)
+        if following in on_path:
+            if where is None:
+                raise AssertionError(f"trusted references form a cycle at {following}")
+            shown = [f"{k}/{a}" for k, a in (*path, following)]
+            raise SpecError(where, "trusted.entry references form a cycle: " + " → ".join(shown))
+        address = following
+    end = targets[address]
+    for step in path:
+        targets[step] = end
+    return end
+
+
+def _check_target(spec: Spec, referrer: tuple[str, str], where: Location) -> None:
+    """The reference at ``referrer`` names a keystore and an alias that exist."""
+    ks = spec.keystore(referrer[0])
+    entry = ks.entry(referrer[1]) if ks is not None else None
+    assert entry is not None and isinstance(entry.source, TrustedReference)
+    ref = entry.source
+    target_ks = spec.keystore(ref.keystore)
+    if target_ks is None:
+        names = ", ".join(k.name for k in spec.keystores)
+        raise SpecError(where, f"trusted.entry names keystore {ref.keystore!r}, which is not in the spec "
+                               f"(keystores: {names})")
+    if target_ks.entry(ref.alias) is None:
+        aliases = ", ".join(e.alias for e in target_ks.entries) or "none"
+        raise SpecError(where, f"trusted.entry names alias {ref.alias!r}, which keystore {ref.keystore!r} does "
+                               f"not have (aliases: {aliases})")

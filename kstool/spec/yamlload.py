@@ -179,11 +179,14 @@ def _convert_scalar(node: yaml.ScalarNode, loc: Location) -> Any:
 
 
 def read_spec_text(path: Path) -> str:
+    from kstool.fsutil import NotRegularFileError, read_regular_file  # noqa: PLC0415
+
     try:
-        size = path.stat().st_size
-        if size > MAX_SPEC_BYTES:
+        if path.stat().st_size > MAX_SPEC_BYTES:
             raise SpecError(str(path), f"spec is larger than {MAX_SPEC_BYTES // 1024} KiB; is this the right file?")
-        raw = path.read_bytes()
+        raw = read_regular_file(path, MAX_SPEC_BYTES, "the spec")
+    except NotRegularFileError as e:
+        raise SpecError(str(path), str(e)) from None
     except FileNotFoundError:
         raise KstoolError(f"{path}: spec file not found") from None
     except IsADirectoryError:
