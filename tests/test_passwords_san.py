@@ -10,7 +10,7 @@ import pytest
 from kstool.crypto.san import SanItem, check_san, same_san, san_key
 from kstool.formats.codec import decode
 from kstool.formats.model import detect_type
-from tests.clirun import run, snapshot
+from tests.clirun import Result, run, snapshot
 
 PW = "Store-Pass-1"
 PW2 = "Store-Pass-2"
@@ -160,3 +160,148 @@ def test_case_only_change_of_email_local_part_or_uri_is_a_change(
     assert web["action"] == "update" and any(r.startswith("san changed") for r in web["reasons"])
     drift = run(capsys, "verify", spec)
     assert drift.code == 1 and "san changed" in drift.out
+
+
+# -- item 10: password files and environment values ---------------------------------------------------------
+
+def _one_store(folder: Path, password: str, path: str = "a.jks") -> Path:
+    return write_spec(folder, f"""keystores:
+  - name: a
+    path: {path}
+    password: {password}
+    entries:
+      - alias: one
+        generate: {{dname: "CN=one", key: {{algorithm: EC, size: 256}}}}
+""")
+
+
+def _kubernetes_secret_volume(folder: Path, files: dict[str, str]) -> Path:
+    """The layout kubelet writes: ``..2026_12_02_…/KEY``, ``..data -> ..2026_12_02_…``, ``KEY -> ..data/KEY``."""
+    volume = folder / "secret-volume"
+    stamped = volume / "..2026_12_02_17_00_00.123456789"
+    stamped.mkdir(parents=True)
+    for name, content in files.items():
+        (stamped / name).write_text(content)
+        (stamped / name).chmod(0o600)
+    (volume / "..data").symlink_to(stamped.name)
+    for name in files:
+        (volume / name).symlink_to(f"..data/{name}")
+    return volume
+
+
+@pytest.mark.parametrize("path", ["a.jks", "a.p12"])
+def test_password_file_in_a_kubernetes_secret_volume(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                                     path: str) -> None:
+    volume = _kubernetes_secret_volume(workdir, {"store-password": PW + "\n"})
+    spec = _one_store(workdir, "{file: secret-volume/store-password}", path)
+    applied = run(capsys, "apply", spec)
+    assert applied.code == 0, applied.err
+    assert entries_of(workdir / path, PW)
+    assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
+    assert run(capsys, "verify", spec).code == 0
+    shown = run(capsys, "inspect", workdir / path, "--password-file", volume / "store-password")
+    assert shown.code == 0, shown.err
+    assert "Alias name: one" in shown.out
+
+
+def test_generated_password_file_that_is_a_symlink_is_read_never_created_through(
+        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "real.pass").write_text(PW + "\n")
+    (workdir / "real.pass").chmod(0o600)
+    (workdir / "a.pass").symlink_to("real.pass")
+    spec = _one_store(workdir, "{file: a.pass, generate: true}")
+    assert run(capsys, "apply", spec).code == 0
+    assert entries_of(workdir / "a.jks", PW)  # the linked file's password, not a generated one
+    assert (workdir / "a.pass").is_symlink() and (workdir / "real.pass").read_text() == PW + "\n"
+    # a link to nothing: an error, and nothing is created at either end
+    (workdir / "b.pass").symlink_to("missing.pass")
+    spec = _one_store(workdir, "{file: b.pass, generate: true}", "b.jks")
+    failed = run(capsys, "apply", spec)
+    assert failed.code == 1
+    assert "password file b.pass is a symbolic link to a file that does not exist" in failed.err
+    assert not (workdir / "missing.pass").exists() and (workdir / "b.pass").is_symlink()
+    assert not (workdir / "b.jks").exists()
+
+
+def test_password_file_that_is_a_fifo_is_an_error_not_a_hang(workdir: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+    import signal
+
+    os.mkfifo(workdir / "pw.fifo")
+    spec = _one_store(workdir, "{file: pw.fifo}")
+
+    def hung(signum: int, frame: object) -> None:
+        raise TimeoutError("reading the password FIFO hung")
+
+    def bounded(*args: str | Path) -> Result:  # a blocking open would wait for a writer forever
+        old = signal.signal(signal.SIGALRM, hung)
+        signal.alarm(10)
+        try:
+            return run(capsys, *args)
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, old)
+
+    failed = bounded("plan", spec)
+    inspect = bounded("inspect", workdir / "x.jks", "--password-file", workdir / "pw.fifo")
+    assert failed.code == 1 and "password file pw.fifo is not a regular file" in failed.err
+    assert inspect.code == 1 and "is not a regular file" in inspect.err
+
+
+def test_password_file_size_is_checked_before_reading(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "zero.pass").symlink_to("/dev/zero")
+    spec = _one_store(workdir, "{file: zero.pass}")
+    failed = run(capsys, "plan", spec)
+    assert failed.code == 1 and "password file zero.pass is not a regular file" in failed.err
+    assert "MemoryError" not in failed.err
+    (workdir / "big.pass").write_bytes(b"x" * 5000)
+    failed = run(capsys, "plan", _one_store(workdir, "{file: big.pass}"))
+    assert failed.code == 1 and "password file big.pass is larger than 4096 bytes" in failed.err
+    inspect = run(capsys, "inspect", workdir / "x.jks", "--password-file", workdir / "big.pass")
+    assert inspect.code == 1 and "larger than 4096 bytes" in inspect.err
+
+
+@pytest.mark.parametrize("path", ["a.jks", "a.p12"])
+def test_byte_order_mark_in_a_password_file_is_refused(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                                       path: str) -> None:
+    (workdir / "pw.txt").write_bytes(b"\xef\xbb\xbf" + PW.encode() + b"\r\n")
+    (workdir / "pw.txt").chmod(0o600)
+    spec = _one_store(workdir, "{file: pw.txt}", path)
+    failed = run(capsys, "apply", spec)
+    assert failed.code == 1
+    assert "password file pw.txt starts with a UTF-8 byte-order mark" in failed.err
+    assert "use ASCII" not in failed.err
+    assert not (workdir / path).exists()
+    inspect = run(capsys, "inspect", workdir / path, "--password-file", workdir / "pw.txt")
+    assert inspect.code == 1 and "byte-order mark" in inspect.err
+
+
+def test_environment_password_that_is_not_utf8_fails_at_plan(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # what os.environ holds for the bytes b"Store-\xff-Pass": a lone surrogate (surrogateescape)
+    monkeypatch.setenv("KS_PASS", b"Store-\xff-Pass".decode("utf-8", "surrogateescape"))
+    spec = _one_store(workdir, "{env: KS_PASS}")
+    failed = run(capsys, "plan", spec)
+    assert failed.code == 1, failed.out
+    assert "environment variable KS_PASS is not valid UTF-8 text" in failed.err
+    assert "Traceback" not in failed.err
+    inspect = run(capsys, "inspect", workdir / "a.jks", "--password-env", "KS_PASS")
+    assert inspect.code == 1 and "KS_PASS is not valid UTF-8 text" in inspect.err
+
+
+def test_inspect_password_file_follows_the_spec_rules(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KS_PASS", PW)
+    spec = _one_store(workdir, "{env: KS_PASS}")
+    assert run(capsys, "apply", spec).code == 0
+    (workdir / "empty.pass").write_text("\n")
+    empty = run(capsys, "inspect", workdir / "a.jks", "--password-file", workdir / "empty.pass")
+    assert empty.code == 1 and "is empty" in empty.err
+    (workdir / "latin1.pass").write_bytes(b"Store-\xe9-Pass\n")
+    latin = run(capsys, "inspect", workdir / "a.jks", "--password-file", workdir / "latin1.pass")
+    assert latin.code == 1 and "is not UTF-8 text" in latin.err
+    (workdir / "real.pass").write_text(PW + "\r\n")
+    (workdir / "link.pass").symlink_to("real.pass")
+    ok = run(capsys, "inspect", workdir / "a.jks", "--password-file", workdir / "link.pass")
+    assert ok.code == 0, ok.err
