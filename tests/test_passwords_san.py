@@ -305,3 +305,155 @@ def test_inspect_password_file_follows_the_spec_rules(workdir: Path, capsys: pyt
     (workdir / "link.pass").symlink_to("real.pass")
     ok = run(capsys, "inspect", workdir / "a.jks", "--password-file", workdir / "link.pass")
     assert ok.code == 0, ok.err
+
+
+# -- item 9: password rotation -------------------------------------------------------------------------------
+
+KEY1 = "Key-Pass-One"
+KEY2 = "Key-Pass-Two"
+
+
+def _jks(folder: Path, extra: str = "", path: str = "a.jks") -> Path:
+    return write_spec(folder, f"""keystores:
+  - name: a
+    path: {path}
+    password: {{env: KS_PASS}}
+{extra}    entries:
+      - alias: one
+        generate: {{dname: "CN=one", key: {{algorithm: EC, size: 256}}}}
+      - alias: two
+        generate: {{dname: "CN=two", key: {{algorithm: EC, size: 256}}}}
+""")
+
+
+def _reasons(capsys: pytest.CaptureFixture[str], spec: Path) -> list[str]:
+    plan = run(capsys, "plan", spec, "--json")
+    assert plan.code == 0, plan.err
+    return plan.json()["keystores"][0]["reasons"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture()
+def passwords(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    monkeypatch.setenv("KS_PASS", PW)
+    monkeypatch.setenv("KEY_PASS", KEY1)
+    return monkeypatch
+
+
+def test_key_password_only_rotation(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                    passwords: pytest.MonkeyPatch) -> None:
+    spec = _jks(workdir, "    key_password: {env: KEY_PASS}\n")
+    assert run(capsys, "apply", spec).code == 0
+    before = entries_of(workdir / "a.jks", PW, KEY1)
+    passwords.setenv("KEY_PASS", KEY2)
+    failed = run(capsys, "plan", spec)
+    assert failed.code == 1
+    # the store password is right: the error names the key password, and the fix
+    assert ("a.jks: the store password (from environment variable KS_PASS) opens this keystore, but the key "
+            "password from environment variable KEY_PASS does not open its private keys") in failed.err
+    assert "set previous_key_password to the old one" in failed.err
+    assert "does not open this keystore" not in failed.err
+    passwords.setenv("OLD_KEY_PASS", KEY1)
+    _jks(workdir, "    key_password: {env: KEY_PASS}\n    previous_key_password: {env: OLD_KEY_PASS}\n")
+    assert _reasons(capsys, spec) == ["key password changed"]
+    assert run(capsys, "apply", spec).code == 0
+    assert entries_of(workdir / "a.jks", PW, KEY2) == before  # same keys, re-encrypted
+    assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
+
+
+@pytest.mark.parametrize("path", ["a.jks", "a.jceks"])
+def test_store_and_key_password_rotate_in_one_apply(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                                    passwords: pytest.MonkeyPatch, path: str) -> None:
+    spec = _jks(workdir, "    key_password: {env: KEY_PASS}\n", path)
+    assert run(capsys, "apply", spec).code == 0
+    before = entries_of(workdir / path, PW, KEY1)
+    passwords.setenv("KS_PASS", PW2)
+    passwords.setenv("KEY_PASS", KEY2)
+    passwords.setenv("OLD_PASS", PW)
+    passwords.setenv("OLD_KEY_PASS", KEY1)
+    _jks(workdir, "    key_password: {env: KEY_PASS}\n    previous_password: {env: OLD_PASS}\n"
+                  "    previous_key_password: {env: OLD_KEY_PASS}\n", path)
+    assert _reasons(capsys, spec) == ["password changed", "key password changed"]
+    applied = run(capsys, "apply", spec)
+    assert applied.code == 0, applied.err
+    assert entries_of(workdir / path, PW2, KEY2) == before
+    assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
+    assert run(capsys, "verify", spec).code == 0
+
+
+def test_previous_secret_unset_after_rotation_is_fine(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                                      passwords: pytest.MonkeyPatch) -> None:
+    spec = _jks(workdir, "    key_password: {env: KEY_PASS}\n", "a.jks")
+    assert run(capsys, "apply", spec).code == 0
+    (workdir / "old.pass").write_text(PW + "\n")
+    (workdir / "old.pass").chmod(0o600)
+    passwords.setenv("KS_PASS", PW2)
+    passwords.setenv("KEY_PASS", KEY2)
+    passwords.setenv("OLD_KEY_PASS", KEY1)
+    _jks(workdir, "    key_password: {env: KEY_PASS}\n    previous_password: {file: old.pass}\n"
+                  "    previous_key_password: {env: OLD_KEY_PASS}\n")
+    assert run(capsys, "apply", spec).code == 0
+    # the rotation is done; the old secrets are removed before the spec stops naming them
+    (workdir / "old.pass").unlink()
+    passwords.delenv("OLD_KEY_PASS")
+    before = snapshot(workdir)
+    assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
+    assert run(capsys, "verify", spec).code == 0
+    again = run(capsys, "apply", spec)
+    assert again.code == 0 and again.err == ""
+    assert snapshot(workdir) == before
+    # needed but gone: the error names the store password and why previous_password cannot help
+    passwords.setenv("KS_PASS", "Another-Pass-3")
+    failed = run(capsys, "plan", spec)
+    assert failed.code == 1
+    assert "a.jks: the password from environment variable KS_PASS does not open this keystore" in failed.err
+    assert "previous_password would be tried next, but it cannot be read:" in failed.err
+    assert "password file old.pass does not exist" in failed.err
+
+
+def test_rotation_errors_name_the_right_secret(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                               passwords: pytest.MonkeyPatch) -> None:
+    spec = _jks(workdir, "    key_password: {env: KEY_PASS}\n")
+    assert run(capsys, "apply", spec).code == 0
+    passwords.setenv("KS_PASS", PW2)
+    passwords.setenv("OLD_PASS", "Wrong-Old-Pass")
+    _jks(workdir, "    key_password: {env: KEY_PASS}\n    previous_password: {env: OLD_PASS}\n")
+    store = run(capsys, "plan", spec)
+    assert store.code == 1
+    assert "the password from environment variable KS_PASS does not open this keystore" in store.err
+    assert "neither does previous_password (from environment variable OLD_PASS)" in store.err
+    # the store opens with previous_password; the key password is wrong, and so is previous_key_password
+    passwords.setenv("OLD_PASS", PW)
+    passwords.setenv("KEY_PASS", KEY2)
+    passwords.setenv("OLD_KEY_PASS", "Wrong-Old-Key")
+    _jks(workdir, "    key_password: {env: KEY_PASS}\n    previous_password: {env: OLD_PASS}\n"
+                  "    previous_key_password: {env: OLD_KEY_PASS}\n")
+    key = run(capsys, "plan", spec)
+    assert key.code == 1
+    assert ("the store password (from environment variable OLD_PASS) opens this keystore, but the key password "
+            "from environment variable KEY_PASS does not open its private keys") in key.err
+    assert "neither does previous_key_password (from environment variable OLD_KEY_PASS)" in key.err
+    # previous_key_password unset while it is needed: named, with why
+    passwords.delenv("OLD_KEY_PASS")
+    unset = run(capsys, "plan", spec)
+    assert unset.code == 1 and "previous_key_password would be tried next, but it cannot be read:" in unset.err
+    assert "environment variable OLD_KEY_PASS is not set" in unset.err
+    for secret in (PW, PW2, KEY1, KEY2):
+        assert secret not in store.err + key.err + unset.err
+
+
+def test_key_password_back_to_the_store_password(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                                 passwords: pytest.MonkeyPatch) -> None:
+    spec = _jks(workdir, "    key_password: {env: KEY_PASS}\n")
+    assert run(capsys, "apply", spec).code == 0
+    _jks(workdir, "    previous_key_password: {env: KEY_PASS}\n")
+    assert _reasons(capsys, spec) == ["key password changed"]
+    assert run(capsys, "apply", spec).code == 0
+    assert entries_of(workdir / "a.jks", PW)
+
+
+def test_previous_key_password_is_refused_for_pkcs12(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                                     passwords: pytest.MonkeyPatch) -> None:
+    spec = _jks(workdir, "    previous_key_password: {env: KEY_PASS}\n", "a.p12")
+    failed = run(capsys, "validate", spec)
+    assert failed.code == 1 and "previous_key_password" in failed.err and "PKCS12 keystores have one password" \
+        in failed.err

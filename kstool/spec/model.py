@@ -130,6 +130,7 @@ class KeystoreSpec:
     iterations: int | None
     entries: tuple[EntrySpec, ...]
     location: Location
+    previous_key_password: PasswordRef | None = None  # JKS/JCEKS: opens the keys while key_password rotates
 
     def entry(self, alias: str) -> EntrySpec | None:
         return next((e for e in self.entries if e.alias == alias), None)
@@ -179,6 +180,10 @@ class _Builder:
             raise SpecError(self.loc(*at, "key_password"),
                             "PKCS12 keystores have one password (keytool ignores a separate key password); "
                             "remove key_password or use type: jks")
+        if "previous_key_password" in raw and store_type == "pkcs12":
+            raise SpecError(self.loc(*at, "previous_key_password"),
+                            "PKCS12 keystores have one password: previous_password opens the old file; remove "
+                            "previous_key_password")
         if "pkcs12_profile" in raw and store_type != "pkcs12":
             raise SpecError(self.loc(*at, "pkcs12_profile"), f"pkcs12_profile applies to pkcs12 only, not {store_type}")
         entries = tuple(self.entry((*at, "entries", j), e) for j, e in enumerate(raw["entries"]))
@@ -194,6 +199,7 @@ class _Builder:
             iterations=raw.get("iterations"),
             entries=entries,
             location=self.loc(*at),
+            previous_key_password=self.optional_password(raw, "previous_key_password", at),
         )
 
     def type_from_extension(self, path: str, at: JsonPath) -> StoreType:
