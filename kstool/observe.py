@@ -1,7 +1,9 @@
 """Read the artifacts on disk into plain data the planner can compare with the spec.
 
 An artifact that its configured password cannot open is an error that says so, never a silent rebuild;
-with ``previous_password`` set, the old password opens it and the plan re-encrypts (password rotation).
+with ``previous_password`` / ``previous_key_password`` set, the old password opens it and the plan re-encrypts
+(password rotation). The current passwords are always tried first; a JKS/JCEKS store password is proven by the
+store hash before any key is decrypted, so an error names the secret that failed (store or key password).
 """
 
 from __future__ import annotations
