@@ -457,3 +457,98 @@ def test_previous_key_password_is_refused_for_pkcs12(workdir: Path, capsys: pyte
     failed = run(capsys, "validate", spec)
     assert failed.code == 1 and "previous_key_password" in failed.err and "PKCS12 keystores have one password" \
         in failed.err
+
+
+# -- item 7 (part): allow_expired / allow_weak for a whole keystore or spec -----------------------------------
+
+def _root(folder: Path, name: str, *, expired: bool = True, rsa_bits: int | None = None) -> str:
+    """A self-signed CA certificate file; expired in 2020 unless told otherwise."""
+    from datetime import UTC, datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(65537, rsa_bits) if rsa_bits else ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    end = datetime(2020, 1, 1, tzinfo=UTC) if expired else datetime(2099, 1, 1, tzinfo=UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(1).not_valid_before(datetime(2010, 1, 1, tzinfo=UTC)).not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    (folder / f"{name}.pem").write_bytes(cert.public_bytes(Encoding.PEM))
+    return f"{name}.pem"
+
+
+def _truststore(folder: Path, *, top: str = "", store: str = "", entry: dict[str, str] | None = None,
+                roots: tuple[str, ...] = ("old-root-1", "old-root-2")) -> Path:
+    entry = entry or {}
+    lines = [top, "keystores:", "  - name: trust", "    path: trust.jks", "    password: {env: KS_PASS}"]
+    lines += [store, "    entries:"]
+    for name in roots:
+        lines += [f"      - alias: {name}", f"        trusted: {{certificate: {name}.pem}}", entry.get(name, "")]
+    return write_spec(folder, "\n".join(line for line in lines if line) + "\n")
+
+
+@pytest.fixture()
+def roots(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("KS_PASS", PW)
+    _root(workdir, "old-root-1")
+    _root(workdir, "old-root-2")
+    return workdir
+
+
+def test_truststore_with_expired_roots_applies_in_one_run_with_keystore_allow_expired(
+        roots: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = _truststore(roots)
+    refused = run(capsys, "plan", spec)
+    assert refused.code == 1 and "expired on 2020-01-01" in refused.err
+    assert "or on its keystore" in refused.err
+    _truststore(roots, store="    allow_expired: true")
+    applied = run(capsys, "apply", spec)
+    assert applied.code == 0, applied.err
+    assert set(entries_of(roots / "trust.jks", PW)) == {"old-root-1", "old-root-2"}
+    assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
+
+
+@pytest.mark.parametrize(("top", "store", "entry", "accepted"), [
+    ("allow_expired: true", "", "", True),                                   # the spec's default
+    ("allow_expired: true", "    allow_expired: false", "", False),          # the keystore wins over the spec
+    ("", "    allow_expired: true", "        allow_expired: false", False),  # the entry wins over the keystore
+    ("", "    allow_expired: false", "        allow_expired: true", True),
+    ("allow_expired: false", "", "        allow_expired: true", True),
+    ("allow_weak: true", "", "", False),                                     # the other flag does not help
+])
+def test_allow_flag_precedence(roots: Path, capsys: pytest.CaptureFixture[str], top: str, store: str, entry: str,
+                               accepted: bool) -> None:
+    spec = _truststore(roots, top=top, store=store, entry={"old-root-1": entry}, roots=("old-root-1",))
+    result = run(capsys, "plan", spec)
+    assert (result.code == 0) is accepted, result.err
+    if not accepted:
+        assert "old-root-1" in result.err and "expired" in result.err
+
+
+def test_keystore_allow_weak_and_generated_entries(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KS_PASS", PW)
+    _root(workdir, "weak-root", expired=False, rsa_bits=1024)
+    spec = write_spec(workdir, """allow_expired: true
+keystores:
+  - name: mixed
+    path: mixed.p12
+    password: {env: KS_PASS}
+    allow_weak: true
+    entries:
+      - alias: weak
+        trusted: {certificate: weak-root.pem}
+      - alias: own
+        generate: {dname: "CN=own", key: {algorithm: EC, size: 256}}
+""")
+    assert run(capsys, "validate", spec).code == 0
+    applied = run(capsys, "apply", spec)
+    assert applied.code == 0, applied.err
+    spec.write_text(spec.read_text().replace("    allow_weak: true\n", ""))
+    refused = run(capsys, "plan", spec)
+    assert refused.code == 1 and "1024-bit RSA key" in refused.err
