@@ -11,6 +11,7 @@ from kstool.crypto.san import SanItem, check_san, same_san, san_key
 from kstool.formats.codec import decode
 from kstool.formats.model import detect_type
 from tests.clirun import Result, run, snapshot
+from tests.javatools import Java, keytool_list
 
 PW = "Store-Pass-1"
 PW2 = "Store-Pass-2"
@@ -552,3 +553,31 @@ keystores:
     spec.write_text(spec.read_text().replace("    allow_weak: true\n", ""))
     refused = run(capsys, "plan", spec)
     assert refused.code == 1 and "1024-bit RSA key" in refused.err
+
+
+@pytest.mark.java
+def test_java_opens_the_rotated_store_and_reads_the_ipv6_san(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                                             passwords: pytest.MonkeyPatch, java: Java) -> None:
+    body = """keystores:
+  - name: a
+    path: a.jks
+    password: {env: KS_PASS}
+    key_password: {env: KEY_PASS}
+%s    entries:
+      - alias: web
+        generate: {dname: "CN=web", key: {algorithm: EC, size: 256}, san: ["ip:0:0:0:0:0:0:0:1"]}
+"""
+    spec = write_spec(workdir, body % "")
+    assert run(capsys, "apply", spec).code == 0
+    passwords.setenv("KS_PASS", PW2)
+    passwords.setenv("KEY_PASS", KEY2)
+    passwords.setenv("OLD_PASS", PW)
+    passwords.setenv("OLD_KEY_PASS", KEY1)
+    write_spec(workdir, body % "    previous_password: {env: OLD_PASS}\n"
+                               "    previous_key_password: {env: OLD_KEY_PASS}\n")
+    assert run(capsys, "apply", spec).code == 0
+    info, entry = java.load(workdir / "a.jks", PW2, KEY2)
+    assert info["type"] == "JKS" and entry["kind"] == "key"
+    listing = keytool_list(workdir / "a.jks", PW2)
+    assert "IPAddress: 0:0:0:0:0:0:0:1" in listing  # Java's own spelling of ::1
+    assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
