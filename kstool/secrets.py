@@ -130,23 +130,19 @@ def read_password_file(path: Path, shown: str) -> tuple[str, int] | None:
     file (keytool ``-storepass:file``, a server's config) would take it as part of the password.
     """
     try:
+        # stat first: a device is never opened (opening one can have effects); fstat below checks what was opened
+        _check_kind(os.stat(path).st_mode, shown)
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         if os.path.islink(path):
             raise KstoolError(f"password file {shown} is a symbolic link to a file that does not exist; fix the "
                               "link (kstool never creates a password file through a link)") from None
         return None
-    except IsADirectoryError:
-        raise KstoolError(f"password file {shown} is a directory; name a file") from None
     except OSError as e:
         raise KstoolError(f"cannot read password file {shown}: {e.strerror}") from None
     try:
         info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):  # Linux lets O_RDONLY open a directory
-            raise KstoolError(f"password file {shown} is a directory; name a file")
-        if not stat.S_ISREG(info.st_mode):
-            raise KstoolError(f"password file {shown} is not a regular file (a pipe, socket or device); "
-                              "name a file that holds the password")
+        _check_kind(info.st_mode, shown)
         if info.st_size > MAX_PASSWORD_FILE:
             raise KstoolError(_too_large(shown))
         raw = b""
@@ -169,6 +165,14 @@ def read_password_file(path: Path, shown: str) -> tuple[str, int] | None:
         raise KstoolError(f"password file {shown} is empty; put the password in it "
                           "(or delete it and use generate: true)")
     return text, stat.S_IMODE(info.st_mode)
+
+
+def _check_kind(mode: int, shown: str) -> None:
+    if stat.S_ISDIR(mode):
+        raise KstoolError(f"password file {shown} is a directory; name a file")
+    if not stat.S_ISREG(mode):
+        raise KstoolError(f"password file {shown} is not a regular file (a pipe, socket or device); "
+                          "name a file that holds the password")
 
 
 def _too_large(shown: str) -> str:
