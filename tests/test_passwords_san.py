@@ -581,3 +581,12 @@ def test_java_opens_the_rotated_store_and_reads_the_ipv6_san(workdir: Path, caps
     listing = keytool_list(workdir / "a.jks", PW2)
     assert "IPAddress: 0:0:0:0:0:0:0:1" in listing  # Java's own spelling of ::1
     assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
+
+
+def test_previous_password_is_never_generated(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                              passwords: pytest.MonkeyPatch) -> None:
+    spec = _jks(workdir, "    previous_password: {file: old.pass, generate: true}\n")
+    applied = run(capsys, "apply", spec)
+    assert applied.code == 0, applied.err
+    assert not (workdir / "old.pass").exists()  # only current passwords are ever created
+    assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
