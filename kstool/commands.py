@@ -301,6 +301,9 @@ def _colon_hex(hexdigest: str) -> str:
 
 
 def _inspect_password(password_env: str | None, password_file: Path | None) -> str:
+    """The store password, read by the same rules as a spec's password references (kstool.secrets)."""
+    from kstool.secrets import check_env_text, read_password_file  # noqa: PLC0415
+
     if (password_env is None) == (password_file is None):
         raise KstoolError("inspect needs the store password: give --password-env VAR or --password-file FILE")
     if password_env is not None:
@@ -309,13 +312,13 @@ def _inspect_password(password_env: str | None, password_file: Path | None) -> s
             raise KstoolError(f"environment variable {password_env} is not set")
         if value == "":
             raise KstoolError(f"environment variable {password_env} is set but empty")
+        check_env_text(password_env, value)
         return value
     assert password_file is not None
-    try:
-        text = password_file.read_text(encoding="utf-8")
-    except OSError as e:
-        raise KstoolError(f"{password_file}: cannot read password file: {e.strerror}") from None
-    return text.removesuffix("\r\n") if text.endswith("\r\n") else text.removesuffix("\n")
+    found = read_password_file(password_file, str(password_file))
+    if found is None:
+        raise KstoolError(f"password file {password_file} does not exist")
+    return found[0]
 
 
 def cmd_verify(spec_path: Path, output_dir: Path | None, *, as_json: bool) -> int:

@@ -12,6 +12,7 @@ import hashlib
 import json
 from typing import Any
 
+from kstool.crypto.san import san_key
 from kstool.formats.model import KeyEntry
 from kstool.inputs import KeystoreInputs
 from kstool.spec.model import Generate, KeystoreSpec, TrustedReference
@@ -39,7 +40,8 @@ def content_digest(ks: KeystoreSpec, ki: KeystoreInputs) -> str:
     trusted reference (its content lives in another keystore's file).
 
     It covers exactly what the planner compares: a generated entry's key algorithm and size, subject, SANs
-    (case-insensitively) and validity; an imported or trusted entry's certificates and entry date.
+    (normalised as the planner compares them: ``kstool.crypto.san.san_key``) and validity; an imported or trusted
+    entry's certificates and entry date.
     """
     items: list[Any] = []
     for entry in ks.entries:
@@ -48,7 +50,7 @@ def content_digest(ks: KeystoreSpec, ki: KeystoreInputs) -> str:
             return ""
         if isinstance(source, Generate):
             items.append(["generate", entry.alias, source.algorithm, source.size, source.rdns,
-                          [s.lower() for s in source.san], source.validity_days])
+                          [san_key(s) for s in source.san_items], source.validity_days])
             continue
         material = ki.material[entry.alias]
         certs = material.chain_der if isinstance(material, KeyEntry) else (material.cert_der,)

@@ -44,6 +44,10 @@ class KeystoreInputs:
     ownership: Ownership = field(default_factory=Ownership)
     # generated password files (generate: true) → their spec'd mode, owner and group
     password_files: Mapping[Path, Ownership] = field(default_factory=dict)
+    previous_key_password: Resolved | None = None
+    # previous_password / previous_key_password set in the spec but unreadable (an unset variable, a removed
+    # file): not an error unless the current passwords fail to open the existing file (observe says so then)
+    unreadable_previous: Mapping[str, str] = field(default_factory=dict)  # spec key → why it cannot be read
 
     @property
     def effective_key_password(self) -> str:
@@ -98,10 +102,12 @@ def _keystore_inputs(ks: KeystoreSpec, env: Mapping[str, str], warnings: list[st
                      now: datetime, shared: _Generated) -> KeystoreInputs:
     password = _password(ks.password, env, warnings, shared)
     check_store_password(password, ks.type)
-    previous = _password(ks.previous_password, env, warnings, shared) if ks.previous_password else None
     key_password = _password(ks.key_password, env, warnings, shared) if ks.key_password else None
     if key_password is not None:
         check_store_password(key_password, ks.type, what="key password")
+    unreadable: dict[str, str] = {}
+    previous = _previous(ks.previous_password, "previous_password", env, warnings, unreadable)
+    previous_key = _previous(ks.previous_key_password, "previous_key_password", env, warnings, unreadable)
     material: dict[str, Entry] = {}
     for entry in ks.entries:
         content = _material(entry, env, warnings)
@@ -114,7 +120,26 @@ def _keystore_inputs(ks: KeystoreSpec, env: Mapping[str, str], warnings: list[st
                                                   f"password file {ref.shown} at {ref.location}")
                       for ref in (ks.password, ks.previous_password, ks.key_password)
                       if isinstance(ref, FileRef) and ref.generate}
-    return KeystoreInputs(password, previous, key_password, material, ownership, password_files)
+    return KeystoreInputs(password, previous, key_password, material, ownership, password_files, previous_key,
+                          unreadable)
+
+
+def _previous(ref: PasswordRef | None, key: str, env: Mapping[str, str], warnings: list[str],
+              unreadable: dict[str, str]) -> Resolved | None:
+    """A previous password, or None (noted in ``unreadable``) when it cannot be read: after a rotation the old
+    secret may be gone before the spec drops its reference, and the current password needs no help."""
+    if ref is None:
+        return None
+    try:
+        resolved = resolve(ref, env)
+    except SpecError as e:
+        unreadable[key] = str(e)
+        return None
+    if resolved.generated:  # generate: true only ever creates current passwords
+        unreadable[key] = f"{ref.location}: {ref.describe()} does not exist"
+        return None
+    warnings.extend(resolved.warnings)
+    return resolved
 
 
 def _material(entry: EntrySpec, env: Mapping[str, str], warnings: list[str]) -> Entry | None:

@@ -1,7 +1,9 @@
 """Read the artifacts on disk into plain data the planner can compare with the spec.
 
 An artifact that its configured password cannot open is an error that says so, never a silent rebuild;
-with ``previous_password`` set, the old password opens it and the plan re-encrypts (password rotation).
+with ``previous_password`` / ``previous_key_password`` set, the old password opens it and the plan re-encrypts
+(password rotation). The current passwords are always tried first; a JKS/JCEKS store password is proven by the
+store hash before any key is decrypted, so an error names the secret that failed (store or key password).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from kstool.digests import content_digest, encoding_settings
 from kstool.errors import KstoolError, WrongPasswordError
@@ -23,6 +25,7 @@ from kstool.formats.model import Entry, KeyEntry, StoreType, detect_type
 from kstool.fsutil import check_confined
 from kstool.inputs import Inputs, KeystoreInputs
 from kstool.lockfile import CERT_FACTS, Lock, LockedStore
+from kstool.secrets import Resolved
 from kstool.spec.model import KeystoreSpec, Spec, TrustedReference
 
 MAX_STORE_BYTES = 64 * 1024 * 1024
@@ -317,6 +320,13 @@ class _Found:
 _Opened = tuple[tuple[Entry, ...], str, str, bool]
 
 
+class _Refused(NamedTuple):
+    """No candidate password opens the store (``stage="store"``) or, the store open, its keys ("key")."""
+
+    stage: Literal["store", "key"]
+    store_label: str | None = None
+
+
 def _open_stores(found: list[_Found], *, jobs: int) -> list[ObservedStore | KstoolError]:
     """``open_store`` for many artifacts, decoding in ``jobs`` processes when there are many."""
     from kstool.parallel import pmap  # noqa: PLC0415
@@ -350,10 +360,14 @@ def _open_task(found: _Found) -> _OpenTask:
     if store_type is None:
         raise KstoolError(f"{rel} is not a JKS, JCEKS or PKCS12 keystore (keystore {ks.name!r} at "
                           f"{ks.location}); move it away or fix the keystore's path")
+    # the current passwords first; the previous ones only when those fail (rotation)
     store_passwords = [("password", ki.password.secret.reveal())]
     if ki.previous_password is not None:
         store_passwords.append(("previous_password", ki.previous_password.secret.reveal()))
-    key_passwords = list(dict.fromkeys([ki.effective_key_password] + [p for _, p in store_passwords]))
+    # a key password that used to follow a store password is among the store passwords
+    previous_key = [ki.previous_key_password.secret.reveal()] if ki.previous_key_password else []
+    key_passwords = list(dict.fromkeys([ki.effective_key_password, *previous_key]
+                                       + [p for _, p in store_passwords]))
     return (data, store_type, store_passwords, key_passwords, found.locked_settings is not None, not found.partial,
             found.locked is not None)
 
@@ -362,8 +376,8 @@ _NO_INTEGRITY_CHECK = ("it has no integrity check (MAC), so its password does no
                        "written it; kstool never writes such a file and does not trust its contents")
 
 
-def _try_open(task: _OpenTask) -> _Opened | str | None:
-    """Entries and which passwords opened them; None if no password does; a message if the bytes are bad.
+def _try_open(task: _OpenTask) -> _Opened | str | _Refused:
+    """Entries and which passwords opened them; _Refused if no password does; a message if the bytes are bad.
 
     Module-level and free of spec objects: it runs in worker processes too.
     """
@@ -383,8 +397,16 @@ def _try_open(task: _OpenTask) -> _Opened | str | None:
             return _NO_INTEGRITY_CHECK
     except KstoolError as e:
         return str(e)
-    for label, store_password in store_passwords:
-        for key_password in key_passwords:
+    candidates = store_passwords
+    if store_type != "pkcs12":  # the store hash names the store password first: a failing key is then named
+        proven = _store_password(data, store_type, store_passwords)
+        if isinstance(proven, str | _Refused):
+            return proven
+        candidates = [proven]
+    # PKCS12 has one password: the key passwords are the store's
+    key_candidates = key_passwords if store_type != "pkcs12" else key_passwords[:1]
+    for label, store_password in candidates:
+        for key_password in key_candidates:
             try:
                 entries = decode(data, store_type, store_password, key_password=key_password,
                                  known_intact=known_intact, keys=keys)
@@ -396,10 +418,24 @@ def _try_open(task: _OpenTask) -> _Opened | str | None:
             except KstoolError as e:
                 return str(e)
             return entries, label, key_password, False
-    return None
+    return _Refused("key", candidates[0][0]) if store_type != "pkcs12" else _Refused("store")
 
 
-def _observed(found: _Found, result: _Opened | str | None) -> ObservedStore:
+def _store_password(data: bytes, store_type: StoreType,
+                    store_passwords: list[tuple[str, str]]) -> tuple[str, str] | str | _Refused:
+    """The first (label, password) whose JKS/JCEKS store hash matches; a message if the bytes are bad."""
+    for label, password in store_passwords:
+        try:
+            prove_password(data, store_type, password)
+        except WrongPasswordError:
+            continue
+        except KstoolError as e:
+            return str(e)
+        return label, password
+    return _Refused("store")
+
+
+def _observed(found: _Found, result: _Opened | str | _Refused) -> ObservedStore:
     ks, ki, rel = found.ks, found.ki, found.rel
     store_type = detect_type(found.data)
     assert store_type is not None
@@ -407,12 +443,8 @@ def _observed(found: _Found, result: _Opened | str | None) -> ObservedStore:
         raise KstoolError(f"{rel} is not a valid {store_type.upper()} keystore ({result}); keystore "
                           f"{ks.name!r} at {ks.location}: restore it from a backup or move it away "
                           "to build it anew")
-    if result is None:
-        hint = ("neither password nor previous_password opens it" if ki.previous_password is not None
-                else "if the password was rotated, set previous_password to the old one")
-        raise KstoolError(f"{rel}: the password from {ki.password.ref.describe()} does not open this keystore, or "
-                          f"the file is corrupted (its integrity check fails) (keystore {ks.name!r} at "
-                          f"{ks.location}); {hint}; to build it anew, move the file away")
+    if isinstance(result, _Refused):
+        raise KstoolError(_refusal(found, result))
     entries, label, key_password, proven_only = result
     opened_with: Literal["password", "previous_password"] = (
         "previous_password" if label == "previous_password" else "password")
@@ -424,3 +456,32 @@ def _observed(found: _Found, result: _Opened | str | None) -> ObservedStore:
     return ObservedStore(rel, found.data, store_type, entries, opened_with, changed, found.mode,
                          found.locked_settings, found.partial, found.locked if proven_only else None,
                          uid=found.uid, gid=found.gid)
+
+
+def _refusal(found: _Found, refused: _Refused) -> str:
+    """Which secret failed, and what to do: the store password, or (the store open) the key password."""
+    ks, ki, rel = found.ks, found.ki, found.rel
+    where = f"keystore {ks.name!r} at {ks.location}"
+    if refused.stage == "store":
+        hint = _previous_hint(ki, "previous_password", ki.previous_password,
+                              "if the password was rotated, set previous_password to the old one")
+        return (f"{rel}: the password from {ki.password.ref.describe()} does not open this keystore, or the file "
+                f"is corrupted (its integrity check fails) ({where}); {hint}; to build it anew, move the file away")
+    opener = ki.previous_password if refused.store_label == "previous_password" else ki.password
+    assert opener is not None
+    store = f"the store password (from {opener.ref.describe()}) opens this keystore"
+    if ki.key_password is not None:
+        key = f"the key password from {ki.key_password.ref.describe()}"
+    else:
+        key = "the store password (no key_password is set)"
+    hint = _previous_hint(ki, "previous_key_password", ki.previous_key_password,
+                          "if the key password was rotated, set previous_key_password to the old one")
+    return f"{rel}: {store}, but {key} does not open its private keys ({where}); {hint}"
+
+
+def _previous_hint(ki: KeystoreInputs, key: str, previous: Resolved | None, otherwise: str) -> str:
+    if previous is not None:
+        return f"neither does {key} (from {previous.ref.describe()})"
+    if key in ki.unreadable_previous:
+        return f"{key} would be tried next, but it cannot be read: {ki.unreadable_previous[key]}"
+    return otherwise

@@ -13,6 +13,7 @@ from typing import Literal
 
 from cryptography import x509
 
+from kstool.crypto.san import SanItem, from_general_names, same_san
 from kstool.digests import encoding_settings
 from kstool.facts import cert_facts, key_params, key_text, load_cert
 from kstool.formats.codec import encode
@@ -168,10 +169,9 @@ def _compare_generated(entry: EntrySpec, gen: Generate, old: Entry) -> EntryChan
     if replace_reasons:
         return _change(entry, Action.REPLACE, tuple(replace_reasons), NewKey(gen), before=old, after_generate=gen)
     reissue_reasons: list[str] = []
-    old_san = _san_text(leaf)
-    new_san = list(gen.san)
-    if [s.lower() for s in old_san] != [s.lower() for s in new_san]:
-        reissue_reasons.append(f"san changed: {_list_text(old_san)} → {_list_text(new_san)}")
+    old_san = _san_items(leaf)
+    if not same_san(old_san, gen.san_items):  # normalised: IPv6 forms, case where the name type ignores it
+        reissue_reasons.append(f"san changed: {_list_text(old_san)} → {_list_text(gen.san_items)}")
     old_days = (leaf.not_valid_after_utc - leaf.not_valid_before_utc).days
     if old_days != gen.validity_days:
         reissue_reasons.append(f"validity changed: {old_days} → {gen.validity_days} days")
@@ -400,28 +400,16 @@ def _same_public_key(leaf_a: bytes, leaf_b: bytes) -> bool:
     return leaf_a == leaf_b or cert_facts(leaf_a)["public_key_sha256"] == cert_facts(leaf_b)["public_key_sha256"]
 
 
-def _san_text(cert: x509.Certificate) -> list[str]:
+def _san_items(cert: x509.Certificate) -> tuple[SanItem, ...]:
     try:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
-        return []
-    out: list[str] = []
-    for name in ext:
-        if isinstance(name, x509.DNSName):
-            out.append(f"dns:{name.value}")
-        elif isinstance(name, x509.IPAddress):
-            out.append(f"ip:{name.value}")
-        elif isinstance(name, x509.RFC822Name):
-            out.append(f"email:{name.value}")
-        elif isinstance(name, x509.UniformResourceIdentifier):
-            out.append(f"uri:{name.value}")
-        else:
-            out.append(str(name))
-    return out
+        return ()
+    return from_general_names(list(ext))
 
 
-def _list_text(items: list[str]) -> str:
-    return "[" + ", ".join(items) + "]" if items else "none"
+def _list_text(items: tuple[SanItem, ...]) -> str:
+    return "[" + ", ".join(f"{kind}:{value}" for kind, value in items) + "]" if items else "none"
 
 
 def _chain_reasons(old: tuple[bytes, ...], new: tuple[bytes, ...]) -> tuple[str, ...]:

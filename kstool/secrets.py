@@ -12,8 +12,10 @@ import secrets as _random
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NoReturn
 
+from kstool.errors import KstoolError
 from kstool.spec.model import EnvRef, FileRef, PasswordRef
 from kstool.spec.yamlload import SpecError
 
@@ -79,44 +81,102 @@ def _from_env(ref: EnvRef, env: Mapping[str, str]) -> Resolved:
     value = env[ref.name]
     if value == "":
         raise SpecError(ref.location, f"environment variable {ref.name} is set but empty; give it the password")
+    try:
+        check_env_text(ref.name, value)
+    except KstoolError as e:
+        raise SpecError(ref.location, str(e)) from None
     return Resolved(Secret(_clean(value, ref)), ref)
 
 
-def _from_file(ref: FileRef) -> Resolved:
-    path = ref.path
+def check_env_text(name: str, value: str) -> None:
+    """Python decodes the environment with surrogateescape: bytes that are not UTF-8 become lone surrogates,
+    which no keystore can encode. Refuse them when the password is read (at plan), not when it is used."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise KstoolError(f"environment variable {name} is not valid UTF-8 text; set it to the password in "
+                          "UTF-8 (check the shell's or the secret store's encoding)") from None
+
+
+def _from_file(ref: FileRef) -> Resolved:
+    try:
+        found = read_password_file(ref.path, ref.shown)
+    except KstoolError as e:
+        raise SpecError(ref.location, str(e)) from None
+    if found is None:
         if ref.generate:
             return Resolved(Secret(generate_password()), ref, generated=True)
         raise SpecError(ref.location, f"password file {ref.shown} does not exist; create it (mode 0600) or add "
-                                      "generate: true to let apply create one") from None
-    except IsADirectoryError:
-        raise SpecError(ref.location, f"password file {ref.shown} is a directory; name a file") from None
+                                      "generate: true to let apply create one")
+    text, mode = found
+    warnings: tuple[str, ...] = ()
+    if mode & 0o077:
+        warnings = (f"{ref.location}: password file {ref.shown} is readable by group or others "
+                    f"(mode {mode:04o}); run: chmod 600 {ref.shown}",)
+    return Resolved(Secret(_clean(text, ref)), ref, warnings=warnings)
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def read_password_file(path: Path, shown: str) -> tuple[str, int] | None:
+    """The password in a file (less one trailing ``\\n`` or ``\\r\\n``) and the file's permission bits;
+    None when there is no file. KstoolError, naming ``shown``, for anything else that is not a password file.
+
+    Symbolic links are followed (Kubernetes Secret volumes and Vault Agent deliver ``key -> ..data/key``),
+    but what they lead to must be a regular file of at most MAX_PASSWORD_FILE bytes: the open is non-blocking
+    (a FIFO is an error, not a hang) and the size is checked before reading (``/dev/zero`` is an error, not
+    an endless read). A UTF-8 byte-order mark is refused rather than stripped: other programs reading the same
+    file (keytool ``-storepass:file``, a server's config) would take it as part of the password.
+    """
+    try:
+        # stat first: a device is never opened (opening one can have effects); fstat below checks what was opened
+        _check_kind(os.stat(path).st_mode, shown)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise KstoolError(f"password file {shown} is a symbolic link to a file that does not exist; fix the "
+                              "link (kstool never creates a password file through a link)") from None
+        return None
     except OSError as e:
-        raise SpecError(ref.location, f"cannot read password file {ref.shown}: {e.strerror}") from None
-    info = os.fstat(fd)
-    if stat.S_ISDIR(info.st_mode):  # Linux lets O_RDONLY open a directory
+        raise KstoolError(f"cannot read password file {shown}: {e.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        _check_kind(info.st_mode, shown)
+        if info.st_size > MAX_PASSWORD_FILE:
+            raise KstoolError(_too_large(shown))
+        raw = b""
+        while len(raw) <= MAX_PASSWORD_FILE and (chunk := os.read(fd, MAX_PASSWORD_FILE + 1 - len(raw))):
+            raw += chunk
+    finally:
         os.close(fd)
-        raise SpecError(ref.location, f"password file {ref.shown} is a directory; name a file")
-    with os.fdopen(fd, "rb") as f:
-        raw = f.read(MAX_PASSWORD_FILE + 1)
-    if len(raw) > MAX_PASSWORD_FILE:
-        raise SpecError(ref.location, f"password file {ref.shown} is larger than {MAX_PASSWORD_FILE} bytes; "
-                                      "is this the right file?")
+    if len(raw) > MAX_PASSWORD_FILE:  # it grew after fstat
+        raise KstoolError(_too_large(shown))
+    if raw.startswith(_BOM):
+        raise KstoolError(f"password file {shown} starts with a UTF-8 byte-order mark (an editor added it); "
+                          "kstool will not guess whether it belongs to the password: save the file without "
+                          "it (UTF-8 without BOM)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise SpecError(ref.location, f"password file {ref.shown} is not UTF-8 text") from None
+        raise KstoolError(f"password file {shown} is not UTF-8 text") from None
     text = text.removesuffix("\r\n") if text.endswith("\r\n") else text.removesuffix("\n")
     if text == "":
-        raise SpecError(ref.location, f"password file {ref.shown} is empty; put the password in it "
-                                      "(or delete it and use generate: true)")
-    warnings: tuple[str, ...] = ()
-    if info.st_mode & 0o077:
-        warnings = (f"{ref.location}: password file {ref.shown} is readable by group or others "
-                    f"(mode {stat.S_IMODE(info.st_mode):04o}); run: chmod 600 {ref.shown}",)
-    return Resolved(Secret(_clean(text, ref)), ref, warnings=warnings)
+        raise KstoolError(f"password file {shown} is empty; put the password in it "
+                          "(or delete it and use generate: true)")
+    return text, stat.S_IMODE(info.st_mode)
+
+
+def _check_kind(mode: int, shown: str) -> None:
+    if stat.S_ISDIR(mode):
+        raise KstoolError(f"password file {shown} is a directory; name a file")
+    if not stat.S_ISREG(mode):
+        raise KstoolError(f"password file {shown} is not a regular file (a pipe, socket or device); "
+                          "name a file that holds the password")
+
+
+def _too_large(shown: str) -> str:
+    return f"password file {shown} is larger than {MAX_PASSWORD_FILE} bytes; is this the right file?"
 
 
 def _clean(value: str, ref: PasswordRef) -> str:

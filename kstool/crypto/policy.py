@@ -1,4 +1,5 @@
-"""What kstool refuses to put into a keystore unless an entry explicitly opts in.
+"""What kstool refuses to put into a keystore unless an entry explicitly opts in (the flags are set on the entry,
+its keystore or the spec; the nearest wins: kstool.spec.model).
 
 - a leaf certificate outside its validity period (expired, or not yet valid): ``allow_expired: true``;
 - weak crypto: RSA keys under 2048 bits, DSA keys, and SHA-1 or MD5 signatures on certificates that are
@@ -36,17 +37,18 @@ def _check_dates(leaf: x509.Certificate, now: datetime, what: str) -> None:
     subject = leaf.subject.rfc4514_string()
     if now > leaf.not_valid_after_utc:
         raise MaterialError(f"{what}: the certificate {subject!r} expired on {leaf.not_valid_after_utc:%Y-%m-%d}; "
-                            "renew it, or set allow_expired: true on the entry to accept it")
+                            "renew it, or set allow_expired: true on the entry (or on its keystore, for all its "
+                            "entries) to accept it")
     if now < leaf.not_valid_before_utc:
         raise MaterialError(f"{what}: the certificate {subject!r} is not valid before "
                             f"{leaf.not_valid_before_utc:%Y-%m-%d %H:%M:%S} UTC; check the clock, or set "
-                            "allow_expired: true on the entry to accept it")
+                            "allow_expired: true on the entry (or on its keystore) to accept it")
 
 
 def _check_strength(cert: x509.Certificate, what: str) -> None:
     subject = cert.subject.rfc4514_string()
     key = cert.public_key()
-    fix = "replace it, or set allow_weak: true on the entry to accept it"
+    fix = "replace it, or set allow_weak: true on the entry (or on its keystore, for all its entries) to accept it"
     if isinstance(key, dsa.DSAPublicKey):
         raise MaterialError(f"{what}: the certificate {subject!r} has a DSA key, which Java and TLS 1.3 no longer "
                             f"use; {fix}")

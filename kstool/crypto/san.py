@@ -1,7 +1,8 @@
 """Subject alternative names in keytool's ``-ext SAN=`` forms, checked without importing cryptography.
 
 ``check_san`` is what ``kstool validate`` runs; ``to_general_names`` builds the cryptography objects when
-a certificate is actually issued.
+a certificate is actually issued; ``san_key`` and ``same_san`` decide whether a certificate's SANs are the
+ones the spec asks for.
 """
 
 from __future__ import annotations
@@ -95,6 +96,56 @@ def _registered_id(value: str) -> str | None:
 _CHECKS: dict[str, Callable[[str], str | None]] = {
     "dns": _dns, "ip": _ip, "email": _email, "uri": _uri, "oid": _registered_id,
 }
+
+
+def san_key(item: SanItem) -> str:
+    """The comparison form of one SAN: two items that mean the same name have the same key.
+
+    - ``dns``: case-insensitive (RFC 4343): lowercased.
+    - ``ip``: the address as an ``ipaddress`` object, in its compressed text form: ``0:0:0:0:0:0:0:1``,
+      ``::1`` and ``::0001`` are one address. IPv4 and IPv4-mapped IPv6 (``::ffff:1.2.3.4``) stay different:
+      they are different bytes in a certificate.
+    - ``email``: the domain (after the last ``@``) is case-insensitive, the local part is not (RFC 5321 §2.4:
+      only the receiving host may treat it so): ``Admin@Example.COM`` = ``Admin@example.com`` ≠ ``admin@...``.
+    - ``uri`` and ``oid``: exact. A URI's case is kept as written and may matter to whoever reads it (paths,
+      SPIFFE IDs), so a case-only change is a change.
+    The type prefix is case-insensitive (``DNS:`` = ``dns:``); ``check_san`` already lowercased it.
+    """
+    kind, value = item
+    if kind == "dns":
+        return f"dns:{value.lower()}"
+    if kind == "ip":
+        try:
+            return f"ip:{ipaddress.ip_address(value).compressed}"
+        except ValueError:
+            return f"ip:{value}"  # not an address (check_san refuses it): compared as written
+    if kind == "email":
+        local, at, domain = value.rpartition("@")
+        return f"email:{local}{at}{domain.lower()}"
+    return f"{kind}:{value}"
+
+
+def same_san(a: Sequence[SanItem], b: Sequence[SanItem]) -> bool:
+    """Do two SAN lists name the same things in the same order (``san_key`` of each item)?"""
+    return [san_key(i) for i in a] == [san_key(i) for i in b]
+
+
+def from_general_names(names: Sequence[x509.GeneralName]) -> tuple[SanItem, ...]:
+    """A certificate's SANs as ``(kind, value)`` items; a kind kstool never writes becomes ``("other", repr)``."""
+    from cryptography import x509  # noqa: PLC0415
+
+    items: list[SanItem] = []
+    for name in names:
+        if isinstance(name, x509.DNSName | x509.RFC822Name | x509.UniformResourceIdentifier):
+            kind = "dns" if isinstance(name, x509.DNSName) else "email" if isinstance(name, x509.RFC822Name) else "uri"
+            items.append((kind, name.value))
+        elif isinstance(name, x509.IPAddress):
+            items.append(("ip", str(name.value)))
+        elif isinstance(name, x509.RegisteredID):
+            items.append(("oid", name.value.dotted_string))
+        else:
+            items.append(("other", repr(name)))
+    return tuple(items)
 
 
 def to_general_names(items: tuple[SanItem, ...]) -> list[x509.GeneralName]:

@@ -152,6 +152,7 @@ class KeystoreSpec:
     def __post_init__(self) -> None:
         # the first entry wins, as a linear search would (duplicate aliases are a spec error anyway)
         object.__setattr__(self, "_by_alias", {e.alias: e for e in reversed(self.entries)})
+    previous_key_password: PasswordRef | None = None  # JKS/JCEKS: opens the keys while key_password rotates
 
     def entry(self, alias: str) -> EntrySpec | None:
         return self._by_alias.get(alias)
@@ -202,6 +203,7 @@ class _Builder:
 
     def build(self) -> Spec:
         raw: list[dict[str, Any]] = self.doc.data["keystores"]
+        self.allow = _allow_flags(self.doc.data, {})  # spec level: the default for every keystore
         keystores = tuple(self.keystore(i, k) for i, k in enumerate(raw))
         self.check_unique(keystores)
         self.check_previous_names(keystores)
@@ -219,9 +221,14 @@ class _Builder:
             raise SpecError(self.loc(*at, "key_password"),
                             "PKCS12 keystores have one password (keytool ignores a separate key password); "
                             "remove key_password or use type: jks")
+        if "previous_key_password" in raw and store_type == "pkcs12":
+            raise SpecError(self.loc(*at, "previous_key_password"),
+                            "PKCS12 keystores have one password: previous_password opens the old file; remove "
+                            "previous_key_password")
         if "pkcs12_profile" in raw and store_type != "pkcs12":
             raise SpecError(self.loc(*at, "pkcs12_profile"), f"pkcs12_profile applies to pkcs12 only, not {store_type}")
-        entries = tuple(self.entry((*at, "entries", j), e) for j, e in enumerate(raw["entries"]))
+        allow = _allow_flags(raw, self.allow)  # keystore level: the default for its entries
+        entries = tuple(self.entry((*at, "entries", j), e, allow) for j, e in enumerate(raw["entries"]))
         self.check_aliases(entries, at)
         return KeystoreSpec(
             name=raw["name"],
@@ -237,6 +244,7 @@ class _Builder:
             previous_name=raw.get("previous_name"),
             prevent_destroy=bool(raw.get("prevent_destroy", False)),
             attrs=self.attrs(raw, at, self.defaults),
+            previous_key_password=self.optional_password(raw, "previous_key_password", at),
         )
 
     def attrs(self, raw: dict[str, Any], at: JsonPath, inherited: FileAttrs) -> FileAttrs:
@@ -293,7 +301,7 @@ class _Builder:
     def optional_password(self, raw: dict[str, Any], key: str, at: JsonPath) -> PasswordRef | None:
         return self.password(raw[key], (*at, key)) if key in raw else None
 
-    def entry(self, at: JsonPath, raw: dict[str, Any]) -> EntrySpec:
+    def entry(self, at: JsonPath, raw: dict[str, Any], allow: dict[str, bool] | None = None) -> EntrySpec:
         alias = self.alias(raw["alias"], (*at, "alias"))
         if "generate" in raw:
             source: Source = self.generate(raw["generate"], (*at, "generate"))
@@ -305,8 +313,8 @@ class _Builder:
             for flag in ("allow_expired", "allow_weak"):
                 if flag in raw:
                     raise SpecError(self.loc(*at, flag), f"{flag} applies to import and trusted entries only")
-        return EntrySpec(alias, source, self.loc(*at), bool(raw.get("allow_expired", False)),
-                         bool(raw.get("allow_weak", False)))
+        flags = _allow_flags(raw, allow or {})
+        return EntrySpec(alias, source, self.loc(*at), flags["allow_expired"], flags["allow_weak"])
 
     def alias(self, text: str, at: JsonPath) -> str:
         if any(ord(c) > 0xFFFF for c in text):
@@ -427,6 +435,15 @@ def check_outputs(spec: Spec, root: Path) -> None:
                 if problem:
                     raise SpecError(ref.location, f"generated password file {ref.shown} {problem}: choose another "
                                                   "name")
+ALLOW_FLAGS = ("allow_expired", "allow_weak")
+
+
+def _allow_flags(raw: dict[str, Any], inherited: dict[str, bool]) -> dict[str, bool]:
+    """``allow_expired`` / ``allow_weak`` at one level: set here, else inherited (entry ← keystore ← spec ← false).
+
+    The nearest level that sets a flag wins, ``false`` included: an entry can opt out of its keystore's opt-in.
+    """
+    return {flag: bool(raw[flag]) if flag in raw else inherited.get(flag, False) for flag in ALLOW_FLAGS}
 
 
 def check_references(spec: Spec) -> None:
