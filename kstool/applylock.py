@@ -26,23 +26,19 @@ from kstool.parallel import withheld_from_workers
 HOLDER_FILE = ".kstool-apply.lock"
 _MAX_NOTE = 200  # characters of the holder note shown; the note is read through no link and only when regular
 
-FolderId = tuple[int, int]  # (st_dev, st_ino) of the locked output folder
-
-
 class LockHeldError(KstoolError):
     exit_code = 5
 
 
 @contextlib.contextmanager
-def apply_lock(root: Path, *, timeout: float = 0.0) -> Iterator[FolderId]:
-    """Hold the writer lock on ``root``; yields the identity of the folder locked, for ``Commit`` to check
+def apply_lock(root: Path, *, timeout: float = 0.0) -> Iterator[int]:
+    """Hold the writer lock on ``root``; yields the descriptor of the folder locked, for ``Commit`` to check
     that the output folder is still this one (not moved, removed or replaced by a link) when it writes."""
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         with withheld_from_workers(fd):
             _acquire(fd, root / HOLDER_FILE, timeout)
-            info = os.fstat(fd)
             stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             with contextlib.suppress(OSError):  # the note is a courtesy; the flock is the lock
                 with contextlib.suppress(FileNotFoundError):
@@ -52,7 +48,7 @@ def apply_lock(root: Path, *, timeout: float = 0.0) -> Iterator[FolderId]:
                 with os.fdopen(note, "w") as f:
                     f.write(f"pid {os.getpid()}, started {stamp}\n")
             try:
-                yield (info.st_dev, info.st_ino)
+                yield fd
             finally:
                 with contextlib.suppress(OSError):  # in the folder locked, wherever it is now
                     os.unlink(HOLDER_FILE, dir_fd=fd)

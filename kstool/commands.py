@@ -133,7 +133,7 @@ def cmd_apply(spec_path: Path, options: Options, *, as_json: bool, verbose: bool
 
     wall = datetime.now(UTC).replace(microsecond=0)
     root = output_root(spec_path, options.output_dir)
-    with apply_lock(root, timeout=options.lock_timeout) as root_id:
+    with apply_lock(root, timeout=options.lock_timeout) as root_fd:
         ctx = prepare(spec_path, options)
         folders = {root, *((root / k.path).parent for k in ctx.plan.keystores)}
         stray = clean_stray_temp_files(folders)
@@ -144,7 +144,7 @@ def cmd_apply(spec_path: Path, options: Options, *, as_json: bool, verbose: bool
             result = execute(ctx.plan, ctx.spec, ctx.inputs, ctx.observed, ctx.root,
                              now=source_date_epoch_or(wall), backups=options.backups,
                              stamp=wall.strftime("%Y%m%dT%H%M%SZ"), jobs=options.effective_jobs,
-                             reporter=reporter, root_id=root_id)
+                             reporter=reporter, root_fd=root_fd)
     if as_json:
         _print_json_result(ctx.plan, result)
         return EXIT_OK

@@ -17,7 +17,7 @@ from kstool.errors import KstoolError
 from kstool.facts import load_cert
 from kstool.formats.codec import Profile, decode, encode
 from kstool.formats.model import Entry, KeyEntry, StoreType, TrustedEntry
-from kstool.fsutil import discard, stage, stage_all
+from kstool.fsutil import stage, stage_all
 from kstool.inputs import Inputs, timestamp_ms
 from kstool.interrupts import INTERRUPTS, as_interrupted
 from kstool.lockfile import LOCK_NAME, LockedStore, lock_entry, locked_store, render_lock
@@ -41,12 +41,12 @@ class ApplyResult:
 
 def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Path, *, now: datetime,
             backups: bool = True, stamp: str = "", jobs: int = 1, reporter: Reporter | None = None,
-            root_id: tuple[int, int] | None = None) -> ApplyResult:
+            root_fd: int | None = None) -> ApplyResult:
     """Build and verify every artifact in memory, then commit them all (or, on failure, none).
 
     One transaction holds every write: the keystores, the generated password files and kstool.lock are all
     staged (written and fsynced next to their targets) before the first one is put in place, and a failure or
-    an interrupt at any step puts back what was already replaced. ``root_id`` is the output folder apply
+    an interrupt at any step puts back what was already replaced. ``root_fd`` is the output folder apply
     locked (``applylock.apply_lock``): if it is moved, removed or swapped for a link meanwhile, nothing is written.
     """
     try:
@@ -56,7 +56,7 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
     except INTERRUPTS as e:  # the pool's workers are killed already (Pool.__exit__)
         raise as_interrupted(e).after("nothing was changed") from None
     # everything is built and verified: only now does anything get written
-    commit = Commit(root, backups, stamp or now.strftime("%Y%m%dT%H%M%SZ"), root_id=root_id)
+    commit = Commit(root, backups, stamp or now.strftime("%Y%m%dT%H%M%SZ"), root_fd=root_fd)
     lock = lock_content(spec, inputs, plan, built, outputs=outputs, observed=observed)
     old_lock = _read_lock_bytes(root)
     passwords = _new_password_files(spec, inputs)
@@ -92,13 +92,13 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
             del staged[root / LOCK_NAME]
         commit.finish()
     except ChangedDuringApplyError as e:
-        discard(staged.values())
+        commit.discard(staged.values())
         commit.rollback("changed during apply", headline=str(e))
     except (OSError, KstoolError) as e:
-        discard(staged.values())  # new files never put in place
+        commit.discard(staged.values())  # new files never put in place
         commit.rollback(f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}")
     except INTERRUPTS as e:
-        discard(staged.values())
+        commit.discard(staged.values())
         commit.rollback_interrupted(as_interrupted(e))
     return ApplyResult(tuple(written), tuple(deleted), tuple(passwords), lock != old_lock,
                        tuple(commit.backup_paths))
@@ -115,14 +115,14 @@ def _stage(commit: Commit, stores: dict[Path, bytes], passwords: Mapping[str, tu
         if lock is not None:
             staged[commit.root / LOCK_NAME] = stage(commit.root / LOCK_NAME, lock, mode=0o644)
     except OSError as e:
-        discard(staged.values())
+        commit.discard(staged.values())
         raise KstoolError(f"apply failed while writing the new files ({e.strerror or e}); nothing was changed") \
             from None
     except KstoolError:
-        discard(staged.values())
+        commit.discard(staged.values())
         raise
     except INTERRUPTS as e:
-        discard(staged.values())
+        commit.discard(staged.values())
         raise as_interrupted(e).after("nothing was changed") from None
     return staged
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +45,7 @@ class Commit:
     done: list[tuple[str, bytes | None]] = field(default_factory=list)  # (path, old bytes or None if new)
     backup_paths: list[str] = field(default_factory=list)
     folders: set[Path] = field(default_factory=set)  # folders whose entries changed: fsynced by finish()
-    root_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the output folder apply locked
+    root_fd: int | None = None  # the output folder apply locked (``applylock.apply_lock``)
 
     def replace(self, rel: str, staged: Path, old: bytes | None, *, backup: bool = True) -> None:
         """Put the staged (written, fsynced) temp file in place of ``rel``, after backing up ``old``.
@@ -76,13 +77,15 @@ class Commit:
 
     def check_root(self) -> None:
         """The output folder is still the one apply locked: not moved, removed or replaced by a link."""
-        if self.root_id is None:
+        if self.root_fd is None:
             return
+        locked = os.fstat(self.root_fd)
         try:
             info = os.lstat(self.root)
         except OSError:
             info = None
-        if info is None or not stat.S_ISDIR(info.st_mode) or (info.st_dev, info.st_ino) != self.root_id:
+        if info is None or not stat.S_ISDIR(info.st_mode) or (info.st_dev, info.st_ino) != (locked.st_dev,
+                                                                                             locked.st_ino):
             raise ChangedDuringApplyError(f"{self.root}: the output folder changed during apply (moved, removed or "
                                           "replaced by a link); nothing was written into it; run apply again")
 
@@ -92,6 +95,16 @@ class Commit:
         check_confined(self.root, rel)
         if not _holds(self.root / rel, old):
             raise ChangedDuringApplyError(f"{rel} changed during apply; run apply again")
+
+    def discard(self, temps: Iterable[Path]) -> None:
+        """Remove staged temp files: those in the output root through the folder apply locked, wherever it is
+        now (if it was moved or replaced by a link meanwhile, its temp files are still found, and nothing else)."""
+        for tmp in temps:
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                if self.root_fd is not None and tmp.is_relative_to(self.root):
+                    os.unlink(tmp.relative_to(self.root), dir_fd=self.root_fd)
+                else:
+                    tmp.unlink()
 
     def finish(self) -> None:
         """Make the renames durable: one fsync per folder, not one per file."""

@@ -7,8 +7,11 @@ one transaction, and a file or folder that changes under a running apply is neve
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,12 +20,16 @@ from pathlib import Path
 
 import pytest
 
+import kstool.executor
+import kstool.fsutil
 import kstool.parallel
+import kstool.transaction
 from kstool.applylock import apply_lock
 from kstool.errors import KstoolError
 from kstool.interrupts import Interrupted
 from kstool.parallel import Pool, pmap
 from tests.clirun import CANARY, run, snapshot
+from tests.test_safety import THREE, project
 
 PW = f"{CANARY}-store"
 
@@ -220,3 +227,213 @@ def test_j_48_for_two_keys_starts_at_most_two_workers(tmp_path: Path, capsys: py
     assert kstool.parallel.workers_for(48, 2) == 2 and kstool.parallel.workers_for(48, 100) == 48
     monkeypatch.setattr(kstool.parallel, "cpu_count", lambda: 2)
     assert kstool.parallel.workers_for(48, 100) == 2 and kstool.parallel.workers_for(0, 5) == 1
+
+
+# -- item 3: a file or folder changed under a running apply is never overwritten --------------------------------
+
+@pytest.fixture()
+def env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KS_PASS", PW)
+
+
+def _three(tmp_path: Path, capsys: pytest.CaptureFixture[str], *flags: str) -> tuple[Path, dict[str, bytes]]:
+    """THREE applied, then the spec changed so that apply rewrites all three stores; the bytes before."""
+    spec = project(tmp_path / "spec", THREE)
+    assert run(capsys, "apply", spec, *flags).code == 0
+    out = tmp_path / "out" if flags else tmp_path / "spec"
+    before = {k: v[0] for k, v in artifacts(out).items() if not k.startswith("certs/")}
+    project(tmp_path / "spec", THREE.replace("alias: root", "alias: root2"))
+    return spec, before
+
+
+def _before_commit(monkeypatch: pytest.MonkeyPatch, action: object) -> None:
+    """Run ``action()`` after apply planned and staged everything, right before its commit starts."""
+    real = kstool.executor._stage
+
+    def racing(*args: object, **kwargs: object) -> object:
+        staged = real(*args, **kwargs)  # type: ignore[arg-type]
+        action()  # type: ignore[operator]
+        return staged
+
+    monkeypatch.setattr(kstool.executor, "_stage", racing)
+
+
+def _no_temp_files(folder: Path) -> bool:
+    return not [p for p in folder.rglob("*") if p.name.endswith(".kstool-tmp")]
+
+
+def test_a_store_replaced_during_apply_is_kept_and_everything_rolls_back(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: None) -> None:
+    spec, before = _three(tmp_path, capsys)
+    folder = tmp_path / "spec"
+    theirs = before["b.p12"] + b"operator's version"
+
+    def operator() -> None:  # keytool -importcert, or cp + mv, on a store apply is about to rewrite
+        (folder / "b.p12.new").write_bytes(theirs)
+        os.replace(folder / "b.p12.new", folder / "b.p12")
+
+    _before_commit(monkeypatch, operator)
+    result = run(capsys, "apply", spec)
+    assert result.code == 1, result.err
+    assert "kstool: error: b.p12 changed during apply; run apply again; nothing was changed; restored: a.jks" \
+        in result.err
+    assert (folder / "b.p12").read_bytes() == theirs  # the operator's version survives
+    after = {k: v[0] for k, v in artifacts(folder).items() if not k.startswith("certs/")}
+    assert after == {**before, "b.p12": theirs} or {k: v for k, v in after.items()
+                                                    if not k.endswith(".kstool-backup")} == {**before, "b.p12": theirs}
+    assert _no_temp_files(folder)
+
+
+def test_a_new_file_at_a_path_apply_creates_is_not_overwritten(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: None) -> None:
+    spec = project(tmp_path, THREE)
+    _before_commit(monkeypatch, lambda: (tmp_path / "b.p12").write_bytes(b"someone else's"))
+    result = run(capsys, "apply", spec)
+    assert result.code == 1 and "b.p12 changed during apply; run apply again" in result.err
+    assert (tmp_path / "b.p12").read_bytes() == b"someone else's"
+    assert not (tmp_path / "a.jks").exists() and not (tmp_path / "kstool.lock").exists()
+    assert _no_temp_files(tmp_path)
+
+
+def test_output_folder_swapped_for_a_link_is_never_written_through(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: None) -> None:
+    spec, _ = _three(tmp_path, capsys, "-o", str(tmp_path / "out"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def swap() -> None:
+        os.rename(tmp_path / "out", tmp_path / "out.moved")
+        os.symlink(elsewhere, tmp_path / "out")
+
+    _before_commit(monkeypatch, swap)
+    result = run(capsys, "apply", spec, "-o", str(tmp_path / "out"))
+    assert result.code == 1, result.err
+    assert "the output folder changed during apply (moved, removed or replaced by a link)" in result.err
+    assert list(elsewhere.iterdir()) == []  # nothing written through the link
+    assert _no_temp_files(tmp_path / "out.moved")
+
+
+def test_output_folder_removed_during_apply_is_not_recreated(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: None) -> None:
+    spec, _ = _three(tmp_path, capsys, "-o", str(tmp_path / "out"))
+    real = kstool.executor.lock_content
+
+    def remove_then_plan(*args: object, **kwargs: object) -> bytes:  # after planning, before anything is staged
+        shutil.rmtree(tmp_path / "out")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(kstool.executor, "lock_content", remove_then_plan)
+    result = run(capsys, "apply", spec, "-o", str(tmp_path / "out"))
+    assert result.code == 1, result.err
+    assert "the output folder changed during apply" in result.err and "run apply again" in result.err
+    assert not (tmp_path / "out").exists()
+
+
+# -- item 8: signals are transactions -------------------------------------------------------------------------
+
+def test_sigint_inside_the_commit_rolls_back(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch, env: None) -> None:
+    spec, before = _three(tmp_path, capsys)
+    folder = tmp_path / "spec"
+    real = kstool.transaction.Commit.replace
+    calls: list[str] = []
+
+    def interrupted_after_first(self: kstool.transaction.Commit, rel: str, *args: object, **kwargs: object) -> None:
+        real(self, rel, *args, **kwargs)  # type: ignore[arg-type]
+        calls.append(rel)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, between the first and the second rename
+
+    monkeypatch.setattr(kstool.transaction.Commit, "replace", interrupted_after_first)
+    result = run(capsys, "apply", spec)
+    assert result.code == 130, result.err
+    assert "kstool: interrupted; nothing was changed; restored: a.jks" in result.err
+    assert calls == ["a.jks"]
+    after = {k: v[0] for k, v in artifacts(folder).items()
+             if not k.startswith("certs/") and not k.endswith(".kstool-backup")}
+    assert after == before
+    assert _no_temp_files(folder) and not (folder / ".kstool-apply.lock").exists()
+
+
+@pytest.mark.slow
+def test_sigint_during_parallel_key_generation_returns_at_once(tmp_path: Path) -> None:
+    spec = rsa_spec(tmp_path / "p", 16, 4096)
+    proc, workers = start_apply_with_live_pool(spec, tmp_path)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+        took = time.monotonic() - started
+        assert proc.returncode == 130
+        assert "kstool: interrupted; nothing was changed" in (tmp_path / "err").read_text()
+        assert took < 5, took  # not the minutes 16 RSA-4096 keys take
+        deadline = time.monotonic() + 5
+        while any(alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(alive(w) for w in workers)
+    finally:
+        for w in workers:
+            if alive(w):
+                os.kill(w, signal.SIGKILL)
+    assert sorted(p.name for p in (tmp_path / "p").rglob("*")) == ["kstool.yaml"]  # no store, password, temp
+
+
+# -- item 9: every write is in the transaction ----------------------------------------------------------------
+
+def _enospc_when(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, hit: str) -> None:
+    real = getattr(owner, name)
+
+    def full(*args: object, **kwargs: object) -> object:
+        if any(hit in str(a) for a in args):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, full)
+
+
+@pytest.mark.parametrize(("where", "name", "hit"), [
+    ("stage", "stage", "kstool.lock"),  # writing kstool.lock's temp file
+    ("commit", "replace", "kstool.lock"),  # renaming it into place, after the keystores
+    ("stage", "stage", "secrets"),  # writing a generated password file
+])
+def test_enospc_at_the_lock_or_a_password_file_rolls_everything_back(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: None,
+        where: str, name: str, hit: str) -> None:
+    spec, before = _three(tmp_path, capsys)
+    folder = tmp_path / "spec"
+    project(folder, THREE.replace("alias: root", "alias: root2")
+            + "  - name: d\n    path: d.jks\n    password: {file: secrets/d.pass, generate: true}\n    entries:\n"
+              "      - alias: x\n        trusted: {certificate: certs/root.crt}\n")
+    if where == "stage":
+        _enospc_when(monkeypatch, kstool.fsutil, name, hit)
+        _enospc_when(monkeypatch, kstool.executor, name, hit)
+    else:
+        _enospc_when(monkeypatch, kstool.transaction.os, name, hit)
+    result = run(capsys, "apply", spec)
+    assert result.code == 1, result.err
+    assert "No space left on device" in result.err and "nothing was changed" in result.err
+    after = {k: v[0] for k, v in artifacts(folder).items()
+             if not k.startswith("certs/") and not k.endswith(".kstool-backup")}
+    assert after == before  # the keystores are the old ones, no password file, the old lock
+    assert _no_temp_files(folder)
+
+
+# -- item 14: the lock-held message reads no link ---------------------------------------------------------------
+
+@pytest.mark.parametrize("note", ["symlink", "fifo"])
+def test_lock_held_message_never_follows_the_note(tmp_path: Path, env: None, note: str) -> None:
+    spec = project(tmp_path, THREE)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-CONTENT of some other file\n")
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    if note == "symlink":
+        os.symlink(secret, tmp_path / ".kstool-apply.lock")
+    else:
+        os.mkfifo(tmp_path / ".kstool-apply.lock")
+    try:
+        done = subprocess.run(kstool_cmd("apply", spec), capture_output=True, text=True, timeout=60, check=False)
+    finally:
+        os.close(fd)
+    assert done.returncode == 5
+    assert "(another process)" in done.stderr and "TOP-SECRET" not in done.stderr
