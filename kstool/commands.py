@@ -176,15 +176,18 @@ def _progress(*, enabled: bool) -> Iterator[Reporter]:
 
     out = Console(stderr=True)
 
-    with Progress(console=out, transient=True) as bar:
+    # redrawn on each step rather than by a refresh thread: the key-generation pool forks only a single-threaded
+    # process (kstool.parallel)
+    with Progress(console=out, transient=True, auto_refresh=False) as bar:
         task = bar.add_task("generating keys", total=None, visible=False)
 
         class _Bar(Reporter):
             def start(self, total: int) -> None:
-                bar.update(task, total=total, visible=total >= _PROGRESS_MIN_KEYS)
+                bar.update(task, total=total, visible=total >= _PROGRESS_MIN_KEYS, refresh=True)
 
             def advance(self) -> None:
                 bar.advance(task)
+                bar.refresh()
 
         yield _Bar()
 

@@ -23,9 +23,19 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 R = TypeVar("R")
 
-# "fork" on Linux: a worker starts in milliseconds, where forkserver and spawn cost a new interpreter and
-# kstool's imports (0.3-1 s on a busy 2-core machine). The pool works the same under all three.
-START_METHOD: str | None = "fork" if sys.platform == "linux" else None  # None: multiprocessing's default
+# None: "fork" on Linux when kstool runs a single thread (a worker starts in milliseconds, where forkserver and
+# spawn cost a new interpreter and kstool's imports: 0.3-1 s on a busy 2-core machine), else "forkserver" (forking
+# a multi-threaded process, e.g. with a progress bar drawing, is unsafe); elsewhere multiprocessing's default.
+# The pool works the same under all three.
+START_METHOD: str | None = None
+
+
+def _start_method() -> str | None:
+    if START_METHOD is not None or sys.platform != "linux":
+        return START_METHOD
+    import threading  # noqa: PLC0415
+
+    return "fork" if threading.active_count() == 1 else "forkserver"
 
 # Descriptors a worker must never keep (the writer lock): fd -> (st_dev, st_ino) of what it refers to.
 _WITHHELD: dict[int, tuple[int, int]] = {}
@@ -99,7 +109,7 @@ class Pool:
             modules = ["kstool.parallel", "kstool.crypto.certs", "kstool.formats.jks", "kstool.formats.pkcs12"]
             for module in modules:  # imported once here, not once per forked worker
                 __import__(module)
-            context = multiprocessing.get_context(START_METHOD)
+            context = multiprocessing.get_context(_start_method())
             if context.get_start_method() == "forkserver":
                 context.set_forkserver_preload(modules)
             self._executor = ProcessPoolExecutor(max_workers=wanted, mp_context=context, initializer=_worker_init,

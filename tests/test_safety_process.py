@@ -331,8 +331,11 @@ def test_output_folder_removed_during_apply_is_not_recreated(
 
 # -- item 8: signals are transactions -------------------------------------------------------------------------
 
-def test_sigint_inside_the_commit_rolls_back(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                             monkeypatch: pytest.MonkeyPatch, env: None) -> None:
+@pytest.mark.parametrize(("sig", "code", "said"), [(signal.SIGINT, 130, "interrupted"),
+                                                    (signal.SIGTERM, 143, "interrupted (SIGTERM)")])
+def test_a_signal_inside_the_commit_rolls_back(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch, env: None, sig: int, code: int,
+                                               said: str) -> None:
     spec, before = _three(tmp_path, capsys)
     folder = tmp_path / "spec"
     real = kstool.transaction.Commit.replace
@@ -342,12 +345,12 @@ def test_sigint_inside_the_commit_rolls_back(tmp_path: Path, capsys: pytest.Capt
         real(self, rel, *args, **kwargs)  # type: ignore[arg-type]
         calls.append(rel)
         if len(calls) == 1:
-            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, between the first and the second rename
+            os.kill(os.getpid(), sig)  # a real Ctrl-C (or SIGTERM), between the first and the second rename
 
     monkeypatch.setattr(kstool.transaction.Commit, "replace", interrupted_after_first)
     result = run(capsys, "apply", spec)
-    assert result.code == 130, result.err
-    assert "kstool: interrupted; nothing was changed; restored: a.jks" in result.err
+    assert result.code == code, result.err
+    assert f"kstool: {said}; nothing was changed; restored: a.jks" in result.err
     assert calls == ["a.jks"]
     after = {k: v[0] for k, v in artifacts(folder).items()
              if not k.startswith("certs/") and not k.endswith(".kstool-backup")}
