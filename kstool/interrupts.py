@@ -68,7 +68,7 @@ def handled() -> Iterator[None]:
         yield
     finally:
         for s, h in previous.items():
-            signal.signal(s, h)
+            signal.signal(s, signal.SIG_DFL if h is None else h)  # None: a handler set outside Python
         _State.pending = None
 
 
