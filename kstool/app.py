@@ -64,7 +64,8 @@ def validate(spec: SpecArg) -> None:
 
 Jobs = Annotated[int, typer.Option(
     "--jobs", "-j", min=0, metavar="N",
-    help="Processes for RSA key generation and for encoding or opening many stores (default 0: one per core).")]
+    help="At most N processes for RSA key generation and for encoding or opening many stores (default 0: one per "
+         "core; never more than the CPUs available or the tasks at hand).")]
 StrictPermissions = Annotated[bool, typer.Option(
     "--strict-permissions", help="Fail (instead of warn) when a password file is readable by group or others.")]
 ReplaceUnreadable = Annotated[bool, typer.Option(
