@@ -208,11 +208,10 @@ def test_worker_processes_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # -- item 12: -j N is bounded by the CPUs and the tasks --------------------------------------------------------
 
-def test_j_48_for_two_keys_starts_at_most_two_workers(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def process_starts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Grows by one per process started (pool workers included) for the rest of the test."""
     import multiprocessing.process
 
-    monkeypatch.setattr(kstool.parallel, "cpu_count", lambda: 64)
     started: list[int] = []
     real = multiprocessing.process.BaseProcess.start
 
@@ -221,6 +220,13 @@ def test_j_48_for_two_keys_starts_at_most_two_workers(tmp_path: Path, capsys: py
         real(self)
 
     monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", counting)
+    return started
+
+
+def test_j_48_for_two_keys_starts_at_most_two_workers(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kstool.parallel, "cpu_count", lambda: 64)
+    started = process_starts(monkeypatch)
     spec = rsa_spec(tmp_path, 2)
     assert run(capsys, "apply", spec, "-j", "48").code == 0
     assert 1 <= len(started) <= 2
@@ -440,3 +446,26 @@ def test_lock_held_message_never_follows_the_note(tmp_path: Path, env: None, not
         os.close(fd)
     assert done.returncode == 5
     assert "(another process)" in done.stderr and "TOP-SECRET" not in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_apply_under_every_start_method(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    """Key generation, encoding and opening all go through the pool (RSA keys, >= 16 stores to encode, >= 32 to
+    open), with workers that share no memory with kstool: every task and result pickles."""
+    monkeypatch.setattr(kstool.parallel, "START_METHOD", method)
+    monkeypatch.setattr(kstool.parallel, "cpu_count", lambda: 2)
+    monkeypatch.setenv("KS_PASS", PW)
+    rsa = "        generate: {dname: \"CN=r\", key: {algorithm: RSA, size: 2048}}\n"
+    ec = "        generate: {dname: \"CN=e\", key: {algorithm: EC, size: 256}}\n"
+    body = "".join(f"  - name: s{i}\n    path: s{i}.{'p12' if i % 2 else 'jks'}\n    password: {{env: KS_PASS}}\n"
+                   f"    entries:\n      - alias: k\n{rsa if i < 2 else ec}" for i in range(32))
+    spec = tmp_path / "kstool.yaml"
+    spec.write_text("version: 1\nkeystores:\n" + body, encoding="utf-8")
+    started = process_starts(monkeypatch)
+    assert run(capsys, "apply", spec, "-j", "2").code == 0
+    assert started  # the pool really ran
+    spec.write_text("version: 1\nkeystores:\n" + body.replace("alias: k\n", "alias: k2\n"), encoding="utf-8")
+    assert run(capsys, "apply", spec, "-j", "2").code == 0  # opens 32 stores, re-encodes them
+    assert run(capsys, "plan", spec, "--detailed-exitcode", "-j", "2").code == 0
