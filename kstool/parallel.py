@@ -2,7 +2,12 @@
 
 Results come back in task order, so nothing derived from the inputs depends on scheduling. Small batches
 run in-process: a pool costs ~50 ms to start, more than it saves on a handful of stores. One apply starts
-at most one pool (``Pool``) and shares it between its phases.
+at most one pool (``Pool``) and shares it between its phases, with no more workers than CPUs or tasks.
+
+Workers never outlive kstool nor keep its writer lock: each one first closes the descriptors it must not hold
+(``withheld_from_workers``), ignores SIGINT and SIGTERM (kstool decides, and kills them), and asks the kernel
+for SIGKILL when its parent dies. Worker functions are module-level and tasks, results and errors pickle, so
+the pool works under fork, forkserver and spawn alike.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ def _start_method() -> str | None:
     import threading  # noqa: PLC0415
 
     return "fork" if threading.active_count() == 1 else "forkserver"
+
 
 # Descriptors a worker must never keep (the writer lock): fd -> (st_dev, st_ino) of what it refers to.
 _WITHHELD: dict[int, tuple[int, int]] = {}
