@@ -313,7 +313,8 @@ def test_two_real_applies_at_once(tmp_path: Path) -> None:
         time.sleep(0.02)
     second = subprocess.run([sys.executable, "-m", "kstool", "apply", str(spec)], env=env, capture_output=True,
                             text=True, timeout=60, check=False)
-    assert first.wait(timeout=300) == 0
+    _, first_err = first.communicate(timeout=300)  # reads and closes its stderr pipe
+    assert first.returncode == 0, first_err
     assert second.returncode == 5, second.stderr
     assert f"pid {first.pid}," in second.stderr
 
