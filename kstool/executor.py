@@ -61,8 +61,9 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
     old_lock = _read_lock_bytes(root)
     passwords = _new_password_files(spec, inputs)
     paths = {change.name: change.path for change in plan.keystores if change.name in outputs}
-    staged = _stage(commit, {root / paths[name]: data for name, data in outputs.items()}, passwords,
-                    lock if lock != old_lock else None)
+    stores = {root / paths[name]: data for name, data in outputs.items()}
+    _refuse_shared_targets(stores, passwords)
+    staged = _stage(commit, stores, passwords, lock if lock != old_lock else None)
     written: list[str] = []
     deleted: list[str] = []
     try:
@@ -102,6 +103,15 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
         commit.rollback_interrupted(as_interrupted(e))
     return ApplyResult(tuple(written), tuple(deleted), tuple(passwords), lock != old_lock,
                        tuple(commit.backup_paths))
+
+
+def _refuse_shared_targets(stores: Mapping[Path, bytes], passwords: Mapping[str, tuple[Path, bytes]]) -> None:
+    """One commit writes each path once: a generated password file at a keystore's path is refused."""
+    targets = {os.path.abspath(path) for path in stores}
+    for shown, (path, _) in passwords.items():
+        if os.path.abspath(path) in targets:
+            raise KstoolError(f"{shown}: a generated password file at the path of a keystore apply writes; nothing "
+                              "was changed: give the password file or the keystore another path")
 
 
 def _stage(commit: Commit, stores: dict[Path, bytes], passwords: Mapping[str, tuple[Path, bytes]],
