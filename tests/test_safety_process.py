@@ -475,9 +475,9 @@ def test_a_password_file_at_a_keystore_path_is_refused_before_any_write(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """One transaction writes each path once (a spec-level check may come first: then its message shows)."""
     spec = tmp_path / "kstool.yaml"
-    spec.write_text("version: 1\nkeystores:\n  - name: a\n    path: a.p12\n    password: {file: a.p12, generate: true}\n"
-                    "    entries:\n      - alias: k\n        generate: {dname: \"CN=a\", key: {algorithm: EC, size: 256}}\n",
-                    encoding="utf-8")
+    spec.write_text("version: 1\nkeystores:\n  - name: a\n    path: a.p12\n"
+                    "    password: {file: a.p12, generate: true}\n    entries:\n      - alias: k\n"
+                    "        generate: {dname: \"CN=a\", key: {algorithm: EC, size: 256}}\n", encoding="utf-8")
     result = run(capsys, "apply", spec)
     assert result.code == 1 and "a.p12" in result.err, result.err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kstool.yaml"]
