@@ -319,6 +319,25 @@ def test_output_folder_swapped_for_a_link_is_never_written_through(
     assert _no_temp_files(tmp_path / "out.moved")
 
 
+def test_a_subfolder_swapped_for_a_link_is_never_written_through(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: None) -> None:
+    spec, before = _three(tmp_path, capsys)
+    folder = tmp_path / "spec"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def swap() -> None:
+        os.rename(folder / "sub", tmp_path / "sub.moved")
+        os.symlink(elsewhere, folder / "sub")
+
+    _before_commit(monkeypatch, swap)
+    result = run(capsys, "apply", spec)
+    assert result.code == 1, result.err
+    assert "sub/c.jceks: folder sub is a symbolic link" in result.err and "nothing was changed" in result.err
+    assert list(elsewhere.iterdir()) == []
+    assert (folder / "a.jks").read_bytes() == before["a.jks"]  # restored
+
+
 def test_output_folder_removed_during_apply_is_not_recreated(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: None) -> None:
     spec, _ = _three(tmp_path, capsys, "-o", str(tmp_path / "out"))
