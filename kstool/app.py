@@ -17,7 +17,7 @@ app = typer.Typer(
     help="Build Java keystores (JKS, JCEKS, PKCS12) from a reviewed YAML spec: validate, plan, apply.",
     epilog="Exit codes: 0 success or no changes; 1 error (or verify found drift); 2 changes pending (plan "
            "--detailed-exitcode); 3 unexpected error (a bug); 4 apply failed and restoring the old files failed "
-           "too; 5 another apply holds the lock; 130 interrupted.",
+           "too; 5 another apply holds the lock; 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -49,7 +49,7 @@ def _main(
 
     Exit codes: 0 success (no changes), 1 error (or verify found drift), 2 changes pending
     (plan --detailed-exitcode), 3 unexpected error (a bug), 4 apply failed and restoring the old files
-    failed too, 5 another apply holds the lock, 130 interrupted.
+    failed too, 5 another apply holds the lock, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     """
     state["debug"] = debug
 
@@ -64,7 +64,8 @@ def validate(spec: SpecArg) -> None:
 
 Jobs = Annotated[int, typer.Option(
     "--jobs", "-j", min=0, metavar="N",
-    help="Processes for RSA key generation and for encoding or opening many stores (default 0: one per core).")]
+    help="At most N processes for RSA key generation and for encoding or opening many stores (default 0: one per "
+         "core; never more than the CPUs available or the tasks at hand).")]
 StrictPermissions = Annotated[bool, typer.Option(
     "--strict-permissions", help="Fail (instead of warn) when a password file is readable by group or others.")]
 ReplaceUnreadable = Annotated[bool, typer.Option(

@@ -7,16 +7,17 @@ arguments) goes through typer, and both routes print the same and exit the same.
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 EXIT_UNEXPECTED = 3
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C); SIGTERM exits 143: 128 + the signal's number, as a shell reports it
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point: expected errors exit 1, bugs exit 3, Ctrl-C exits 130."""
+    """Console entry point: expected errors exit 1, bugs exit 3, Ctrl-C exits 130 and SIGTERM 143."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) == 2 and args[0] == "validate" and not args[1].startswith("-"):
         from kstool.commands import cmd_validate  # noqa: PLC0415
@@ -30,12 +31,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _guarded(command: Callable[[], int], *, debug: Callable[[], bool]) -> int:
     from kstool.errors import KstoolError  # noqa: PLC0415
+    from kstool.interrupts import INTERRUPTS, as_interrupted, handled  # noqa: PLC0415
 
     try:
-        return command()
-    except KeyboardInterrupt:
-        sys.stderr.write("kstool: interrupted\n")
-        return EXIT_INTERRUPTED
+        with handled():  # SIGTERM (a CI cancel, systemd, Kubernetes) is handled like Ctrl-C
+            return command()
+    except INTERRUPTS as e:
+        interrupted = as_interrupted(e)
+        name = "" if interrupted.signum == signal.SIGINT else f" ({signal.Signals(interrupted.signum).name})"
+        what = f"; {interrupted.what}" if interrupted.what else ""
+        sys.stderr.write(f"kstool: interrupted{name}{what}\n")
+        return interrupted.exit_code
     except KstoolError as e:
         sys.stderr.write(f"kstool: error: {e}\n")
         return e.exit_code

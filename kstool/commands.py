@@ -178,7 +178,7 @@ def cmd_apply(spec_path: Path, options: Options, *, as_json: bool, verbose: bool
     wall = datetime.now(UTC).replace(microsecond=0)
     root = output_root(spec_path, options.output_dir)
     writable_root(root)
-    with apply_lock(root, timeout=options.lock_timeout):
+    with apply_lock(root, timeout=options.lock_timeout) as root_fd:
         ctx = prepare(spec_path, options)
         folders = {root, *((root / k.path).parent for k in ctx.plan.keystores)}
         stray = clean_stray_temp_files(folders)
@@ -189,7 +189,7 @@ def cmd_apply(spec_path: Path, options: Options, *, as_json: bool, verbose: bool
             result = execute(ctx.plan, ctx.spec, ctx.inputs, ctx.observed, ctx.root,
                              now=source_date_epoch_or(wall), backups=options.backups,
                              stamp=wall.strftime("%Y%m%dT%H%M%SZ"), jobs=options.effective_jobs,
-                             reporter=reporter)
+                             reporter=reporter, root_fd=root_fd)
     if as_json:
         _print_json_result(ctx.plan, result)
         return EXIT_OK
@@ -222,15 +222,18 @@ def _progress(*, enabled: bool) -> Iterator[Reporter]:
 
     out = Console(stderr=True)
 
-    with Progress(console=out, transient=True) as bar:
+    # redrawn on each step rather than by a refresh thread: the key-generation pool forks only a single-threaded
+    # process (kstool.parallel)
+    with Progress(console=out, transient=True, auto_refresh=False) as bar:
         task = bar.add_task("generating keys", total=None, visible=False)
 
         class _Bar(Reporter):
             def start(self, total: int) -> None:
-                bar.update(task, total=total, visible=total >= _PROGRESS_MIN_KEYS)
+                bar.update(task, total=total, visible=total >= _PROGRESS_MIN_KEYS, refresh=True)
 
             def advance(self) -> None:
                 bar.advance(task)
+                bar.refresh()
 
         yield _Bar()
 

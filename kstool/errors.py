@@ -12,6 +12,11 @@ class KstoolError(Exception):
 
     exit_code = 1
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as it is, whatever a subclass's ``__init__`` takes: errors raised in a pool worker reach the
+        parent process (``kstool.parallel``) with their type, message and attributes."""
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
 
 class FormatError(KstoolError):
     """Bytes that are not a valid keystore / certificate / key of the expected kind."""
@@ -23,3 +28,10 @@ class WrongPasswordError(FormatError):
 
 class MaterialError(KstoolError):
     """A certificate, key or chain input that is unusable (missing, wrong kind, mismatched...)."""
+
+
+def _rebuild(cls: type[KstoolError], args: tuple[object, ...], state: dict[str, object]) -> KstoolError:
+    error = cls.__new__(cls, *args)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error

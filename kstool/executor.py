@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,14 +18,15 @@ from kstool.errors import KstoolError
 from kstool.facts import load_cert
 from kstool.formats.codec import Profile, decode, encode
 from kstool.formats.model import Entry, KeyEntry, StoreType, TrustedEntry
-from kstool.fsutil import atomic_write, discard, stage_all
+from kstool.fsutil import Ownership, stage, stage_all
 from kstool.inputs import Inputs, timestamp_ms
+from kstool.interrupts import INTERRUPTS, as_interrupted
 from kstool.lockfile import LOCK_NAME, LockedStore, lock_entry, locked_store, render_lock
 from kstool.observe import Observed, read_artifact
 from kstool.parallel import Pool, imap, pmap
 from kstool.plan import Action, Follow, Keep, NewKey, Plan, Reissue
 from kstool.spec.model import FileRef, Generate, Spec
-from kstool.transaction import Commit, prune_backups
+from kstool.transaction import ChangedDuringApplyError, Commit, prune_backups
 
 Address = tuple[str, str]
 
@@ -41,55 +42,120 @@ class ApplyResult:
 
 
 def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Path, *, now: datetime,
-            backups: bool = True, stamp: str = "", jobs: int = 1, reporter: Reporter | None = None) -> ApplyResult:
-    """Build and verify every artifact in memory, then commit them all (or, on failure, none)."""
+            backups: bool = True, stamp: str = "", jobs: int = 1, reporter: Reporter | None = None,
+            root_fd: int | None = None) -> ApplyResult:
+    """Build and verify every artifact in memory, then commit them all (or, on failure, none).
+
+    One transaction holds every write: the keystores, the generated password files and kstool.lock are all
+    staged (written and fsynced next to their targets) before the first one is put in place, and a failure or
+    an interrupt at any step puts back what was already replaced. ``root_fd`` is the output folder apply
+    locked (``applylock.apply_lock``): if it is moved, removed or swapped for a link meanwhile, nothing is written.
+    """
     _check_ownership_settable(plan, spec, inputs)
-    with Pool(jobs) as pool:  # started only if some step is worth it; shared by key generation and encoding
-        built = _build_entries(plan, now, jobs=jobs, reporter=reporter, pool=pool)
-        outputs = _encode_all(plan, spec, inputs, built, jobs=jobs, pool=pool)
+    try:
+        with Pool(jobs) as pool:  # started only if some step is worth it; shared by key generation and encoding
+            built = _build_entries(plan, now, jobs=jobs, reporter=reporter, pool=pool)
+            outputs = _encode_all(plan, spec, inputs, built, jobs=jobs, pool=pool)
+    except INTERRUPTS as e:  # the pool's workers are killed already (Pool.__exit__)
+        raise as_interrupted(e).after("nothing was changed") from None
     # everything is built and verified: only now does anything get written
-    password_files = _write_password_files(spec, inputs)
-    commit = Commit(root, backups, stamp or now.strftime("%Y%m%dT%H%M%SZ"))
+    commit = Commit(root, backups, stamp or now.strftime("%Y%m%dT%H%M%SZ"), root_fd=root_fd)
+    lock = lock_content(spec, inputs, plan, built, outputs=outputs, observed=observed)
+    old_lock = _read_lock_bytes(root)
+    passwords = _new_password_files(spec, inputs)
+    paths = {change.name: change.path for change in plan.keystores if change.name in outputs}
+    stores = {root / paths[name]: data for name, data in outputs.items()}
+    _refuse_shared_targets(stores, passwords)
+    ownership = {root / paths[name]: inputs.keystores[name].ownership for name in outputs}
+    for ki in inputs.keystores.values():
+        ownership.update(ki.password_files)
+    staged = _stage(commit, stores, passwords, lock if lock != old_lock else None, ownership)
     written: list[str] = []
     deleted: list[str] = []
-    paths = {change.name: change.path for change in plan.keystores if change.name in outputs}
-    try:  # every new file is written and fsynced (in parallel) before the first one replaces anything
-        staged = stage_all({root / paths[name]: data for name, data in outputs.items()},
-                           ownership={root / paths[name]: inputs.keystores[name].ownership for name in outputs})
-    except OSError as e:
-        raise KstoolError(f"apply failed while writing the new files ({e.strerror or e}); nothing was changed") \
-            from None
     try:
-        for change in plan.keystores:
-            if change.name in outputs:
-                old = observed.stores.get(change.name) or observed.unreadable.get(change.name)
-                # a moved store's old file is deleted below; at the new path there was nothing
-                before = old.data if old is not None and old.path == change.path else None
-                commit.replace(change.path, staged[root / change.path], before)
-                del staged[root / change.path]  # in place now: no longer a temp file to discard
-                written.append(change.path)
-        orphans = {o.name: o for o in observed.orphans}
-        for change in plan.keystores:
-            gone = change.path if change.action is Action.DELETE else change.moved_from
-            if gone is not None:
-                found = read_artifact(root / gone, gone)
-                if found is not None:
-                    seen = (orphans.get(change.name) if change.action is Action.DELETE
-                            else observed.stores.get(change.name) or observed.unreadable.get(change.name))
-                    if seen is not None and found[0] != seen.data:  # only the file plan judged kstool's
-                        raise KstoolError(f"{gone} changed during apply; run apply again")
-                    commit.delete(gone, found[0])
-                    deleted.append(gone)
+        _put_in_place(commit, plan, observed, staged=staged, rewritten=outputs.keys(), passwords=passwords,
+                      old_lock=old_lock, written=written, deleted=deleted)
         commit.finish()
+    except ChangedDuringApplyError as e:
+        commit.discard(staged.values())
+        commit.rollback("changed during apply", headline=str(e))
     except (OSError, KstoolError) as e:
-        discard(staged.values())  # new files never put in place
+        commit.discard(staged.values())  # new files never put in place
         commit.rollback(f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}")
-    lock_written = write_lock(root, spec, inputs, plan, built, outputs=outputs, observed=observed)
+    except INTERRUPTS as e:
+        commit.discard(staged.values())
+        commit.rollback_interrupted(as_interrupted(e))
     _fix_password_files(inputs, observed)
     artifacts = {p for change in plan.keystores for p in (change.path, change.moved_from) if p is not None}
     pruned = prune_backups(root, artifacts, spec.backups_keep)
-    return ApplyResult(tuple(written), tuple(deleted), password_files, lock_written, tuple(commit.backup_paths),
-                       tuple(pruned))
+    return ApplyResult(tuple(written), tuple(deleted), tuple(passwords), lock != old_lock,
+                       tuple(commit.backup_paths), tuple(pruned))
+
+
+def _put_in_place(commit: Commit, plan: Plan, observed: Observed, *, staged: dict[Path, Path],
+                  rewritten: Collection[str], passwords: Mapping[str, tuple[Path, bytes]], old_lock: bytes | None,
+                  written: list[str], deleted: list[str]) -> None:
+    """The commit's steps in order: new password files, new and changed stores, deletions, then kstool.lock.
+    Each step checks its target is still what apply observed; ``staged`` loses each file put in place."""
+    root = commit.root
+    for shown, (path, _) in passwords.items():
+        commit.create(path, staged[path], shown)
+        del staged[path]
+    for change in plan.keystores:
+        if change.name in rewritten:
+            old = observed.stores.get(change.name) or observed.unreadable.get(change.name)
+            # a moved store's old file is deleted below; at the new path there was nothing
+            before = old.data if old is not None and old.path == change.path else None
+            commit.replace(change.path, staged[root / change.path], before)
+            del staged[root / change.path]  # in place now: no longer a temp file to discard
+            written.append(change.path)
+    orphans = {o.name: o for o in observed.orphans}
+    for change in plan.keystores:
+        gone = change.path if change.action is Action.DELETE else change.moved_from
+        if gone is not None:
+            found = read_artifact(root / gone, gone)
+            if found is not None:
+                seen = (orphans.get(change.name) if change.action is Action.DELETE
+                        else observed.stores.get(change.name) or observed.unreadable.get(change.name))
+                # only the file plan judged kstool's, still as apply observed it (Commit.delete checks)
+                expected = seen.data if seen is not None and seen.path == gone else found[0]
+                commit.delete(gone, expected)
+                deleted.append(gone)
+    if root / LOCK_NAME in staged:  # the lock is in git: no backup, but restored on rollback
+        commit.replace(LOCK_NAME, staged[root / LOCK_NAME], old_lock, backup=False)
+        del staged[root / LOCK_NAME]
+
+
+def _refuse_shared_targets(stores: Mapping[Path, bytes], passwords: Mapping[str, tuple[Path, bytes]]) -> None:
+    """One commit writes each path once: a generated password file at a keystore's path is refused."""
+    targets = {os.path.abspath(path) for path in stores}
+    for shown, (path, _) in passwords.items():
+        if os.path.abspath(path) in targets:
+            raise KstoolError(f"{shown}: a generated password file at the path of a keystore apply writes; nothing "
+                              "was changed: give the password file or the keystore another path")
+
+
+def _stage(commit: Commit, stores: dict[Path, bytes], passwords: Mapping[str, tuple[Path, bytes]],
+           lock: bytes | None, ownership: Mapping[Path, Ownership]) -> dict[Path, Path]:
+    """Every new file written and fsynced (in parallel) next to its target, before the first one replaces
+    anything: all of them, or none (no temp file left, even on Ctrl-C)."""
+    staged: dict[Path, Path] = {}
+    try:
+        commit.check_root()  # staging creates folders: never recreate a removed output folder, nor follow a link
+        staged = stage_all({**stores, **dict(passwords.values())}, ownership=ownership)
+        if lock is not None:
+            staged[commit.root / LOCK_NAME] = stage(commit.root / LOCK_NAME, lock, mode=0o644)
+    except OSError as e:
+        commit.discard(staged.values())
+        raise KstoolError(f"apply failed while writing the new files ({e.strerror or e}); nothing was changed") \
+            from None
+    except KstoolError:
+        commit.discard(staged.values())
+        raise
+    except INTERRUPTS as e:
+        commit.discard(staged.values())
+        raise as_interrupted(e).after("nothing was changed") from None
+    return staged
 
 
 def _encode_all(plan: Plan, spec: Spec, inputs: Inputs, built: Mapping[Address, Entry], *, jobs: int,
@@ -224,8 +290,9 @@ def _identity(entry: Entry) -> tuple[object, ...]:
     return ("trusted", entry.alias, entry.cert_der)
 
 
-def _write_password_files(spec: Spec, inputs: Inputs) -> tuple[str, ...]:
-    created: list[str] = []
+def _new_password_files(spec: Spec, inputs: Inputs) -> dict[str, tuple[Path, bytes]]:
+    """The generated password files apply creates, by the name the spec gives them: (path, content)."""
+    created: dict[str, tuple[Path, bytes]] = {}
     done: set[Path] = set()  # one generated file may serve several keystores (resolve_inputs generated it once)
     for ks in spec.keystores:
         ki = inputs.keystores[ks.name]
@@ -237,14 +304,8 @@ def _write_password_files(spec: Spec, inputs: Inputs) -> tuple[str, ...]:
             if ref.path in done:
                 continue
             done.add(ref.path)
-            try:
-                atomic_write(ref.path, resolved.secret.reveal().encode("utf-8") + b"\n", exclusive=True,
-                             ownership=ki.password_files.get(ref.path))
-            except FileExistsError:
-                raise KstoolError(f"{ref.shown}: password file appeared while apply was running; run apply "
-                                  "again") from None
-            created.append(ref.shown)
-    return tuple(created)
+            created[ref.shown] = (ref.path, resolved.secret.reveal().encode("utf-8") + b"\n")
+    return created
 
 
 def _check_ownership_settable(plan: Plan, spec: Spec, inputs: Inputs) -> None:
@@ -316,15 +377,6 @@ def _read_lock_bytes(root: Path) -> bytes | None:
         return (root / LOCK_NAME).read_bytes()
     except FileNotFoundError:
         return None
-
-
-def write_lock(root: Path, spec: Spec, inputs: Inputs, plan: Plan, built: Mapping[Address, Entry], *,
-               outputs: Mapping[str, bytes], observed: Observed) -> bool:
-    content = lock_content(spec, inputs, plan, built, outputs=outputs, observed=observed)
-    if _read_lock_bytes(root) == content:
-        return False
-    atomic_write(root / LOCK_NAME, content, mode=0o644)
-    return True
 
 
 def source_date_epoch_or(now: datetime) -> datetime:

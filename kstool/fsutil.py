@@ -133,18 +133,24 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, exclusive: bool 
 def stage_all(files: dict[Path, bytes], *, threads: int = 8,
               ownership: Mapping[Path, Ownership] | None = None) -> dict[Path, Path]:
     """``stage`` many files at once: their fsyncs overlap. All staged, or none (temp files removed)."""
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+    from concurrent.futures import Future, ThreadPoolExecutor  # noqa: PLC0415
 
     staged: dict[Path, Path] = {}
     errors: list[BaseException] = []
+    futures: dict[Path, Future[Path]] = {}
     want = ownership or {}
-    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(files)))) as pool:
-        futures = {path: pool.submit(stage, path, data, ownership=want.get(path)) for path, data in files.items()}
-        for path, future in futures.items():
-            try:
-                staged[path] = future.result()
-            except (OSError, KstoolError) as e:
-                errors.append(e)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(threads, len(files)))) as pool:
+            futures = {path: pool.submit(stage, path, data, ownership=want.get(path))
+                       for path, data in files.items()}
+            for path, future in futures.items():
+                try:
+                    staged[path] = future.result()
+                except (OSError, KstoolError) as e:
+                    errors.append(e)
+    except BaseException:  # Ctrl-C while staging: the pool has finished its writes; remove every one of them
+        discard(f.result() for f in futures.values() if f.done() and not f.cancelled() and f.exception() is None)
+        raise
     if errors:
         discard(staged.values())
         raise errors[0]
