@@ -29,7 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _guarded(command: Callable[[], int], *, debug: Callable[[], bool]) -> int:
-    from kstool.errors import KstoolError  # noqa: PLC0415
+    from kstool.errors import KstoolError, MultiError  # noqa: PLC0415
+    from kstool.output import escape  # noqa: PLC0415
 
     try:
         return command()
@@ -37,7 +38,8 @@ def _guarded(command: Callable[[], int], *, debug: Callable[[], bool]) -> int:
         sys.stderr.write("kstool: interrupted\n")
         return EXIT_INTERRUPTED
     except KstoolError as e:
-        sys.stderr.write(f"kstool: error: {e}\n")
+        errors = e.errors if isinstance(e, MultiError) else (e,)
+        sys.stderr.write("".join(f"kstool: error: {escape(str(error))}\n" for error in errors))
         return e.exit_code
     except Exception as e:
         if debug():

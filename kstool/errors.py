@@ -6,6 +6,11 @@ they name files, spec locations and fixes, never password values or key bytes.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class KstoolError(Exception):
     """An expected failure caused by user input or the environment; exit code 1 unless overridden."""
@@ -23,3 +28,45 @@ class WrongPasswordError(FormatError):
 
 class MaterialError(KstoolError):
     """A certificate, key or chain input that is unusable (missing, wrong kind, mismatched...)."""
+
+
+class MultiError(KstoolError):
+    """Several independent errors found in one run: the CLI prints each on its own line, in location order."""
+
+    def __init__(self, errors: Sequence[KstoolError]) -> None:
+        flat: list[KstoolError] = []
+        for error in errors:
+            flat.extend(error.errors if isinstance(error, MultiError) else (error,))
+        self.errors: tuple[KstoolError, ...] = tuple(sorted(flat, key=_location_key))
+        super().__init__("\n".join(str(e) for e in self.errors))
+        self.exit_code = max((e.exit_code for e in self.errors), default=1)
+
+
+def _location_key(error: KstoolError) -> tuple[str, int, int]:
+    """(file, line, column) of an error located in the spec (SpecError); unlocated errors sort last, stably."""
+    location = getattr(error, "location", None)
+    line = getattr(location, "line", None)
+    if isinstance(line, int):
+        return (str(getattr(location, "file", "")), line, int(getattr(location, "column", 0)))
+    return ("\uffff", 0, 0)
+
+
+class Collector:
+    """Gathers the errors of independent checks so that one run reports them all (``raise_all`` at the end)."""
+
+    def __init__(self) -> None:
+        self.errors: list[KstoolError] = []
+
+    def attempt(self, check: Callable[[], T]) -> T | None:
+        """``check()``'s result, or None after recording the KstoolError it raised."""
+        try:
+            return check()
+        except KstoolError as error:
+            self.errors.append(error)
+            return None
+
+    def raise_all(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise MultiError(self.errors)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, rsa
 
-from kstool.errors import MaterialError
+from kstool.errors import Collector, MaterialError
 
 MIN_RSA_BITS = 2048
 WEAK_HASHES = (hashes.SHA1, hashes.MD5)
@@ -23,13 +24,17 @@ WEAK_HASHES = (hashes.SHA1, hashes.MD5)
 
 def check_certificates(chain: Sequence[x509.Certificate], *, now: datetime, allow_expired: bool,
                        allow_weak: bool, what: str) -> None:
-    """``chain`` leaf first; ``what`` names the input for the message (e.g. the certificate file)."""
-    leaf = chain[0]
+    """``chain`` leaf first; ``what`` names the input for the message (e.g. the certificate file).
+
+    Every refusal is reported, not only the first (several at once as ``MultiError``).
+    """
+    errors = Collector()
     if not allow_expired:
-        _check_dates(leaf, now, what)
+        errors.attempt(lambda: _check_dates(chain[0], now, what))
     if not allow_weak:
         for cert in chain:
-            _check_strength(cert, what)
+            errors.attempt(partial(_check_strength, cert, what))
+    errors.raise_all()
 
 
 def _check_dates(leaf: x509.Certificate, now: datetime, what: str) -> None:

@@ -7,13 +7,15 @@ aliases as Java sees them, confined paths, parsed DNs and SANs, trusted-entry re
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from kstool.crypto.dn import Rdns, parse_rdns
 from kstool.crypto.san import SanItem, check_san
-from kstool.errors import KstoolError
+from kstool.errors import Collector, KstoolError
 from kstool.formats.model import StoreType
 from kstool.spec.validate import validate
 from kstool.spec.yamlload import Document, JsonPath, Location, SpecError, load_yaml, read_spec_text
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 
 KeyAlgorithm = Literal["RSA", "EC", "Ed25519"]
 Profile = Literal["modern", "legacy"]
+T = TypeVar("T")
+R = TypeVar("R")
 
 DEFAULT_KEY: dict[KeyAlgorithm, int | None] = {"RSA": 2048, "EC": 256, "Ed25519": None}
 EXTENSION_TYPES: dict[str, StoreType] = {".jks": "jks", ".jceks": "jceks", ".p12": "pkcs12", ".pfx": "pkcs12"}
@@ -165,24 +169,36 @@ class _Builder:
 
     def build(self) -> Spec:
         raw: list[dict[str, Any]] = self.doc.data["keystores"]
-        keystores = tuple(self.keystore(i, k) for i, k in enumerate(raw))
-        self.check_unique(keystores)
+        errors = Collector()  # every mistake of the spec in one run, not one per run
+        built = [errors.attempt(partial(self.keystore, i, k)) for i, k in enumerate(raw)]
+        keystores = tuple(k for k in built if k is not None)
+        errors.attempt(lambda: self.check_unique(keystores))
         spec = Spec(self.file, self.base, keystores)
-        check_references(spec)
+        # a reference into a keystore that has errors of its own is not reported again
+        failed = frozenset(str(k["name"]) for k, built_ks in zip(raw, built, strict=True) if built_ks is None)
+        errors.attempt(lambda: check_references(spec, skip=failed))
+        errors.raise_all()
         return spec
 
     def keystore(self, i: int, raw: dict[str, Any]) -> KeystoreSpec:
         at: JsonPath = ("keystores", i)
-        path = self.confined_path(raw["path"], (*at, "path"))
-        store_type = raw.get("type") or self.type_from_extension(path, at)
+        errors = Collector()
+        path = errors.attempt(lambda: self.confined_path(raw["path"], (*at, "path")))
+        store_type = raw.get("type") or (path and errors.attempt(lambda: self.type_from_extension(path, at)))
         if "key_password" in raw and store_type == "pkcs12":
-            raise SpecError(self.loc(*at, "key_password"),
-                            "PKCS12 keystores have one password (keytool ignores a separate key password); "
-                            "remove key_password or use type: jks")
-        if "pkcs12_profile" in raw and store_type != "pkcs12":
-            raise SpecError(self.loc(*at, "pkcs12_profile"), f"pkcs12_profile applies to pkcs12 only, not {store_type}")
-        entries = tuple(self.entry((*at, "entries", j), e) for j, e in enumerate(raw["entries"]))
-        self.check_aliases(entries, at)
+            errors.errors.append(SpecError(self.loc(*at, "key_password"),
+                                           "PKCS12 keystores have one password (keytool ignores a separate key "
+                                           "password); remove key_password or use type: jks"))
+        if "pkcs12_profile" in raw and store_type not in ("pkcs12", None):
+            errors.errors.append(SpecError(self.loc(*at, "pkcs12_profile"),
+                                           f"pkcs12_profile applies to pkcs12 only, not {store_type}"))
+        built = [errors.attempt(partial(self.entry, (*at, "entries", j), e))
+                 for j, e in enumerate(raw["entries"])]
+        entries = tuple(e for e in built if e is not None)
+        if len(entries) == len(built):
+            errors.attempt(lambda: self.check_aliases(entries, at))
+        errors.raise_all()
+        assert path is not None and store_type
         return KeystoreSpec(
             name=raw["name"],
             path=path,
@@ -232,17 +248,19 @@ class _Builder:
         return self.password(raw[key], (*at, key)) if key in raw else None
 
     def entry(self, at: JsonPath, raw: dict[str, Any]) -> EntrySpec:
-        alias = self.alias(raw["alias"], (*at, "alias"))
+        errors = Collector()
+        alias = errors.attempt(lambda: self.alias(raw["alias"], (*at, "alias")))
+        source: Source | None
         if "generate" in raw:
-            source: Source = self.generate(raw["generate"], (*at, "generate"))
+            source = errors.attempt(lambda: self.generate(raw["generate"], (*at, "generate")))
+            errors.errors += [SpecError(self.loc(*at, flag), f"{flag} applies to import and trusted entries only")
+                              for flag in ("allow_expired", "allow_weak") if flag in raw]
         elif "import" in raw:
-            source = self.import_(raw["import"], (*at, "import"))
+            source = errors.attempt(lambda: self.import_(raw["import"], (*at, "import")))
         else:
-            source = self.trusted(raw["trusted"], (*at, "trusted"))
-        if isinstance(source, Generate):
-            for flag in ("allow_expired", "allow_weak"):
-                if flag in raw:
-                    raise SpecError(self.loc(*at, flag), f"{flag} applies to import and trusted entries only")
+            source = errors.attempt(lambda: self.trusted(raw["trusted"], (*at, "trusted")))
+        errors.raise_all()
+        assert alias is not None and source is not None
         return EntrySpec(alias, source, self.loc(*at), bool(raw.get("allow_expired", False)),
                          bool(raw.get("allow_weak", False)))
 
@@ -258,14 +276,11 @@ class _Builder:
         key = raw.get("key", {"algorithm": "RSA"})
         algorithm: KeyAlgorithm = key["algorithm"]
         san = tuple(raw.get("san", ()))
-        try:
-            rdns = parse_rdns(raw["dname"])
-        except KstoolError as e:
-            raise SpecError(self.loc(*at, "dname"), str(e)) from None
-        try:
-            san_items = check_san(san)
-        except KstoolError as e:
-            raise SpecError(self.loc(*at, "san"), str(e)) from None
+        errors = Collector()
+        rdns = errors.attempt(lambda: self.located(parse_rdns, raw["dname"], (*at, "dname")))
+        san_items = errors.attempt(lambda: self.located(check_san, san, (*at, "san")))
+        errors.raise_all()
+        assert rdns is not None and san_items is not None
         return Generate(
             dname=raw["dname"],
             rdns=rdns,
@@ -275,6 +290,13 @@ class _Builder:
             san=san,
             san_items=san_items,
         )
+
+    def located(self, check: Callable[[T], R], value: T, at: JsonPath) -> R:
+        """``check(value)``, its KstoolError reported at ``at``."""
+        try:
+            return check(value)
+        except KstoolError as e:
+            raise SpecError(self.loc(*at), str(e)) from None
 
     def import_(self, raw: dict[str, Any], at: JsonPath) -> ImportFiles | ImportKeystore:
         if "keystore" in raw:
@@ -315,25 +337,30 @@ class _Builder:
     def check_unique(self, keystores: tuple[KeystoreSpec, ...]) -> None:
         names: dict[str, int] = {}
         paths: dict[str, int] = {}
-        for i, ks in enumerate(keystores):
+        errors = Collector()
+        for ks in keystores:
+            i = ks.location.path[1] if len(ks.location.path) > 1 else 0
             if ks.name in names:
-                raise SpecError(self.loc("keystores", i, "name"),
-                                f"keystore name {ks.name!r} is already used by keystores[{names[ks.name]}]")
+                errors.errors.append(SpecError(self.loc("keystores", i, "name"), f"keystore name {ks.name!r} is "
+                                               f"already used by keystores[{names[ks.name]}]"))
             # case-folded: two names that differ by case are one file on macOS/Windows
             key = ks.path.casefold()
             if key in paths:
-                raise SpecError(self.loc("keystores", i, "path"),
-                                f"path {ks.path!r} is already written by keystores[{paths[key]}]")
-            names[ks.name] = i
-            paths[key] = i
+                errors.errors.append(SpecError(self.loc("keystores", i, "path"),
+                                               f"path {ks.path!r} is already written by keystores[{paths[key]}]"))
+            names.setdefault(ks.name, int(i))
+            paths.setdefault(key, int(i))
+        errors.raise_all()
 
 
-def check_references(spec: Spec) -> None:
+def check_references(spec: Spec, *, skip: frozenset[str] = frozenset()) -> None:
     """Every trusted.entry names an existing entry, and following references never loops."""
+    errors = Collector()
     for ks in spec.keystores:
         for entry in ks.entries:
-            if isinstance(entry.source, TrustedReference):
-                _follow(spec, ks, entry)
+            if isinstance(entry.source, TrustedReference) and entry.source.keystore not in skip:
+                errors.attempt(partial(_follow, spec, ks, entry))
+    errors.raise_all()
 
 
 def _follow(spec: Spec, ks: KeystoreSpec, entry: EntrySpec) -> None:
