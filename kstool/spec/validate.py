@@ -103,8 +103,9 @@ def _explain_all(error: ValidationError, path: JsonPath) -> list[tuple[JsonPath,
 
 
 def _unknown_key(key: str, allowed: list[str], present: dict[str, Any]) -> str:
-    candidates = [k for k in allowed if k not in present] or allowed
-    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
+    missing = [k for k in allowed if k not in present]  # a typo most likely stands for a key not yet given
+    close = difflib.get_close_matches(key, missing, n=1, cutoff=0.6) or difflib.get_close_matches(key, allowed, n=1,
+                                                                                                 cutoff=0.6)
     hint = f"{_DID_YOU_MEAN}{close[0]!r}?" if close else f"; allowed here: {', '.join(allowed)}"
     return f"unknown key {key!r}{hint}"
 
