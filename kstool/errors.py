@@ -22,6 +22,10 @@ class FormatError(KstoolError):
     """Bytes that are not a valid keystore / certificate / key of the expected kind."""
 
 
+class IterationLimitError(FormatError):
+    """An iteration count beyond Java's limit: refused before any key derivation (no integrity check first)."""
+
+
 class WrongPasswordError(FormatError):
     """A store or key that its password cannot open (or whose integrity check fails)."""
 

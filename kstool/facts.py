@@ -34,12 +34,31 @@ def key_text(algorithm: str, size: int | None) -> str:
 @lru_cache(maxsize=4096)
 def load_cert(der: bytes) -> x509.Certificate:
     """A parsed certificate whose names and key parse too (cryptography parses them lazily)."""
+    from kstool.crypto.material import plain_error  # noqa: PLC0415
+
     try:
         cert = x509.load_der_x509_certificate(der)
-        _ = (cert.subject, cert.issuer, cert.public_key(), cert.not_valid_after_utc)
+        _ = (cert.subject, cert.issuer, cert.not_valid_after_utc)
     except (ValueError, KeyError, TypeError, InvalidVersion, UnsupportedAlgorithm) as e:
-        raise FormatError(f"malformed or unsupported certificate ({type(e).__name__})") from None
+        raise FormatError(f"malformed certificate ({plain_error(e)})") from None
+    try:
+        cert.public_key()
+    except UnsupportedAlgorithm:
+        oid = cert.public_key_algorithm_oid.dotted_string
+        name = _KEY_ALGORITHM_NAMES.get(oid, "an unknown algorithm")
+        raise FormatError(f"the certificate's public key uses {name} (OID {oid}), which kstool does not support "
+                          "(supported: RSA, EC on P-256/P-384/P-521, Ed25519)") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise FormatError(f"malformed certificate: its public key cannot be read ({plain_error(e)})") from None
     return cert
+
+
+_KEY_ALGORITHM_NAMES = {
+    "1.2.643.2.2.19": "GOST R 34.10-2001",
+    "1.2.643.7.1.1.1.1": "GOST R 34.10-2012 (256 bits)",
+    "1.2.643.7.1.1.1.2": "GOST R 34.10-2012 (512 bits)",
+    "1.2.156.10197.1.301": "SM2",
+}
 
 
 def cert_facts(der: bytes) -> dict[str, str]:

@@ -13,6 +13,7 @@ from datetime import datetime
 from functools import partial
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, rsa
 
@@ -58,6 +59,10 @@ def _check_strength(cert: x509.Certificate, what: str) -> None:
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         raise MaterialError(f"{what}: the certificate {subject!r} has a {key.key_size}-bit RSA key (under "
                             f"{MIN_RSA_BITS}); {fix}")
-    if cert.issuer != cert.subject and isinstance(cert.signature_hash_algorithm, WEAK_HASHES):
-        name = cert.signature_hash_algorithm.name.upper()
+    try:
+        digest = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:  # a signature algorithm cryptography does not know is not judged here
+        return
+    if cert.issuer != cert.subject and isinstance(digest, WEAK_HASHES):
+        name = digest.name.upper()
         raise MaterialError(f"{what}: the certificate {subject!r} is signed with {name}, which is broken; {fix}")
