@@ -13,6 +13,7 @@ from pathlib import Path
 
 EXIT_UNEXPECTED = 3
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a command whose reader went away (`| head`)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,7 +34,11 @@ def _guarded(command: Callable[[], int], *, debug: Callable[[], bool]) -> int:
     from kstool.output import escape  # noqa: PLC0415
 
     try:
-        return command()
+        code = command()
+        sys.stdout.flush()  # a reader that went away (`kstool plan --json | head -1`) shows here, not at exit
+        return code
+    except BrokenPipeError:
+        return _reader_went_away()
     except KeyboardInterrupt:
         sys.stderr.write("kstool: interrupted\n")
         return EXIT_INTERRUPTED
@@ -49,6 +54,19 @@ def _guarded(command: Callable[[], int], *, debug: Callable[[], bool]) -> int:
         sys.stderr.write(f"kstool: unexpected error ({type(e).__name__}); this is a bug in kstool: please report "
                          "it with the output of --debug\n")
         return EXIT_UNEXPECTED
+
+
+def _reader_went_away() -> int:
+    """stdout's reader closed the pipe: nothing more to say, and nobody to say it to. Exit quietly."""
+    import os  # noqa: PLC0415
+
+    try:  # what is still buffered must not fail again, noisily, when Python flushes stdout at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (e.g. captured by a test)
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":
