@@ -34,6 +34,16 @@ def plan_lines(plan: dict[str, Any], *, verbose: bool = False) -> list[Line]:
     return lines
 
 
+# reasons that only restate the action ("+ keystore x: create" needs no "new keystore" under it)
+_FILLER = frozenset({"new keystore", "new entry"})
+
+
+def _reasons(reasons: list[str], indent: str) -> Iterator[Line]:
+    for reason in reasons:
+        if reason not in _FILLER:
+            yield [(f"{indent}{reason}", "")]
+
+
 def _keystore(ks: dict[str, Any], verbose: bool) -> Iterator[Line]:
     if ks["action"] == "no-op" and not ks.get("password_files_generated") and not verbose:
         return  # like terraform plan: only what changes (the summary counts the rest; -v lists it)
@@ -41,8 +51,7 @@ def _keystore(ks: dict[str, Any], verbose: bool) -> Iterator[Line]:
     action = ks["action"] if ks["action"] != "no-op" else "no changes"
     yield [(f"{symbol:>3}", style), (" keystore ", ""), (ks["name"], "bold"),
            (f" ({ks['path']}, {ks['type']}): ", ""), (action, style)]
-    for reason in ks["reasons"]:
-        yield [(f"        {reason}", "")]
+    yield from _reasons(ks["reasons"], "        ")
     for path in ks.get("password_files_generated", []):
         yield [(f"        password file {path} will be generated (mode 0600)", "green")]
     for entry in ks["entries"]:
@@ -59,19 +68,21 @@ def _entry(entry: dict[str, Any]) -> Iterator[Line]:
     detail = ", ".join(x for x in (entry["kind"], key, about) if x)
     yield [(f"    {symbol:>3}", style), (f" {entry['alias']} ", ""), (f"({detail})", "dim"), (": ", ""),
            (entry["action"], style)]
-    for reason in entry["reasons"]:
-        yield [(f"            {reason}", "")]
+    yield from _reasons(entry["reasons"], "            ")
 
 
 def _summary(plan: dict[str, Any]) -> Line:
-    s = plan["summary"]
+    """One headline of one shape: every action counted, a keystore that replaces a key counted as a replace."""
     e = plan["entry_summary"]
     n = len(plan["keystores"])
     if not plan["changes"]:
         return [("No changes.", "green"), (f" {n} keystore(s) match the spec.", "")]
-    if plan.get("lock_file") == "update" and not any(s[a] for a in ("create", "update", "replace", "delete")):
+    counts = {action: 0 for action in SYMBOLS}
+    for ks in plan["keystores"]:
+        replaces = ks["action"] == "update" and any(x["action"] == "replace" for x in ks["entries"])
+        counts["replace" if replaces else ks["action"]] += 1
+    if plan.get("lock_file") == "update" and not any(counts[a] for a in ("create", "update", "replace", "delete")):
         return [("Plan:", "bold"), (f" only kstool.lock to write; {n} keystore(s) match the spec.", "")]
-    replaced = f", {s['replace']} to replace" if s["replace"] else ""
-    return [("Plan:", "bold"), (f" {s['create']} to create, {s['update']} to update{replaced}, {s['delete']} to "
-            f"delete (entries: {e['create']} to create, {e['update']} to update, {e['replace']} to replace, "
-            f"{e['delete']} to delete, {e['no-op']} unchanged).", "")]
+    return [("Plan:", "bold"), (f" {counts['create']} to create, {counts['update']} to update, {counts['replace']} "
+            f"to replace, {counts['delete']} to delete (entries: {e['create']} to create, {e['update']} to update, "
+            f"{e['replace']} to replace, {e['delete']} to delete, {e['no-op']} unchanged).", "")]
