@@ -196,8 +196,8 @@ def test_a_malformed_date_is_described_in_words(workdir: Path, env: None,
     result = run(capsys, "plan", "kstool.yaml")
     assert result.code == 1
     assert error_lines(result.err) == [
-        "kstool: error: kstool.yaml:7:9: keystores[0].entries[0]: dates.der: the DER certificate is not a valid "
-        "X.509 certificate (an invalid value in its not before field)"]
+        "kstool: error: kstool.yaml:7:9: keystores[0].entries[0]: dates.der: the DER certificate cannot be parsed "
+        "as X.509 (an invalid value in its not before field)"]
     assert "ParseError" not in result.err and "kind:" not in result.err
 
 

@@ -189,7 +189,7 @@ def _parse_certificate(path: Path, body: bytes, what: str) -> x509.Certificate:
     try:
         return x509.load_der_x509_certificate(body)
     except ValueError as exc:  # cryptography's reason names ASN.1 structure only, never key material
-        raise MaterialError(f"{path}: {what} is not a valid X.509 certificate ({plain_error(exc)})") from None
+        raise MaterialError(f"{path}: {what} cannot be parsed as X.509 ({plain_error(exc)})") from None
 
 
 # cryptography's Rust parser reports "ParseError { kind: InvalidValue, location: ["Certificate::tbs_cert",
