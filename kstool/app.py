@@ -178,7 +178,9 @@ def run(args: list[str]) -> int:
     except typer.TyperException as e:  # usage errors: a missing argument, an unknown option...
         message = e.format_message() if hasattr(e, "format_message") else str(e)
         if message:  # empty for a bare `kstool`, which has printed the help already
-            sys.stderr.write(f"kstool: error: {message} (see kstool --help)\n")
+            from kstool.output import escape  # noqa: PLC0415
+
+            sys.stderr.write(f"kstool: error: {escape(message)} (see kstool --help)\n")
         return 1
     return code if isinstance(code, int) else 0
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kstool.errors import KstoolError
-from kstool.output import Line, Out
+from kstool.output import Line, Out, json_text
 
 if TYPE_CHECKING:
     from kstool.executor import ApplyResult, Reporter
@@ -120,7 +119,7 @@ def _show_plan(plan: Plan, *, as_json: bool, verbose: bool) -> dict[str, Any]:
 
     data = plan_to_dict(plan)
     if as_json:
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        print(json_text(data))
     else:
         render_plan(data, Out(), verbose=verbose)
     return data
@@ -199,7 +198,7 @@ def _print_json_result(plan: Plan, result: ApplyResult) -> None:
     doc["applied"] = {"written": list(result.written), "deleted": list(result.deleted),
                       "backups": list(result.backups), "password_files_created": list(result.password_files),
                       "lock_written": result.lock_written}
-    print(json.dumps(doc, indent=2, ensure_ascii=False))
+    print(json_text(doc))
 
 
 def cmd_schema() -> int:
@@ -231,7 +230,7 @@ def cmd_inspect(file: Path, *, password_env: str | None, password_file: Path | N
         raise KstoolError(f"{file}: {e}") from None
     if as_json:
         doc = {"format_version": 1, "path": str(file), "type": store_type, "entries": facts}
-        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        print(json_text(doc))
         return EXIT_OK
     _render_inspect(file, store_type, facts)
     return EXIT_OK
@@ -324,7 +323,7 @@ def cmd_verify(spec_path: Path, output_dir: Path | None, *, as_json: bool) -> in
         doc = {"format_version": 1, "ok": report.ok,
                "artifacts": [{"name": a.name, "path": a.path, "ok": not a.problems, "problems": list(a.problems)}
                              for a in report.artifacts]}
-        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        print(json_text(doc))
     else:
         lines: list[Line] = []
         for a in report.artifacts:

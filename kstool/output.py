@@ -10,6 +10,7 @@ or recolour the terminal. Each line is written on its own, every style reset bef
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, TextIO
@@ -47,6 +48,18 @@ def _escape_char(c: str) -> str:
     if c in _BIDI or code < 0x20 or 0x7F <= code < 0xA0:
         return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
     return c
+
+
+def json_text(doc: object) -> str:
+    """``doc`` as indented JSON for a terminal or a pipe: JSON escapes C0 controls itself; DEL, C1 controls and bidi
+    controls are written as ``\\uXXXX`` too (the same value for a JSON reader, inert on a terminal)."""
+    import json  # noqa: PLC0415
+
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+_JSON_UNSAFE = re.compile("[\x7f-\x9f" + "".join(sorted(_BIDI)) + "]")
 
 
 class Out:

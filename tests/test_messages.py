@@ -252,6 +252,9 @@ def test_untrusted_text_is_escaped_in_the_plan_inspect_and_errors(workdir: Path,
         assert "\u202e" not in plan.out and "\x1b[2K" not in plan.out and "\\x1b[2K" in plan.out
         assert "evil\\x0aNo changes." in plan.out
     monkeypatch.delenv("FORCE_COLOR", raising=False)
+    as_json = run(capsys, "plan", "kstool.yaml", "--json")
+    assert "\u202e" not in as_json.out and as_json.json()["keystores"][0]["entries"][0]["after"]["subject"] == \
+        f"CN={HOSTILE}"  # JSON escapes, and a JSON reader still gets the value
     assert run(capsys, "apply", "kstool.yaml").code == 0
     shown = run(capsys, "inspect", "trust.p12", "--password-env", "MSG_PASS")
     assert shown.code == 0 and "Owner: CN=evil\\x0aNo changes." in shown.out and "\x1b" not in shown.out
