@@ -162,6 +162,9 @@ def schema(no_color: NoColor = False) -> None:
 
 def run(args: list[str]) -> int:
     """Parse ``args`` and run the command; kstool's own errors propagate to ``kstool.cli.main``."""
+    from kstool.output import disable_colour  # noqa: PLC0415
+
+    disable_colour(False)  # each invocation starts with the defaults (the tests run many in one process)
     mistake = _single_dash_long_option(args)
     if mistake:
         sys.stderr.write(f"kstool: error: {mistake} (see kstool --help)\n")

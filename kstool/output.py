@@ -28,9 +28,9 @@ _settings = {"no_color": False}  # set by --no-color for this invocation
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-def disable_colour() -> None:
-    """``--no-color``: plain text for the rest of this invocation, as with ``NO_COLOR`` set."""
-    _settings["no_color"] = True
+def disable_colour(disabled: bool = True) -> None:
+    """``--no-color``: plain text for the rest of this invocation, as with ``NO_COLOR`` set (False: undo)."""
+    _settings["no_color"] = disabled
 
 
 def escape(text: str) -> str:

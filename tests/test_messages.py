@@ -398,12 +398,13 @@ def test_no_color_flag_on_every_command_that_prints(workdir: Path, env: None, mo
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     import kstool.output
 
+    monkeypatch.setattr(kstool.output, "_settings", {"no_color": False})  # restored after the test
     _generated_spec(workdir, 1)
     monkeypatch.setenv("FORCE_COLOR", "1")
-    monkeypatch.setattr(kstool.output, "_settings", {"no_color": False})
     assert "\x1b[" in run(capsys, "plan", "kstool.yaml").out
     for args in (["plan", "kstool.yaml"], ["apply", "kstool.yaml"], ["verify", "kstool.yaml"],
                  ["inspect", "s0.p12", "--password-env", "MSG_PASS"], ["validate", "kstool.yaml"], ["schema"]):
-        monkeypatch.setattr(kstool.output, "_settings", {"no_color": False})
         result = run(capsys, *args, "--no-color")
         assert result.code == 0 and "\x1b" not in result.out + result.err, args
+        assert "\x1b[" in run(capsys, "plan", "kstool.yaml").out  # the next invocation has its colours back
+    assert "\x1b" not in run(capsys, "--no-color", "plan", "kstool.yaml").out
