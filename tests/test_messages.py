@@ -378,6 +378,7 @@ def test_creates_have_no_filler_lines_and_a_replacement_is_counted_as_one(
     spec = workdir / "kstool.yaml"
     spec.write_text(spec.read_text().replace("CN=s1,", "CN=renamed,"))
     replaced = run(capsys, "plan", "kstool.yaml").out.splitlines()
+    assert replaced[0] == "  ~ keystore s1 (s1.p12, pkcs12): update (1 key replaced)"
     assert replaced[-1] == ("Plan: 0 to create, 0 to update, 1 to replace, 0 to delete (entries: 0 to create, 0 to "
                             "update, 1 to replace, 0 to delete, 2 unchanged).")
 

@@ -49,6 +49,9 @@ def _keystore(ks: dict[str, Any], verbose: bool) -> Iterator[Line]:
         return  # like terraform plan: only what changes (the summary counts the rest; -v lists it)
     symbol, style = SYMBOLS[ks["action"]]
     action = ks["action"] if ks["action"] != "no-op" else "no changes"
+    replaced = _replaced_keys(ks)
+    if replaced:  # counted as a replace in the headline: say why here
+        action += f" ({replaced} key{'s' if replaced > 1 else ''} replaced)"
     yield [(f"{symbol:>3}", style), (" keystore ", ""), (ks["name"], "bold"),
            (f" ({ks['path']}, {ks['type']}): ", ""), (action, style)]
     yield from _reasons(ks["reasons"], "        ")
@@ -57,6 +60,10 @@ def _keystore(ks: dict[str, Any], verbose: bool) -> Iterator[Line]:
     for entry in ks["entries"]:
         if entry["action"] != "no-op" or verbose:
             yield from _entry(entry)
+
+
+def _replaced_keys(ks: dict[str, Any]) -> int:
+    return sum(1 for e in ks["entries"] if e["action"] == "replace") if ks["action"] == "update" else 0
 
 
 def _entry(entry: dict[str, Any]) -> Iterator[Line]:
@@ -79,8 +86,7 @@ def _summary(plan: dict[str, Any]) -> Line:
         return [("No changes.", "green"), (f" {n} keystore(s) match the spec.", "")]
     counts = {action: 0 for action in SYMBOLS}
     for ks in plan["keystores"]:
-        replaces = ks["action"] == "update" and any(x["action"] == "replace" for x in ks["entries"])
-        counts["replace" if replaces else ks["action"]] += 1
+        counts["replace" if _replaced_keys(ks) else ks["action"]] += 1
     if plan.get("lock_file") == "update" and not any(counts[a] for a in ("create", "update", "replace", "delete")):
         return [("Plan:", "bold"), (f" only kstool.lock to write; {n} keystore(s) match the spec.", "")]
     return [("Plan:", "bold"), (f" {counts['create']} to create, {counts['update']} to update, {counts['replace']} "
