@@ -124,10 +124,11 @@ def _check_policy(entry: EntrySpec, content: Entry, now: datetime) -> bool:
     return True
 
 
-def shown(path: Path, location: Location) -> str:
-    """An input path as the spec at ``location`` spells it (inputs resolve against the spec's folder)."""
+def shown(path: Path, location: Location | None = None) -> str:
+    """An input path as the spec at ``location`` spells it (inputs resolve against the spec's folder); without a
+    location, relative to the current folder when it is below it."""
     try:
-        return str(path.relative_to(Path(location.file).resolve().parent))
+        return str(path.relative_to(Path(location.file).resolve().parent if location else Path.cwd()))
     except ValueError:
         return str(path)
 
