@@ -90,6 +90,11 @@ def test_a_misspelt_key_is_named_at_its_own_line_with_did_you_mean(workdir: Path
     assert result.code == 1
     assert error_lines(result.err) == [
         f"kstool: error: {spec}:5:5: keystores[0].pasword: unknown key 'pasword'; did you mean 'password'?"]
+    spec.write_text(spec.read_text().replace("pasword", "password").replace("generate:", "genrate:"))
+    result = run(capsys, "validate", spec)
+    assert error_lines(result.err) == [  # not also "an entry needs exactly one of generate, import or trusted"
+        f"kstool: error: {spec}:8:9: keystores[0].entries[0].genrate: unknown key 'genrate'; did you mean "
+        "'generate'?"]
 
 
 def test_schema_errors_all_at_once_in_document_order(workdir: Path, env: None,

@@ -67,15 +67,17 @@ def validate(doc: Document) -> None:
     errors = list(validator.iter_errors(doc.data))
     if not errors:
         return
-    explained: list[tuple[JsonPath, str]] = []
+    explained: list[tuple[JsonPath, str, str]] = []
     for error in errors:
         explained += _explain_all(error, tuple(error.absolute_path))
-    typos = {(path[:-1], meant) for path, message in explained for meant in _meant(message)}
+    typos = {(path[:-1], meant) for path, message, _ in explained for meant in _meant(message)}
     collector = Collector()
-    for path, message in dict.fromkeys(explained):
+    for path, message, kind in dict.fromkeys(explained):
         missing = message.removeprefix("missing required key ")
         if missing != message and (path, missing.strip("'")) in typos:
             continue  # the unknown key next to it says what happened, at the right line
+        if kind == "oneOf" and any(parent == path for parent, _ in typos):
+            continue  # "needs exactly one of generate, import or trusted" next to `genrate:`: the typo says it
         collector.errors.append(SpecError(doc.at(path), message))
     collector.raise_all()
 
@@ -88,8 +90,8 @@ def _meant(message: str) -> list[str]:
     return [message.rsplit(_DID_YOU_MEAN, 1)[1].removesuffix("?").strip("'")] if _DID_YOU_MEAN in message else []
 
 
-def _explain_all(error: ValidationError, path: JsonPath) -> list[tuple[JsonPath, str]]:
-    """Every unknown key of a mapping on its own; any other violation as one message."""
+def _explain_all(error: ValidationError, path: JsonPath) -> list[tuple[JsonPath, str, str]]:
+    """(path, message, validator) of every unknown key of a mapping on its own; any other violation as one."""
     if error.validator == "oneOf":
         chosen = _intended_branch(error)
         if chosen is not None and chosen.validator != "not":
@@ -97,9 +99,9 @@ def _explain_all(error: ValidationError, path: JsonPath) -> list[tuple[JsonPath,
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         schema_here: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
         allowed = sorted(schema_here.get("properties", {}))
-        return [((*path, key), _unknown_key(key, allowed, error.instance))
+        return [((*path, key), _unknown_key(key, allowed, error.instance), "additionalProperties")
                 for key in sorted(k for k in error.instance if k not in allowed)]
-    return [_explain(error, path)]
+    return [(*_explain(error, path), str(error.validator))]
 
 
 def _unknown_key(key: str, allowed: list[str], present: dict[str, Any]) -> str:
