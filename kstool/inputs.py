@@ -175,12 +175,12 @@ def _import_files(entry: EntrySpec, source: ImportFiles, env: Mapping[str, str],
     if source.private_key_password is not None:
         key_password = _password(source.private_key_password, env, warnings).secret.reveal().encode("utf-8")
     try:
-        certs = load_certificates(_typed(source.certificate, where),
-                                  read_input(source.certificate, where, "certificate file"))
+        certs = _readable(source.certificate, where, load_certificates(
+            _typed(source.certificate, where), read_input(source.certificate, where, "certificate file")))
         key = load_private_key(_typed(source.private_key, where),
                                read_input(source.private_key, where, "private key file"), key_password)
-        extra = [c for path in source.chain
-                 for c in load_certificates(_typed(path, where), read_input(path, where, "chain file"))]
+        extra = [c for path in source.chain for c in _readable(path, where, load_certificates(
+            _typed(path, where), read_input(path, where, "chain file")))]
         files = ", ".join(shown(p, where) for p in (source.certificate, *source.chain))
         leaf = select_leaf(certs, key, source=shown(source.certificate, where))
         others = [c for c in certs if c is not leaf] + extra
@@ -191,6 +191,19 @@ def _import_files(entry: EntrySpec, source: ImportFiles, env: Mapping[str, str],
         raise SpecError(where, str(e)) from None
     return KeyEntry(entry.alias, private_key_to_pkcs8(key), tuple(c.public_bytes(Encoding.DER) for c in chain),
                     timestamp_ms(chain[0]))
+
+
+def _readable(path: Path, where: Location, certs: list[x509.Certificate]) -> list[x509.Certificate]:
+    """``certs`` once each has proved that its key algorithm is one kstool (and Java) can use: a GOST or SM2
+    certificate is named as such, not as a key that "does not match"."""
+    from kstool.facts import load_cert  # noqa: PLC0415
+
+    for cert in certs:
+        try:
+            load_cert(cert.public_bytes(Encoding.DER))
+        except KstoolError as e:
+            raise SpecError(where, f"{shown(path, where)}: {e}") from None
+    return certs
 
 
 def _import_keystore(entry: EntrySpec, source: ImportKeystore, env: Mapping[str, str],

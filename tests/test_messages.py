@@ -183,13 +183,18 @@ def _with_unknown_key_algorithm(cert: x509.Certificate) -> bytes:
 def test_an_unsupported_algorithm_certificate_names_its_file(workdir: Path, env: None,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     (workdir / "gost.der").write_bytes(_with_unknown_key_algorithm(make_cert("gost")))
-    _trusted_spec(workdir, "gost.der")
+    (workdir / "gost.key").write_bytes(_KEY.private_bytes(serialization.Encoding.PEM,
+                                                          serialization.PrivateFormat.PKCS8,
+                                                          serialization.NoEncryption()))
+    spec = _trusted_spec(workdir, "gost.der")
+    spec.write_text(spec.read_text() + "      - alias: k\n"
+                                       "        import: {certificate: gost.der, private_key: gost.key}\n")
     result = run(capsys, "plan", "kstool.yaml")
     assert result.code == 1
-    assert error_lines(result.err) == [
-        "kstool: error: kstool.yaml:7:9: keystores[0].entries[0]: gost.der: the certificate's public key uses an "
-        "unknown algorithm (OID 1.2.643.7.1.1.10), which kstool does not support (supported: RSA, EC on "
-        "P-256/P-384/P-521, Ed25519)"]
+    unsupported = ("gost.der: the certificate's public key uses an unknown algorithm (OID 1.2.643.7.1.1.10), which "
+                   "kstool does not support (supported: RSA, EC on P-256/P-384/P-521, Ed25519)")
+    assert error_lines(result.err) == [f"kstool: error: kstool.yaml:7:9: keystores[0].entries[0]: {unsupported}",
+                                       f"kstool: error: kstool.yaml:9:9: keystores[0].entries[1]: {unsupported}"]
 
 
 def test_a_malformed_date_is_described_in_words(workdir: Path, env: None,
