@@ -30,6 +30,17 @@ OutputDir = Annotated[
     typer.Option("--output-dir", "-o", help="Write/read artifacts here instead of the spec's folder."),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+
+def _no_color(value: bool) -> None:
+    if value:
+        from kstool.output import disable_colour  # noqa: PLC0415
+
+        disable_colour()
+
+
+NoColor = Annotated[bool, typer.Option("--no-color", callback=_no_color, expose_value=False,
+                                       help="Plain text without colours (as NO_COLOR=1 does).")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also list unchanged keystores and entries.")]
 
 
@@ -44,6 +55,7 @@ def _main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show a traceback for unexpected errors.")] = False,
+    no_color: NoColor = False,
 ) -> None:
     """kstool: declarative, reproducible Java keystores.
 
@@ -55,7 +67,7 @@ def _main(
 
 
 @app.command()
-def validate(spec: SpecArg) -> None:
+def validate(spec: SpecArg, no_color: NoColor = False) -> None:
     """Check a spec against the schema and its cross-references (no secrets or files needed)."""
     from kstool.commands import cmd_validate  # noqa: PLC0415
 
@@ -85,6 +97,7 @@ def plan(
     strict_permissions: StrictPermissions = False,
     replace_unreadable: ReplaceUnreadable = False,
     jobs: Jobs = 0,
+    no_color: NoColor = False,
 ) -> None:
     """Show what apply would do (create / update / replace / delete), with reasons. Writes nothing, takes no lock."""
     from kstool.commands import Options, cmd_plan  # noqa: PLC0415
@@ -107,6 +120,7 @@ def apply(
     strict_permissions: StrictPermissions = False,
     replace_unreadable: ReplaceUnreadable = False,
     jobs: Jobs = 0,
+    no_color: NoColor = False,
 ) -> None:
     """Make the artifacts on disk match the spec, all or nothing; a second apply writes nothing."""
     from kstool.commands import Options, cmd_apply  # noqa: PLC0415
@@ -116,7 +130,7 @@ def apply(
 
 
 @app.command()
-def verify(spec: SpecArg, output_dir: OutputDir = None, json: JsonFlag = False) -> None:
+def verify(spec: SpecArg, output_dir: OutputDir = None, json: JsonFlag = False, no_color: NoColor = False) -> None:
     """Rebuild every artifact in memory; exit 1 naming each file that differs from the spec or kstool.lock."""
     from kstool.commands import cmd_verify  # noqa: PLC0415
 
@@ -131,6 +145,7 @@ def inspect(
     password_file: Annotated[Path | None, typer.Option("--password-file", metavar="FILE",
                                                        help="Read the store password from this file.")] = None,
     json: JsonFlag = False,
+    no_color: NoColor = False,
 ) -> None:
     """List a keystore's entries like keytool -list -v (public facts only)."""
     from kstool.commands import cmd_inspect  # noqa: PLC0415
@@ -139,7 +154,7 @@ def inspect(
 
 
 @app.command()
-def schema() -> None:
+def schema(no_color: NoColor = False) -> None:
     """Print the spec's JSON Schema (for editors: yaml-language-server $schema)."""
     from kstool.commands import cmd_schema  # noqa: PLC0415
 
@@ -148,6 +163,13 @@ def schema() -> None:
 
 def run(args: list[str]) -> int:
     """Parse ``args`` and run the command; kstool's own errors propagate to ``kstool.cli.main``."""
+    from kstool.output import disable_colour  # noqa: PLC0415
+
+    disable_colour(False)  # each invocation starts with the defaults (the tests run many in one process)
+    mistake = _single_dash_long_option(args)
+    if mistake:
+        sys.stderr.write(f"kstool: error: {mistake} (see kstool --help)\n")
+        return 1
     try:
         # without standalone mode the parser returns the code of a typer.Exit instead of raising it
         code = app(args=args, prog_name="kstool", standalone_mode=False)
@@ -155,9 +177,52 @@ def run(args: list[str]) -> int:
         return int(e.exit_code)
     except typer.Abort:
         raise KeyboardInterrupt from None
+    except SystemExit:  # outside standalone mode click exits only when stdout's reader went away (EPIPE)
+        raise BrokenPipeError from None
     except typer.TyperException as e:  # usage errors: a missing argument, an unknown option...
         message = e.format_message() if hasattr(e, "format_message") else str(e)
         if message:  # empty for a bare `kstool`, which has printed the help already
-            sys.stderr.write(f"kstool: error: {message} (see kstool --help)\n")
+            from kstool.output import escape  # noqa: PLC0415
+
+            sys.stderr.write(f"kstool: error: {escape(message)} (see kstool --help)\n")
         return 1
     return code if isinstance(code, int) else 0
+
+
+def _single_dash_long_option(args: list[str]) -> str | None:
+    """Terraform's ``-out`` habit: click would read ``-out`` as ``-o ut`` and write into a folder named ``ut``.
+
+    A single dash followed by a word is refused when the word names (or begins) a long option, or when its
+    first letter is a short option that takes a value; clusters of one-letter flags (``-vh``) pass.
+    """
+    if not any(len(a) > 2 and a[0] == "-" and a[1].isalpha() for a in args):
+        return None  # the usual case: nothing to look at, and no second build of the click command
+    import difflib  # noqa: PLC0415
+
+    command = typer.main.get_command(app)
+    params = [*command.params, *(p for c in getattr(command, "commands", {}).values() for p in c.params)]
+    options = [p for p in params if hasattr(p, "is_flag")]  # options, not arguments (typer vendors click)
+    longs = sorted({o[2:] for p in options for o in p.opts if o.startswith("--")})
+    takes_value = {o for p in options if not p.is_flag for o in [*p.opts, *p.secondary_opts]}
+    flags = {o[1] for p in options if p.is_flag for o in p.opts if len(o) == 2 and o[0] == "-"}
+    skip = False
+    for arg in args:
+        if skip or arg == "--":
+            if arg == "--":
+                return None
+            skip = False
+            continue
+        if arg in takes_value:
+            skip = True
+            continue
+        word = arg[1:]
+        if not (arg.startswith("-") and len(word) > 1 and word[0].isalpha() and word.replace("-", "").isalnum()) \
+                or word.startswith("-") or all(letter in flags for letter in word):
+            continue
+        named = [n for n in longs if n.startswith(word)] or difflib.get_close_matches(word, longs, n=1, cutoff=0.6)
+        if named:
+            return f"unknown option {arg!r}: long options take two dashes; did you mean --{named[0]}?"
+        if f"-{word[0]}" in takes_value and word.isalpha():
+            return (f"unknown option {arg!r}: a single dash takes one letter; write -{word[0]} {word[1:]} if you "
+                    "mean that")
+    return None

@@ -14,6 +14,7 @@ from pathlib import Path
 
 EXIT_UNEXPECTED = 3
 EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C); SIGTERM exits 143: 128 + the signal's number, as a shell reports it
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a command whose reader went away (`| head`)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,12 +31,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _guarded(command: Callable[[], int], *, debug: Callable[[], bool]) -> int:
-    from kstool.errors import KstoolError  # noqa: PLC0415
+    from kstool.errors import KstoolError, MultiError  # noqa: PLC0415
     from kstool.interrupts import INTERRUPTS, as_interrupted, handled  # noqa: PLC0415
+    from kstool.output import escape  # noqa: PLC0415
 
     try:
         with handled():  # SIGTERM (a CI cancel, systemd, Kubernetes) is handled like Ctrl-C
-            return command()
+            code = command()
+            sys.stdout.flush()  # a reader that went away (`kstool plan --json | head -1`) shows here, not at exit
+            return code
+    except BrokenPipeError:
+        return _reader_went_away()
     except INTERRUPTS as e:
         interrupted = as_interrupted(e)
         name = "" if interrupted.signum == signal.SIGINT else f" ({signal.Signals(interrupted.signum).name})"
@@ -43,7 +49,8 @@ def _guarded(command: Callable[[], int], *, debug: Callable[[], bool]) -> int:
         sys.stderr.write(f"kstool: interrupted{name}{what}\n")
         return interrupted.exit_code
     except KstoolError as e:
-        sys.stderr.write(f"kstool: error: {e}\n")
+        errors = e.errors if isinstance(e, MultiError) else (e,)
+        sys.stderr.write("".join(f"kstool: error: {escape(str(error))}\n" for error in errors))
         return e.exit_code
     except Exception as e:
         if debug():
@@ -53,6 +60,19 @@ def _guarded(command: Callable[[], int], *, debug: Callable[[], bool]) -> int:
         sys.stderr.write(f"kstool: unexpected error ({type(e).__name__}); this is a bug in kstool: please report "
                          "it with the output of --debug\n")
         return EXIT_UNEXPECTED
+
+
+def _reader_went_away() -> int:
+    """stdout's reader closed the pipe: nothing more to say, and nobody to say it to. Exit quietly."""
+    import os  # noqa: PLC0415
+
+    try:  # what is still buffered must not fail again, noisily, when Python flushes stdout at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (e.g. captured by a test)
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kstool.errors import KstoolError
-from kstool.output import Line, Out
+from kstool.output import Line, Out, json_text
 
 if TYPE_CHECKING:
     from kstool.executor import ApplyResult, Reporter
@@ -164,7 +163,7 @@ def _show_plan(plan: Plan, *, as_json: bool, verbose: bool) -> dict[str, Any]:
 
     data = plan_to_dict(plan)
     if as_json:
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        print(json_text(data))
     else:
         render_plan(data, Out(), verbose=verbose)
     return data
@@ -248,7 +247,7 @@ def _print_json_result(plan: Plan, result: ApplyResult) -> None:
     doc["applied"] = {"written": list(result.written), "deleted": list(result.deleted),
                       "backups": list(result.backups), "password_files_created": list(result.password_files),
                       "lock_written": result.lock_written, "pruned_backups": list(result.pruned_backups)}
-    print(json.dumps(doc, indent=2, ensure_ascii=False))
+    print(json_text(doc))
 
 
 def cmd_schema() -> int:
@@ -259,7 +258,7 @@ def cmd_schema() -> int:
 
 
 def cmd_inspect(file: Path, *, password_env: str | None, password_file: Path | None, as_json: bool) -> int:
-    from kstool.facts import entry_facts  # noqa: PLC0415
+    from kstool.facts import inspect_entry  # noqa: PLC0415
     from kstool.formats.codec import decode  # noqa: PLC0415
     from kstool.formats.model import detect_type  # noqa: PLC0415
     from kstool.observe import read_artifact  # noqa: PLC0415
@@ -274,29 +273,69 @@ def cmd_inspect(file: Path, *, password_env: str | None, password_file: Path | N
         raise KstoolError(f"{file} is not a JKS, JCEKS or PKCS12 keystore")
     try:
         entries = decode(data, store_type, password)
-        facts = [entry_facts(e) for e in entries]
+        now = datetime.now(UTC)
+        facts = [inspect_entry(e, now) for e in entries]
     except KstoolError as e:
         raise KstoolError(f"{file}: {e}") from None
     if as_json:
         doc = {"format_version": 1, "path": str(file), "type": store_type, "entries": facts}
-        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        print(json_text(doc))
         return EXIT_OK
     _render_inspect(file, store_type, facts)
     return EXIT_OK
 
 
 def _render_inspect(file: Path, store_type: str, facts: list[dict[str, Any]]) -> None:
+    """Like ``keytool -list -v``: every certificate of every chain, with its extensions."""
     lines = [f"Keystore type: {store_type.upper()}",
              f"Your keystore contains {len(facts)} entr{'y' if len(facts) == 1 else 'ies'}"]
     for f in facts:
         kind = "PrivateKeyEntry" if f["kind"] == "key" else "trustedCertEntry"
         lines += ["", f"Alias name: {f['alias']}", f"Entry type: {kind}"]
         if f["kind"] == "key":
-            lines.append(f"Certificate chain length: {len(f['chain_sha256'])}")
-        lines += [f"Owner: {f['subject']}", f"Issuer: {f['issuer']}", f"Serial number: {f['serial']}",
-                  f"Valid from: {f['not_before']} until: {f['not_after']}", f"Public key: {f['key']}",
-                  f"SHA256: {_colon_hex(f['sha256'])}"]
-    Out().lines([text] for text in lines)
+            lines.append(f"Certificate chain length: {len(f['chain'])}")
+        for i, cert in enumerate(f["chain"], 1):
+            if f["kind"] == "key":
+                lines.append(f"Certificate[{i}]:")
+            lines += _certificate_lines(cert)
+    Out().lines([text] for text in lines[:-1])  # no blank line after the last certificate
+
+
+def _certificate_lines(c: dict[str, Any]) -> list[str]:
+    days = c["days_left"]
+    left = f"{days} day{'' if days == 1 else 's'} left" if days >= 0 else f"EXPIRED {-days} day(s) ago"
+    key = c["key"]
+    key_text = f"{key['algorithm']} {key['size']}" if key["size"] else key["algorithm"]
+    if key["curve"]:
+        key_text += f" ({key['curve']})"
+    lines = [f"Owner: {c['subject']}", f"Issuer: {c['issuer']}", f"Serial number: {c['serial']}",
+             f"Valid from: {c['not_before']} until: {c['not_after']} ({left})",
+             "Certificate fingerprints:", f"   SHA1: {_colon_hex(c['sha1'])}", f"   SHA256: {_colon_hex(c['sha256'])}",
+             f"Signature algorithm name: {c['signature_algorithm']}", f"Subject Public Key Algorithm: {key_text}",
+             f"Version: {c['version']}"]
+    described = [("Subject alternative names", ", ".join(c["subject_alt_names"]) if c["subject_alt_names"] else None),
+                 ("Key usage", _joined(c["key_usage"])), ("Extended key usage", _joined(c["extended_key_usage"])),
+                 ("Basic constraints", _constraints(c["basic_constraints"])),
+                 ("Subject key identifier", _colon_hex(c["subject_key_identifier"] or "") or None),
+                 ("Authority key identifier", _colon_hex(c["authority_key_identifier"] or "") or None)]
+    shown = {"subjectAltName", "keyUsage", "extendedKeyUsage", "basicConstraints", "subjectKeyIdentifier",
+             "authorityKeyIdentifier"}
+    others = [f"{e['name']}{' (critical)' if e['critical'] else ''}" for e in c["extensions"] if e["name"] not in shown]
+    described.append(("Other extensions", ", ".join(others) or None))
+    if c["extensions"]:
+        lines += ["Extensions:", *(f"  {name}: {value}" for name, value in described if value is not None)]
+    return [*lines, ""]
+
+
+def _joined(items: list[str] | None) -> str | None:
+    return None if items is None else ", ".join(items) or "none"
+
+
+def _constraints(value: dict[str, Any] | None) -> str | None:
+    if value is None:
+        return None
+    length = "" if value["path_length"] is None else f", path length {value['path_length']}"
+    return f"CA:{str(value['ca']).lower()}{length}"
 
 
 def _colon_hex(hexdigest: str) -> str:
@@ -336,7 +375,7 @@ def cmd_verify(spec_path: Path, output_dir: Path | None, *, as_json: bool) -> in
         doc = {"format_version": 1, "ok": report.ok,
                "artifacts": [{"name": a.name, "path": a.path, "ok": not a.problems, "problems": list(a.problems)}
                              for a in report.artifacts]}
-        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        print(json_text(doc))
     else:
         lines: list[Line] = []
         for a in report.artifacts:

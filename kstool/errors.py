@@ -6,6 +6,11 @@ they name files, spec locations and fixes, never password values or key bytes.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class KstoolError(Exception):
     """An expected failure caused by user input or the environment; exit code 1 unless overridden."""
@@ -22,6 +27,10 @@ class FormatError(KstoolError):
     """Bytes that are not a valid keystore / certificate / key of the expected kind."""
 
 
+class IterationLimitError(FormatError):
+    """An iteration count beyond Java's limit: refused before any key derivation (no integrity check first)."""
+
+
 class WrongPasswordError(FormatError):
     """A store or key that its password cannot open (or whose integrity check fails)."""
 
@@ -35,3 +44,43 @@ def _rebuild(cls: type[KstoolError], args: tuple[object, ...], state: dict[str, 
     Exception.__init__(error, *args)
     error.__dict__.update(state)
     return error
+class MultiError(KstoolError):
+    """Several independent errors found in one run: the CLI prints each on its own line, in location order."""
+
+    def __init__(self, errors: Sequence[KstoolError]) -> None:
+        flat: list[KstoolError] = []
+        for error in errors:
+            flat.extend(error.errors if isinstance(error, MultiError) else (error,))
+        self.errors: tuple[KstoolError, ...] = tuple(sorted(flat, key=_location_key))
+        super().__init__("\n".join(str(e) for e in self.errors))
+        self.exit_code = max((e.exit_code for e in self.errors), default=1)
+
+
+def _location_key(error: KstoolError) -> tuple[str, int, int]:
+    """(file, line, column) of an error located in the spec (SpecError); unlocated errors sort last, stably."""
+    location = getattr(error, "location", None)
+    line = getattr(location, "line", None)
+    if isinstance(line, int):
+        return (str(getattr(location, "file", "")), line, int(getattr(location, "column", 0)))
+    return ("\uffff", 0, 0)
+
+
+class Collector:
+    """Gathers the errors of independent checks so that one run reports them all (``raise_all`` at the end)."""
+
+    def __init__(self) -> None:
+        self.errors: list[KstoolError] = []
+
+    def attempt(self, check: Callable[[], T]) -> T | None:
+        """``check()``'s result, or None after recording the KstoolError it raised."""
+        try:
+            return check()
+        except KstoolError as error:
+            self.errors.append(error)
+            return None
+
+    def raise_all(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise MultiError(self.errors)

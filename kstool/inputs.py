@@ -10,12 +10,13 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from kstool.errors import KstoolError, WrongPasswordError
+from kstool.errors import Collector, KstoolError, MultiError, WrongPasswordError
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
 from kstool.fsutil import NotRegularFileError, Ownership, read_regular_file, resolve_ownership
 from kstool.secrets import Resolved, check_store_password, resolve
@@ -69,8 +70,12 @@ def resolve_inputs(spec: Spec, env: Mapping[str, str], *, now: datetime | None =
     shared = _Generated({ref.path for ks in spec.keystores
                          for ref in (ks.password, ks.previous_password, ks.key_password)
                          if isinstance(ref, FileRef) and ref.generate})
+    errors = Collector()  # every unset variable, missing file and refused certificate in one run
     for ks in spec.keystores:
-        keystores[ks.name] = _keystore_inputs(ks, env, warnings, when, shared)
+        resolved = errors.attempt(partial(_keystore_inputs, ks, env, warnings, when, shared))
+        if resolved is not None:
+            keystores[ks.name] = resolved
+    errors.raise_all()
     return Inputs(keystores, tuple(dict.fromkeys(warnings)))
 
 
@@ -100,26 +105,30 @@ def _password(ref: PasswordRef, env: Mapping[str, str], warnings: list[str],
 
 def _keystore_inputs(ks: KeystoreSpec, env: Mapping[str, str], warnings: list[str],
                      now: datetime, shared: _Generated) -> KeystoreInputs:
-    password = _password(ks.password, env, warnings, shared)
-    check_store_password(password, ks.type)
-    key_password = _password(ks.key_password, env, warnings, shared) if ks.key_password else None
-    if key_password is not None:
-        check_store_password(key_password, ks.type, what="key password")
+    errors = Collector()
+    password = errors.attempt(partial(_store_password, ks.password, ks.type, "store password", env,
+                                      warnings=warnings, shared=shared))
+    key_password = errors.attempt(partial(_store_password, ks.key_password, ks.type, "key password", env,
+                                          warnings=warnings, shared=shared)) if ks.key_password else None
     unreadable: dict[str, str] = {}
     previous = _previous(ks.previous_password, "previous_password", env, warnings, unreadable)
     previous_key = _previous(ks.previous_key_password, "previous_key_password", env, warnings, unreadable)
     material: dict[str, Entry] = {}
     for entry in ks.entries:
-        content = _material(entry, env, warnings)
-        if content is not None:
-            _check_policy(entry, content, now)
+        content = errors.attempt(partial(_material, entry, env, warnings))
+        if content is not None and errors.attempt(partial(_check_policy, entry, content, now)) is not None:
             material[entry.alias] = content
     where = f"keystore {ks.name!r} at {ks.location}"
-    ownership = resolve_ownership(ks.attrs.mode, ks.attrs.owner, ks.attrs.group, where)
-    password_files = {ref.path: resolve_ownership(ref.attrs.mode, ref.attrs.owner, ref.attrs.group,
-                                                  f"password file {ref.shown} at {ref.location}")
-                      for ref in (ks.password, ks.previous_password, ks.key_password)
-                      if isinstance(ref, FileRef) and ref.generate}
+    ownership = errors.attempt(partial(resolve_ownership, ks.attrs.mode, ks.attrs.owner, ks.attrs.group, where))
+    password_files: dict[Path, Ownership] = {}
+    for ref in (ks.password, ks.previous_password, ks.key_password):
+        if isinstance(ref, FileRef) and ref.generate:
+            wanted = errors.attempt(partial(resolve_ownership, ref.attrs.mode, ref.attrs.owner, ref.attrs.group,
+                                            f"password file {ref.shown} at {ref.location}"))
+            if wanted is not None:
+                password_files[ref.path] = wanted
+    errors.raise_all()
+    assert password is not None and ownership is not None
     return KeystoreInputs(password, previous, key_password, material, ownership, password_files, previous_key,
                           unreadable)
 
@@ -142,6 +151,13 @@ def _previous(ref: PasswordRef | None, key: str, env: Mapping[str, str], warning
     return resolved
 
 
+def _store_password(ref: PasswordRef, store_type: str, what: str, env: Mapping[str, str], *,
+                    warnings: list[str], shared: _Generated) -> Resolved:
+    resolved = _password(ref, env, warnings, shared)
+    check_store_password(resolved, store_type, what=what)
+    return resolved
+
+
 def _material(entry: EntrySpec, env: Mapping[str, str], warnings: list[str]) -> Entry | None:
     source = entry.source
     if isinstance(source, ImportFiles):
@@ -153,32 +169,42 @@ def _material(entry: EntrySpec, env: Mapping[str, str], warnings: list[str]) -> 
     return None
 
 
-def _check_policy(entry: EntrySpec, content: Entry, now: datetime) -> None:
+def _check_policy(entry: EntrySpec, content: Entry, now: datetime) -> bool:
     from kstool.crypto.policy import check_certificates  # noqa: PLC0415
     from kstool.facts import load_cert  # noqa: PLC0415
 
     ders = content.chain_der if isinstance(content, KeyEntry) else (content.cert_der,)
     source = entry.source
-    what = str(getattr(source, "certificate", None) or getattr(source, "keystore", None) or entry.alias)
+    path = getattr(source, "certificate", None) or getattr(source, "keystore", None)
+    what = shown(path, entry.location) if isinstance(path, Path) else entry.alias
     try:
         check_certificates([load_cert(d) for d in ders], now=now, allow_expired=entry.allow_expired,
                            allow_weak=entry.allow_weak, what=what)
+    except MultiError as e:
+        raise MultiError([SpecError(entry.location, str(one)) for one in e.errors]) from None
     except KstoolError as e:
-        raise SpecError(entry.location, str(e)) from None
+        raise SpecError(entry.location, f"{what}: {e}" if not str(e).startswith(what) else str(e)) from None
+    return True
 
 
-def shown(path: Path) -> str:
-    """A path as the user would type it: relative to the current folder when it is below it."""
+def shown(path: Path, location: Location | None = None) -> str:
+    """An input path as the spec at ``location`` spells it (inputs resolve against the spec's folder); without a
+    location, relative to the current folder when it is below it."""
     try:
-        return str(path.relative_to(Path.cwd()))
+        return str(path.relative_to(Path(location.file).resolve().parent if location else Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def _typed(path: Path, location: Location) -> Path:
+    """``path`` for messages only: as the spec spells it."""
+    return Path(shown(path, location))
 
 
 def read_input(path: Path, location: Location, what: str) -> bytes:
     """An input file's bytes: a regular file (links followed) of at most MAX_INPUT_BYTES; a FIFO or device is
     refused without waiting on it."""
-    path_text = shown(path)
+    path_text = shown(path, location)
     try:
         return read_regular_file(path, MAX_INPUT_BYTES, f"{what} {path_text}")
     except NotRegularFileError as e:
@@ -212,12 +238,14 @@ def _import_files(entry: EntrySpec, source: ImportFiles, env: Mapping[str, str],
     if source.private_key_password is not None:
         key_password = _password(source.private_key_password, env, warnings).secret.reveal().encode("utf-8")
     try:
-        certs = load_certificates(source.certificate, read_input(source.certificate, where, "certificate file"))
-        key = load_private_key(source.private_key, read_input(source.private_key, where, "private key file"),
-                               key_password)
-        extra = [c for path in source.chain for c in load_certificates(path, read_input(path, where, "chain file"))]
-        files = ", ".join(str(p) for p in (source.certificate, *source.chain))
-        leaf = select_leaf(certs, key, source=str(source.certificate))
+        certs = _readable(source.certificate, where, load_certificates(
+            _typed(source.certificate, where), read_input(source.certificate, where, "certificate file")))
+        key = load_private_key(_typed(source.private_key, where),
+                               read_input(source.private_key, where, "private key file"), key_password)
+        extra = [c for path in source.chain for c in _readable(path, where, load_certificates(
+            _typed(path, where), read_input(path, where, "chain file")))]
+        files = ", ".join(shown(p, where) for p in (source.certificate, *source.chain))
+        leaf = select_leaf(certs, key, source=shown(source.certificate, where))
         others = [c for c in certs if c is not leaf] + extra
         chain = order_chain(leaf, others, source=files)
     except SpecError:
@@ -228,15 +256,29 @@ def _import_files(entry: EntrySpec, source: ImportFiles, env: Mapping[str, str],
                     timestamp_ms(chain[0]))
 
 
+def _readable(path: Path, where: Location, certs: list[x509.Certificate]) -> list[x509.Certificate]:
+    """``certs`` once each has proved that its key algorithm is one kstool (and Java) can use: a GOST or SM2
+    certificate is named as such, not as a key that "does not match"."""
+    from kstool.facts import load_cert  # noqa: PLC0415
+
+    for cert in certs:
+        try:
+            load_cert(cert.public_bytes(Encoding.DER))
+        except KstoolError as e:
+            raise SpecError(where, f"{shown(path, where)}: {e}") from None
+    return certs
+
+
 def _import_keystore(entry: EntrySpec, source: ImportKeystore, env: Mapping[str, str],
                      warnings: list[str]) -> KeyEntry:
     from kstool.formats.codec import decode  # noqa: PLC0415
 
     where = entry.location
     data = read_input(source.keystore, where, "source keystore")
+    keystore = shown(source.keystore, where)
     store_type = detect_type(data)
     if store_type is None:
-        raise SpecError(where, f"source keystore {source.keystore} is not a JKS, JCEKS or PKCS12 keystore")
+        raise SpecError(where, f"source keystore {keystore} is not a JKS, JCEKS or PKCS12 keystore")
     password = _password(source.password, env, warnings)
     key_password = _password(source.key_password, env, warnings) if source.key_password else None
 
@@ -246,10 +288,10 @@ def _import_keystore(entry: EntrySpec, source: ImportKeystore, env: Mapping[str,
                           key_password=key_password.secret.reveal() if key_password else None)
         except WrongPasswordError as e:
             hint = "" if store_type == "pkcs12" else "; for an entry with a key password of its own set key_password"
-            raise SpecError(where, f"source keystore {source.keystore}: {e} (password from "
+            raise SpecError(where, f"source keystore {keystore}: {e} (password from "
                                    f"{password.ref.describe()}{hint})") from None
         except KstoolError as e:
-            raise SpecError(where, f"source keystore {source.keystore} is not a valid {store_type.upper()} "
+            raise SpecError(where, f"source keystore {keystore} is not a valid {store_type.upper()} "
                                    f"keystore ({e})") from None
 
     # with an alias, only that entry is decrypted: other entries may have key passwords of their own
@@ -259,12 +301,12 @@ def _import_keystore(entry: EntrySpec, source: ImportKeystore, env: Mapping[str,
             others = ", ".join(repr(e.alias) for e in read(None) if isinstance(e, KeyEntry)) or "none"
         except SpecError:
             others = "not listed: the other entries need their own key passwords"
-        raise SpecError(where, f"source keystore {source.keystore} has no key entry {source.alias!r} "
+        raise SpecError(where, f"source keystore {keystore} has no key entry {source.alias!r} "
                                f"(key entries: {others}); fix import.alias")
     if len(keys) != 1:
         aliases = ", ".join(repr(e.alias) for e in keys)
         why = f"holds {len(keys)} key entries ({aliases}); add import.alias" if keys else "holds no private key entry"
-        raise SpecError(where, f"source keystore {source.keystore} {why}")
+        raise SpecError(where, f"source keystore {keystore} {why}")
     chosen = keys[0]
     leaf = x509.load_der_x509_certificate(chosen.chain_der[0])
     return KeyEntry(entry.alias, chosen.key_der, chosen.chain_der, timestamp_ms(leaf))
@@ -275,12 +317,14 @@ def _trusted_certificate(entry: EntrySpec, source: TrustedCertificate) -> Truste
 
     where = entry.location
     try:
-        certs = load_certificates(source.certificate, read_input(source.certificate, where, "certificate file"))
+        certs = load_certificates(_typed(source.certificate, where),
+                                  read_input(source.certificate, where, "certificate file"))
     except SpecError:
         raise
     except KstoolError as e:
         raise SpecError(where, str(e)) from None
     if len(certs) != 1:
-        raise SpecError(where, f"certificate file {source.certificate} holds {len(certs)} certificates; a "
-                               "trusted entry takes exactly one: split the bundle into one entry per certificate")
+        raise SpecError(where, f"certificate file {shown(source.certificate, where)} holds {len(certs)} "
+                               "certificates; a trusted entry takes exactly one: split the bundle into one entry per "
+                               "certificate")
     return TrustedEntry(entry.alias, certs[0].public_bytes(Encoding.DER), timestamp_ms(certs[0]))

@@ -2,12 +2,15 @@
 
 On a terminal rich colours them; anywhere else (CI logs, pipes, ``NO_COLOR``) they are written as plain text
 without importing rich at all: its import alone costs ~85 ms, a tenth of a no-op plan over 500 keystores.
-Segments are text, never markup, so file names and subjects need no escaping.
+Segments are text, never markup; untrusted text (subjects, aliases, file names, error messages) is passed through
+``escape`` on its way out, so a control character or an ANSI escape in a certificate can never start a new line
+or recolour the terminal. Each line is written on its own, every style reset before its newline.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, TextIO
@@ -19,11 +22,51 @@ Segment = tuple[str, str]  # (text, rich style; "" for none)
 Line = Sequence[Segment | str]  # a bare string is a segment without style
 
 
+_settings = {"no_color": False}  # set by --no-color for this invocation
+
+# bidirectional overrides and isolates reorder what a reviewer sees ("Trojan Source"): shown escaped, too
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def disable_colour(disabled: bool = True) -> None:
+    """``--no-color``: plain text for the rest of this invocation, as with ``NO_COLOR`` set (False: undo)."""
+    _settings["no_color"] = disabled
+
+
+def escape(text: str) -> str:
+    """``text`` with control characters (newline, ESC, DEL, C1...) and bidi controls shown as ``\\xNN``/``\\uNNNN``.
+
+    The one function every view uses for text that comes from outside (certificates, files, the spec).
+    """
+    if text.isprintable():
+        return text
+    return "".join(_escape_char(c) for c in text)
+
+
+def _escape_char(c: str) -> str:
+    code = ord(c)
+    if c in _BIDI or code < 0x20 or 0x7F <= code < 0xA0:
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return c
+
+
+def json_text(doc: object) -> str:
+    """``doc`` as indented JSON for a terminal or a pipe: JSON escapes C0 controls itself; DEL, C1 controls and bidi
+    controls are written as ``\\uXXXX`` too (the same value for a JSON reader, inert on a terminal)."""
+    import json  # noqa: PLC0415
+
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+_JSON_UNSAFE = re.compile("[\x7f-\x9f" + "".join(sorted(_BIDI)) + "]")
+
+
 class Out:
     def __init__(self, *, stderr: bool = False) -> None:
         self._stream: TextIO = sys.stderr if stderr else sys.stdout
         self.console: Console | None = None  # set only where colours (and progress bars) make sense
-        if os.environ.get("NO_COLOR"):
+        if os.environ.get("NO_COLOR") or _settings["no_color"]:
             return
         isatty = getattr(self._stream, "isatty", None)
         if (isatty is not None and isatty()) or os.environ.get("FORCE_COLOR"):
@@ -43,8 +86,9 @@ class Out:
         from rich.text import Text  # noqa: PLC0415
 
         for line in lines:
-            self.console.print(Text.assemble(*((s, "") if isinstance(s, str) else s for s in line)))
+            self.console.print(Text.assemble(*((escape(s), "") if isinstance(s, str) else (escape(s[0]), s[1])
+                                               for s in line)))
 
 
 def _plain(line: Line) -> str:
-    return "".join(s if isinstance(s, str) else s[0] for s in line)
+    return escape("".join(s if isinstance(s, str) else s[0] for s in line))

@@ -139,7 +139,7 @@ class Pool:
             executor.shutdown(wait=False, cancel_futures=True)
             for process in processes:
                 with contextlib.suppress(OSError, ValueError, AssertionError):
-                    process.join(timeout=1)
+                    process.join(timeout=5)  # SIGKILLed: returns as soon as the kernel reaps it
 
     def __enter__(self) -> Pool:
         return self

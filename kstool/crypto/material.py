@@ -204,7 +204,32 @@ def _parse_certificate(path: Path, body: bytes, what: str) -> x509.Certificate:
     try:
         return x509.load_der_x509_certificate(body)
     except ValueError as exc:  # cryptography's reason names ASN.1 structure only, never key material
-        raise MaterialError(f"{path}: {what} cannot be parsed as X.509: {exc}") from None
+        raise MaterialError(f"{path}: {what} cannot be parsed as X.509 ({plain_error(exc)})") from None
+
+
+# cryptography's Rust parser reports "ParseError { kind: InvalidValue, location: ["Certificate::tbs_cert",
+# "TbsCertificate::validity", "Validity::not_before", ...] }": the kind and the innermost named field, in words
+_PARSE_ERROR = re.compile(r"ParseError \{ kind: (\w+)(?:, location: \[(.*?)\])?")
+_PARSE_KINDS = {
+    "InvalidValue": "an invalid value", "UnexpectedTag": "an unexpected field", "ShortData": "truncated data",
+    "ExtraData": "unexpected extra bytes", "InvalidLength": "an invalid length", "InvalidTag": "an invalid tag",
+    "IntegerOverflow": "a number that is too large", "InvalidSetOrdering": "a badly ordered set",
+    "EncodedDefault": "a default value that DER omits", "OidTooLong": "an object identifier that is too long",
+    "UnknownDefinedBy": "an unknown algorithm",
+}
+_GENERIC_FIELDS = frozenset({"Time", "UtcTime", "GeneralizedTime", "Certificate"})
+
+
+def plain_error(exc: Exception) -> str:
+    """A library's error text a person can read: never Rust debug output (the one adapter for such text)."""
+    text = str(exc)
+    match = _PARSE_ERROR.search(text)
+    if match is None:
+        return text if "{" not in text and "::" not in text else "malformed DER encoding"
+    kind = _PARSE_KINDS.get(match.group(1), "malformed DER encoding")
+    fields = [part.strip().strip('"').rpartition("::")[2] for part in (match.group(2) or "").split(",")]
+    named = [f.replace("_", " ") for f in fields if f and f not in _GENERIC_FIELDS and not f.isdigit()]
+    return f"{kind} in its {named[-1]} field" if named else kind
 
 
 # -- private keys -----------------------------------------------------------------------------------------
@@ -301,7 +326,8 @@ def _deserialize(path: Path, load: _Loader, encrypted: bool) -> PrivateKeyTypes:
     except ValueError as exc:
         if encrypted and _unknown_encryption(exc):  # the password may be right: say what is really wrong
             raise MaterialError(f"{path}: the private key is encrypted with an algorithm kstool cannot decrypt "
-                                f"({exc}); re-encrypt it with 'openssl pkcs8 -topk8 -v2 aes-256-cbc'") from None
+                                f"({plain_error(exc)}); re-encrypt it with 'openssl pkcs8 -topk8 -v2 aes-256-cbc'"
+                                ) from None
         if encrypted:
             raise MaterialError(f"{path}: wrong private_key_password: it does not decrypt the private key "
                                 "(or the encrypted key is corrupt)") from None

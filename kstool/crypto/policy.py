@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, rsa
 
-from kstool.errors import MaterialError
+from kstool.errors import Collector, MaterialError
 
 MIN_RSA_BITS = 2048
 WEAK_HASHES = (hashes.SHA1, hashes.MD5)
@@ -24,13 +26,17 @@ WEAK_HASHES = (hashes.SHA1, hashes.MD5)
 
 def check_certificates(chain: Sequence[x509.Certificate], *, now: datetime, allow_expired: bool,
                        allow_weak: bool, what: str) -> None:
-    """``chain`` leaf first; ``what`` names the input for the message (e.g. the certificate file)."""
-    leaf = chain[0]
+    """``chain`` leaf first; ``what`` names the input for the message (e.g. the certificate file).
+
+    Every refusal is reported, not only the first (several at once as ``MultiError``).
+    """
+    errors = Collector()
     if not allow_expired:
-        _check_dates(leaf, now, what)
+        errors.attempt(lambda: _check_dates(chain[0], now, what))
     if not allow_weak:
         for cert in chain:
-            _check_strength(cert, what)
+            errors.attempt(partial(_check_strength, cert, what))
+    errors.raise_all()
 
 
 def _check_dates(leaf: x509.Certificate, now: datetime, what: str) -> None:
@@ -55,6 +61,10 @@ def _check_strength(cert: x509.Certificate, what: str) -> None:
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         raise MaterialError(f"{what}: the certificate {subject!r} has a {key.key_size}-bit RSA key (under "
                             f"{MIN_RSA_BITS}); {fix}")
-    if cert.issuer != cert.subject and isinstance(cert.signature_hash_algorithm, WEAK_HASHES):
-        name = cert.signature_hash_algorithm.name.upper()
+    try:
+        digest = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:  # a signature algorithm cryptography does not know is not judged here
+        return
+    if cert.issuer != cert.subject and isinstance(digest, WEAK_HASHES):
+        name = digest.name.upper()
         raise MaterialError(f"{what}: the certificate {subject!r} is signed with {name}, which is broken; {fix}")

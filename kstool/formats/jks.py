@@ -25,7 +25,7 @@ from functools import lru_cache
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
-from kstool.errors import FormatError, WrongPasswordError
+from kstool.errors import FormatError, IterationLimitError, WrongPasswordError
 from kstool.formats import der
 from kstool.formats.derive import derive
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
@@ -297,8 +297,8 @@ class _Reader:
     def __init__(self, fmt: _Format, data: bytes) -> None:
         self.fmt, self.data, self.pos = fmt, data, 0
 
-    def fail(self, problem: str) -> FormatError:
-        return FormatError(f"not a valid {self.fmt.name} keystore: {problem} (offset {self.pos})")
+    def fail(self, problem: str, kind: type[FormatError] = FormatError) -> FormatError:
+        return kind(f"not a valid {self.fmt.name} keystore: {problem} (offset {self.pos})")
 
     def take(self, n: int, what: str) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
@@ -367,7 +367,8 @@ def _pbe_params(reader: _Reader, alias: str, params: der.Node | None) -> tuple[b
     if len(salt) != _JCEKS_SALT_LEN:
         raise reader.fail(f"key {alias!r}: PBE salt is {len(salt)} bytes, expected {_JCEKS_SALT_LEN}")
     if not 1 <= iterations <= MAX_ITERATIONS:  # refused before any PBE work, as Java does
-        raise reader.fail(f"key {alias!r}: iteration count {iterations} is outside 1..{MAX_ITERATIONS}")
+        raise reader.fail(f"key {alias!r}: iteration count {iterations} is outside 1..{MAX_ITERATIONS}",
+                          IterationLimitError)
     return salt, iterations
 
 
@@ -470,16 +471,29 @@ def _check_store_hash(fmt: _Format, data: bytes, body_end: int, store_password: 
                                  "(integrity check failed)")
 
 
+def _parse_checked(fmt: _Format, data: bytes, store_password: str) -> tuple[list[_Protected | TrustedEntry], int]:
+    """``_parse``, except that a store whose bytes fail to parse and fail the integrity hash too (a flipped
+    byte, a wrong password) is reported as the integrity failure it is, not as the field that broke."""
+    try:
+        parsed = _parse(fmt, data)
+    except IterationLimitError:
+        raise
+    except FormatError:
+        if data[:4] == fmt.magic and len(data) > _DIGEST_LEN:
+            _check_store_hash(fmt, data, len(data) - _DIGEST_LEN, store_password)
+        raise
+    _check_store_hash(fmt, data, parsed[1], store_password)
+    return parsed
+
+
 def prove_store_password(data: bytes, store_password: str, *, jceks: bool = False) -> None:
     """Check a JKS (or JCEKS) store's integrity hash with ``store_password``; nothing is decrypted."""
-    fmt = _JCEKS if jceks else _JKS
-    _check_store_hash(fmt, data, _parse(fmt, data)[1], store_password)
+    _parse_checked(_JCEKS if jceks else _JKS, data, store_password)
 
 
 def _decode(fmt: _Format, data: bytes, store_password: str, key_password: str | None, *,
             alias: str | None, keys: bool = True) -> tuple[Entry, ...]:
-    entries, body_end = _parse(fmt, data)
-    _check_store_hash(fmt, data, body_end, store_password)
+    entries, _ = _parse_checked(fmt, data, store_password)
     if alias is not None:  # one entry only: other keys may have passwords of their own (keytool -srcalias)
         entries = [e for e in entries if e.alias.lower() == alias.lower()]
     password = store_password if key_password is None else key_password

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
-from kstool.errors import FormatError, WrongPasswordError
+from kstool.errors import FormatError, IterationLimitError, WrongPasswordError
 from kstool.formats import der, rc2
 from kstool.formats.derive import derive, secret_seed
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry
@@ -449,9 +449,9 @@ def _octets(node: der.Node, what: str, depth: int = 0) -> bytes:
 def _iterations(node: der.Node, what: str) -> int:
     count = node.as_int()
     if count < 1:
-        raise FormatError(f"malformed PKCS12 store: {what} iteration count {count}")
+        raise IterationLimitError(f"malformed PKCS12 store: {what} iteration count {count}")
     if count > MAX_ITERATIONS:  # refused before any derivation: Java refuses it too
-        raise FormatError(f"PKCS12 {what} iteration count {count} exceeds the limit of {MAX_ITERATIONS}")
+        raise IterationLimitError(f"PKCS12 {what} iteration count {count} exceeds the limit of {MAX_ITERATIONS}")
     return count
 
 
@@ -889,7 +889,7 @@ def decode_pkcs12(data: bytes, password: str, *, verify_mac: bool = True, keys: 
     _check_password(password)
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError("data must be bytes")
-    with _malformed_is_format_error():
+    with _malformed_is_format_error(bytes(data), password if verify_mac else None):
         pfx = _parse_pfx(bytes(data))
         _check_protections(pfx)
         proves_password = any(safe.protection is not None for safe in pfx.safes)
@@ -904,7 +904,7 @@ def prove_password_pkcs12(data: bytes, password: str) -> bool:
     Wrong password or tampering: ``WrongPasswordError``; malformed: ``FormatError``.
     """
     _check_password(password)
-    with _malformed_is_format_error():
+    with _malformed_is_format_error(bytes(data), password):
         pfx = _parse_pfx(bytes(data))
         if pfx.mac is None:
             return False
@@ -923,12 +923,34 @@ def has_mac_pkcs12(data: bytes) -> bool:
 
 
 @contextmanager
-def _malformed_is_format_error() -> Iterator[None]:
-    """What parsing or decrypting a malformed store raises, as ``FormatError`` (which is none of these)."""
+def _malformed_is_format_error(data: bytes = b"", password: str | None = None) -> Iterator[None]:
+    """What parsing or decrypting a malformed store raises, as ``FormatError`` (which is none of these).
+
+    With ``password``, a store that fails to parse is first put to its MAC: a flipped byte (or a wrong password)
+    is then the integrity failure it is, not the field it happened to break ("unsupported PBKDF2 PRF").
+    """
     try:
         yield
-    except (ValueError, IndexError, OverflowError, UnsupportedAlgorithm) as error:
+    except (FormatError, ValueError, IndexError, OverflowError, UnsupportedAlgorithm) as error:
+        judge = password is not None and not isinstance(error, WrongPasswordError | IterationLimitError)
+        if judge and password is not None and _mac_fails(data, password):
+            raise WrongPasswordError(_INTEGRITY_FAILED) from None
+        if isinstance(error, FormatError):
+            raise
         raise FormatError(f"malformed PKCS12 store ({type(error).__name__})") from None
+
+
+def _mac_fails(data: bytes, password: str) -> bool:
+    """Does the store's MAC (parsed alone, with its bounded iteration count) refuse these bytes?"""
+    try:
+        items = _children(der.decode(data), der.SEQUENCE, "PKCS12 store", 3, 3)
+        content = _children(items[1], der.SEQUENCE, "PKCS12 authenticated safe", 2, 2)[1]
+        auth_safe = _octets(_explicit0(content, "authenticated safe"), "authenticated safe")
+        mac = _parse_mac(items[2])
+    except (FormatError, ValueError, IndexError, OverflowError, UnsupportedAlgorithm):
+        return False  # no MAC to judge by: the parse error stands
+    expected = _compute_mac(mac.hash_name, password, mac.salt, mac.iterations, auth_safe)
+    return not hmac.compare_digest(expected, mac.digest)
 
 
 def as_read_back(entries: Sequence[Entry]) -> tuple[Entry, ...]:

@@ -55,6 +55,14 @@ def _destroyed(keys: list[dict[str, Any]]) -> list[Line]:
         lines.append([("  - ", "red"), (f"{k['keystore']}/{what}", "bold"), (f" ({about})" if about else "", "dim"),
                       (f": {k['action']}: {k['reason']}", "")])
     return lines
+# reasons that only restate the action ("+ keystore x: create" needs no "new keystore" under it)
+_FILLER = frozenset({"new keystore", "new entry"})
+
+
+def _reasons(reasons: list[str], indent: str) -> Iterator[Line]:
+    for reason in reasons:
+        if reason not in _FILLER:
+            yield [(f"{indent}{reason}", "")]
 
 
 def _keystore(ks: dict[str, Any], verbose: bool) -> Iterator[Line]:
@@ -63,10 +71,12 @@ def _keystore(ks: dict[str, Any], verbose: bool) -> Iterator[Line]:
         return  # like terraform plan: only what changes (the summary counts the rest; -v lists it)
     symbol, style = SYMBOLS[ks["action"]]
     action = ks["action"] if ks["action"] != "no-op" else "no changes"
+    replaced = _replaced_keys(ks)
+    if replaced:  # counted as a replace in the headline: say why here
+        action += f" ({replaced} key{'s' if replaced > 1 else ''} replaced)"
     yield [(f"{symbol:>3}", style), (" keystore ", ""), (ks["name"], "bold"),
            (f" ({ks['path']}, {ks['type']}): ", ""), (action, style)]
-    for reason in ks["reasons"]:
-        yield [(f"        {reason}", "")]
+    yield from _reasons(ks["reasons"], "        ")
     for path in ks.get("password_files_generated", []):
         yield [(f"        password file {path} will be generated", "green")]
     for fix in ks.get("password_files_fixed", []):
@@ -74,6 +84,10 @@ def _keystore(ks: dict[str, Any], verbose: bool) -> Iterator[Line]:
     for entry in ks["entries"]:
         if entry["action"] != "no-op" or verbose:
             yield from _entry(entry)
+
+
+def _replaced_keys(ks: dict[str, Any]) -> int:
+    return sum(1 for e in ks["entries"] if e["action"] == "replace") if ks["action"] == "update" else 0
 
 
 def _entry(entry: dict[str, Any]) -> Iterator[Line]:
@@ -85,21 +99,22 @@ def _entry(entry: dict[str, Any]) -> Iterator[Line]:
     detail = ", ".join(x for x in (entry["kind"], key, about) if x)
     yield [(f"    {symbol:>3}", style), (f" {entry['alias']} ", ""), (f"({detail})", "dim"), (": ", ""),
            (entry["action"], style)]
-    for reason in entry["reasons"]:
-        yield [(f"            {reason}", "")]
+    yield from _reasons(entry["reasons"], "            ")
 
 
 def _summary(plan: dict[str, Any]) -> Line:
-    s = plan["summary"]
+    """One headline of one shape: every action counted, a keystore that replaces a key counted as a replace."""
     e = plan["entry_summary"]
     n = len(plan["keystores"])
     if not plan["changes"]:
         return [("No changes.", "green"), (f" {n} keystore(s) match the spec.", "")]
-    if plan.get("lock_file") == "update" and not any(s[a] for a in ("create", "update", "replace", "delete")):
+    counts = {action: 0 for action in SYMBOLS}
+    for ks in plan["keystores"]:
+        counts["replace" if _replaced_keys(ks) else ks["action"]] += 1
+    if plan.get("lock_file") == "update" and not any(counts[a] for a in ("create", "update", "replace", "delete")):
         return [("Plan:", "bold"), (f" only kstool.lock to write; {n} keystore(s) match the spec.", "")]
-    replaced = f", {s['replace']} to replace" if s["replace"] else ""
-    destroyed = s.get("keys_destroyed", 0)
+    destroyed = plan["summary"].get("keys_destroyed", 0)
     keys = [(f" {destroyed} private key(s) destroyed.", "bold red")] if destroyed else []
-    return [("Plan:", "bold"), (f" {s['create']} to create, {s['update']} to update{replaced}, {s['delete']} to "
-            f"delete (entries: {e['create']} to create, {e['update']} to update, {e['replace']} to replace, "
-            f"{e['delete']} to delete, {e['no-op']} unchanged).", ""), *keys]
+    return [("Plan:", "bold"), (f" {counts['create']} to create, {counts['update']} to update, {counts['replace']} "
+            f"to replace, {counts['delete']} to delete (entries: {e['create']} to create, {e['update']} to update, "
+            f"{e['replace']} to replace, {e['delete']} to delete, {e['no-op']} unchanged).", ""), *keys]

@@ -7,13 +7,15 @@ aliases as Java sees them, confined paths, parsed DNs and SANs, trusted-entry re
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from kstool.crypto.dn import Rdns, parse_rdns
 from kstool.crypto.san import SanItem, check_san
-from kstool.errors import KstoolError
+from kstool.errors import Collector, KstoolError
 from kstool.formats.model import StoreType
 from kstool.outpaths import reserved_problem, suffix_problem
 from kstool.spec.validate import validate
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 
 KeyAlgorithm = Literal["RSA", "EC", "Ed25519"]
 Profile = Literal["modern", "legacy"]
+T = TypeVar("T")
+R = TypeVar("R")
 
 DEFAULT_MODE = 0o600  # keystores and generated password files, unless the spec says otherwise
 DEFAULT_BACKUPS_KEEP = 3
@@ -203,33 +207,45 @@ class _Builder:
 
     def build(self) -> Spec:
         raw: list[dict[str, Any]] = self.doc.data["keystores"]
+        errors = Collector()  # every mistake of the spec in one run, not one per run
         self.allow = _allow_flags(self.doc.data, {})  # spec level: the default for every keystore
-        keystores = tuple(self.keystore(i, k) for i, k in enumerate(raw))
-        self.check_unique(keystores)
-        self.check_previous_names(keystores)
+        built = [errors.attempt(partial(self.keystore, i, k)) for i, k in enumerate(raw)]
+        keystores = tuple(k for k in built if k is not None)
+        errors.attempt(lambda: self.check_unique(keystores))
+        errors.attempt(lambda: self.check_previous_names(keystores))
         keep = self.doc.data.get("backups", {}).get("keep", DEFAULT_BACKUPS_KEEP)
         spec = Spec(self.file, self.base, keystores, keep)
-        check_references(spec)
-        check_outputs(spec, self.base)
+        # a reference into a keystore that has errors of its own is not reported again
+        failed = frozenset(str(k["name"]) for k, built_ks in zip(raw, built, strict=True) if built_ks is None)
+        errors.attempt(lambda: check_references(spec, skip=failed))
+        errors.attempt(lambda: check_outputs(spec, self.base))
+        errors.raise_all()
         return spec
 
     def keystore(self, i: int, raw: dict[str, Any]) -> KeystoreSpec:
         at: JsonPath = ("keystores", i)
-        path = self.confined_path(raw["path"], (*at, "path"))
-        store_type = raw.get("type") or self.type_from_extension(path, at)
+        errors = Collector()
+        path = errors.attempt(lambda: self.confined_path(raw["path"], (*at, "path")))
+        store_type = raw.get("type") or (path and errors.attempt(lambda: self.type_from_extension(path, at)))
         if "key_password" in raw and store_type == "pkcs12":
-            raise SpecError(self.loc(*at, "key_password"),
-                            "PKCS12 keystores have one password (keytool ignores a separate key password); "
-                            "remove key_password or use type: jks")
+            errors.errors.append(SpecError(self.loc(*at, "key_password"),
+                                           "PKCS12 keystores have one password (keytool ignores a separate key "
+                                           "password); remove key_password or use type: jks"))
         if "previous_key_password" in raw and store_type == "pkcs12":
-            raise SpecError(self.loc(*at, "previous_key_password"),
-                            "PKCS12 keystores have one password: previous_password opens the old file; remove "
-                            "previous_key_password")
-        if "pkcs12_profile" in raw and store_type != "pkcs12":
-            raise SpecError(self.loc(*at, "pkcs12_profile"), f"pkcs12_profile applies to pkcs12 only, not {store_type}")
+            errors.errors.append(SpecError(self.loc(*at, "previous_key_password"),
+                                           "PKCS12 keystores have one password: previous_password opens the old "
+                                           "file; remove previous_key_password"))
+        if "pkcs12_profile" in raw and store_type not in ("pkcs12", None):
+            errors.errors.append(SpecError(self.loc(*at, "pkcs12_profile"),
+                                           f"pkcs12_profile applies to pkcs12 only, not {store_type}"))
         allow = _allow_flags(raw, self.allow)  # keystore level: the default for its entries
-        entries = tuple(self.entry((*at, "entries", j), e, allow) for j, e in enumerate(raw["entries"]))
-        self.check_aliases(entries, at)
+        built = [errors.attempt(partial(self.entry, (*at, "entries", j), e, allow))
+                 for j, e in enumerate(raw["entries"])]
+        entries = tuple(e for e in built if e is not None)
+        if len(entries) == len(built):
+            errors.attempt(lambda: self.check_aliases(entries, at))
+        errors.raise_all()
+        assert path is not None and store_type
         return KeystoreSpec(
             name=raw["name"],
             path=path,
@@ -302,17 +318,19 @@ class _Builder:
         return self.password(raw[key], (*at, key)) if key in raw else None
 
     def entry(self, at: JsonPath, raw: dict[str, Any], allow: dict[str, bool] | None = None) -> EntrySpec:
-        alias = self.alias(raw["alias"], (*at, "alias"))
+        errors = Collector()
+        alias = errors.attempt(lambda: self.alias(raw["alias"], (*at, "alias")))
+        source: Source | None
         if "generate" in raw:
-            source: Source = self.generate(raw["generate"], (*at, "generate"))
+            source = errors.attempt(lambda: self.generate(raw["generate"], (*at, "generate")))
+            errors.errors += [SpecError(self.loc(*at, flag), f"{flag} applies to import and trusted entries only")
+                              for flag in ("allow_expired", "allow_weak") if flag in raw]
         elif "import" in raw:
-            source = self.import_(raw["import"], (*at, "import"))
+            source = errors.attempt(lambda: self.import_(raw["import"], (*at, "import")))
         else:
-            source = self.trusted(raw["trusted"], (*at, "trusted"))
-        if isinstance(source, Generate):
-            for flag in ("allow_expired", "allow_weak"):
-                if flag in raw:
-                    raise SpecError(self.loc(*at, flag), f"{flag} applies to import and trusted entries only")
+            source = errors.attempt(lambda: self.trusted(raw["trusted"], (*at, "trusted")))
+        errors.raise_all()
+        assert alias is not None and source is not None
         flags = _allow_flags(raw, allow or {})
         return EntrySpec(alias, source, self.loc(*at), flags["allow_expired"], flags["allow_weak"])
 
@@ -328,14 +346,11 @@ class _Builder:
         key = raw.get("key", {"algorithm": "RSA"})
         algorithm: KeyAlgorithm = key["algorithm"]
         san = tuple(raw.get("san", ()))
-        try:
-            rdns = parse_rdns(raw["dname"])
-        except KstoolError as e:
-            raise SpecError(self.loc(*at, "dname"), str(e)) from None
-        try:
-            san_items = check_san(san)
-        except KstoolError as e:
-            raise SpecError(self.loc(*at, "san"), str(e)) from None
+        errors = Collector()
+        rdns = errors.attempt(lambda: self.located(parse_rdns, raw["dname"], (*at, "dname")))
+        san_items = errors.attempt(lambda: self.located(check_san, san, (*at, "san")))
+        errors.raise_all()
+        assert rdns is not None and san_items is not None
         return Generate(
             dname=raw["dname"],
             rdns=rdns,
@@ -345,6 +360,13 @@ class _Builder:
             san=san,
             san_items=san_items,
         )
+
+    def located(self, check: Callable[[T], R], value: T, at: JsonPath) -> R:
+        """``check(value)``, its KstoolError reported at ``at``."""
+        try:
+            return check(value)
+        except KstoolError as e:
+            raise SpecError(self.loc(*at), str(e)) from None
 
     def import_(self, raw: dict[str, Any], at: JsonPath) -> ImportFiles | ImportKeystore:
         if "keystore" in raw:
@@ -385,17 +407,20 @@ class _Builder:
     def check_unique(self, keystores: tuple[KeystoreSpec, ...]) -> None:
         names: dict[str, int] = {}
         paths: dict[str, int] = {}
-        for i, ks in enumerate(keystores):
+        errors = Collector()
+        for ks in keystores:
+            i = ks.location.path[1] if len(ks.location.path) > 1 else 0
             if ks.name in names:
-                raise SpecError(self.loc("keystores", i, "name"),
-                                f"keystore name {ks.name!r} is already used by keystores[{names[ks.name]}]")
+                errors.errors.append(SpecError(self.loc("keystores", i, "name"), f"keystore name {ks.name!r} is "
+                                               f"already used by keystores[{names[ks.name]}]"))
             # case-folded: two names that differ by case are one file on macOS/Windows
             key = ks.path.casefold()
             if key in paths:
-                raise SpecError(self.loc("keystores", i, "path"),
-                                f"path {ks.path!r} is already written by keystores[{paths[key]}]")
-            names[ks.name] = i
-            paths[key] = i
+                errors.errors.append(SpecError(self.loc("keystores", i, "path"),
+                                               f"path {ks.path!r} is already written by keystores[{paths[key]}]"))
+            names.setdefault(ks.name, int(i))
+            paths.setdefault(key, int(i))
+        errors.raise_all()
 
 
     def check_previous_names(self, keystores: tuple[KeystoreSpec, ...]) -> None:
@@ -435,6 +460,8 @@ def check_outputs(spec: Spec, root: Path) -> None:
                 if problem:
                     raise SpecError(ref.location, f"generated password file {ref.shown} {problem}: choose another "
                                                   "name")
+
+
 ALLOW_FLAGS = ("allow_expired", "allow_weak")
 
 
@@ -446,15 +473,17 @@ def _allow_flags(raw: dict[str, Any], inherited: dict[str, bool]) -> dict[str, b
     return {flag: bool(raw[flag]) if flag in raw else inherited.get(flag, False) for flag in ALLOW_FLAGS}
 
 
-def check_references(spec: Spec) -> None:
+def check_references(spec: Spec, *, skip: frozenset[str] = frozenset()) -> None:
     """Every trusted.entry names an existing entry, and following references never loops.
 
     Each address is followed once: its target is kept (``Spec._targets``), so long chains stay linear.
     """
+    errors = Collector()
     for ks in spec.keystores:
         for entry in ks.entries:
-            if isinstance(entry.source, TrustedReference):
-                _resolve(spec, (ks.name, entry.alias), entry.location)
+            if isinstance(entry.source, TrustedReference) and entry.source.keystore not in skip:
+                errors.attempt(partial(_resolve, spec, (ks.name, entry.alias), entry.location))
+    errors.raise_all()
 
 
 def _resolve(spec: Spec, start: tuple[str, str], where: Location | None = None) -> tuple[str, str]:
@@ -462,24 +491,29 @@ def _resolve(spec: Spec, start: tuple[str, str], where: Location | None = None) 
     path: list[tuple[str, str]] = []
     on_path: set[tuple[str, str]] = set()
     address = start
-    while address not in targets:
-        ks = spec.keystore(address[0])
-        entry = ks.entry(address[1]) if ks is not None else None
-        if entry is None or not isinstance(entry.source, TrustedReference):
-            if address != start and where is not None:
-                _check_target(spec, path[-1], where)
-            targets[address] = address
-            break
-        path.append(address)
-        on_path.add(address)
-        ref = entry.source
-        following = (ref.keystore, ref.alias)
-        if following in on_path:
-            if where is None:
-                raise AssertionError(f"trusted references form a cycle at {following}")
-            shown = [f"{k}/{a}" for k, a in (*path, following)]
-            raise SpecError(where, "trusted.entry references form a cycle: " + " → ".join(shown))
-        address = following
+    try:
+        while address not in targets:
+            ks = spec.keystore(address[0])
+            entry = ks.entry(address[1]) if ks is not None else None
+            if entry is None or not isinstance(entry.source, TrustedReference):
+                if address != start and where is not None:
+                    _check_target(spec, path[-1], where)
+                targets[address] = address
+                break
+            path.append(address)
+            on_path.add(address)
+            ref = entry.source
+            following = (ref.keystore, ref.alias)
+            if following in on_path:
+                if where is None:
+                    raise AssertionError(f"trusted references form a cycle at {following}")
+                shown = [f"{k}/{a}" for k, a in (*path, following)]
+                raise SpecError(where, "trusted.entry references form a cycle: " + " → ".join(shown))
+            address = following
+    except SpecError:
+        for step in path:  # reported once, at the first reference that meets it: the others on it stay quiet
+            targets[step] = step
+        raise
     end = targets[address]
     for step in path:
         targets[step] = end

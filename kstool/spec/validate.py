@@ -6,6 +6,7 @@ where a reference belongs, so every message here is built from the schema, the k
 
 from __future__ import annotations
 
+import difflib
 import json
 from functools import cache
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
+from kstool.errors import Collector
 from kstool.spec.yamlload import Document, JsonPath, SpecError
 
 _TYPE_WORDS = {
@@ -56,15 +58,58 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
 
 
 def validate(doc: Document) -> None:
-    """Raise SpecError for the first schema violation (in document order)."""
+    """Raise every schema violation at once (MultiError; a lone one as SpecError), in document order.
+
+    An unknown key is reported at its own line, with the allowed key it most resembles; a required key that
+    such a typo explains ("missing required key 'password'" next to ``pasword:``) is not reported again.
+    """
     validator = _validator()
     errors = list(validator.iter_errors(doc.data))
     if not errors:
         return
-    explained = [_explain(e, tuple(e.absolute_path)) for e in errors]
-    explained.sort(key=lambda pm: (doc.at(pm[0]).line, doc.at(pm[0]).column))
-    path, message = explained[0]
-    raise SpecError(doc.at(path), message)
+    explained: list[tuple[JsonPath, str, str]] = []
+    for error in errors:
+        explained += _explain_all(error, tuple(error.absolute_path))
+    typos = {(path[:-1], meant) for path, message, _ in explained for meant in _meant(message)}
+    collector = Collector()
+    for path, message, kind in dict.fromkeys(explained):
+        missing = message.removeprefix("missing required key ")
+        if missing != message and (path, missing.strip("'")) in typos:
+            continue  # the unknown key next to it says what happened, at the right line
+        if kind == "oneOf" and any(parent == path for parent, _ in typos):
+            continue  # "needs exactly one of generate, import or trusted" next to `genrate:`: the typo says it
+        collector.errors.append(SpecError(doc.at(path), message))
+    collector.raise_all()
+
+
+_DID_YOU_MEAN = "; did you mean "
+
+
+def _meant(message: str) -> list[str]:
+    """The key an unknown-key message suggests, if any."""
+    return [message.rsplit(_DID_YOU_MEAN, 1)[1].removesuffix("?").strip("'")] if _DID_YOU_MEAN in message else []
+
+
+def _explain_all(error: ValidationError, path: JsonPath) -> list[tuple[JsonPath, str, str]]:
+    """(path, message, validator) of every unknown key of a mapping on its own; any other violation as one."""
+    if error.validator == "oneOf":
+        chosen = _intended_branch(error)
+        if chosen is not None and chosen.validator != "not":
+            return _explain_all(chosen, tuple(chosen.absolute_path))
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        schema_here: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+        allowed = sorted(schema_here.get("properties", {}))
+        return [((*path, key), _unknown_key(key, allowed, error.instance), "additionalProperties")
+                for key in sorted(k for k in error.instance if k not in allowed)]
+    return [(*_explain(error, path), str(error.validator))]
+
+
+def _unknown_key(key: str, allowed: list[str], present: dict[str, Any]) -> str:
+    missing = [k for k in allowed if k not in present]  # a typo most likely stands for a key not yet given
+    close = difflib.get_close_matches(key, missing, n=1, cutoff=0.6) or difflib.get_close_matches(key, allowed, n=1,
+                                                                                                 cutoff=0.6)
+    hint = f"{_DID_YOU_MEAN}{close[0]!r}?" if close else f"; allowed here: {', '.join(allowed)}"
+    return f"unknown key {key!r}{hint}"
 
 
 def _explain(error: ValidationError, path: JsonPath) -> tuple[JsonPath, str]:
