@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509 import InvalidVersion
 
+from kstool.crypto.certparse import parse_der
 from kstool.errors import FormatError
 from kstool.formats.model import Entry, KeyEntry
 
@@ -35,7 +36,7 @@ def key_text(algorithm: str, size: int | None) -> str:
 def load_cert(der: bytes) -> x509.Certificate:
     """A parsed certificate whose names and key parse too (cryptography parses them lazily)."""
     try:
-        cert = x509.load_der_x509_certificate(der)
+        cert = parse_der(der)
         _ = (cert.subject, cert.issuer, cert.public_key(), cert.not_valid_after_utc)
     except (ValueError, KeyError, TypeError, InvalidVersion, UnsupportedAlgorithm) as e:
         raise FormatError(f"malformed or unsupported certificate ({type(e).__name__})") from None
@@ -62,6 +63,9 @@ def _cert_facts(der: bytes) -> dict[str, str]:
 
 
 def entry_facts(entry: Entry) -> dict[str, Any]:
+    if isinstance(entry, KeyEntry) and not entry.chain_der:
+        raise FormatError(f"key entry {entry.alias!r} holds a private key without its certificate, which Java "
+                          "needs; export the store again with the certificate")
     leaf = entry.chain_der[0] if isinstance(entry, KeyEntry) else entry.cert_der
     facts: dict[str, Any] = {"alias": entry.alias, "kind": "key" if isinstance(entry, KeyEntry) else "trusted"}
     facts.update(cert_facts(leaf))

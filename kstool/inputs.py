@@ -206,8 +206,30 @@ def _import_keystore(entry: EntrySpec, source: ImportKeystore, env: Mapping[str,
         why = f"holds {len(keys)} key entries ({aliases}); add import.alias" if keys else "holds no private key entry"
         raise SpecError(where, f"source keystore {source.keystore} {why}")
     chosen = keys[0]
-    leaf = x509.load_der_x509_certificate(chosen.chain_der[0])
-    return KeyEntry(entry.alias, chosen.key_der, chosen.chain_der, timestamp_ms(leaf))
+    if not chosen.chain_der:
+        raise SpecError(where, f"source keystore {source.keystore}: key entry {chosen.alias!r} holds a private key "
+                               "without its certificate; Java needs the certificate: export the store again with "
+                               "it (e.g. openssl pkcs12 -export -in cert.pem -inkey key.pem)")
+    chain = _keystore_chain(entry, source, chosen)
+    return KeyEntry(entry.alias, chosen.key_der, tuple(c.public_bytes(Encoding.DER) for c in chain),
+                    timestamp_ms(chain[0]))
+
+
+def _keystore_chain(entry: EntrySpec, source: ImportKeystore, chosen: KeyEntry) -> tuple[x509.Certificate, ...]:
+    """The key's chain checked like a file import's: every certificate Java can parse, ordered leaf → root."""
+    from kstool.crypto.certparse import parse_der  # noqa: PLC0415
+    from kstool.crypto.material import check_java_parsable, order_chain  # noqa: PLC0415
+
+    what = f"source keystore {source.keystore}, key entry {chosen.alias!r}"
+    try:
+        certs = [parse_der(d) for d in chosen.chain_der]
+        for i, cert in enumerate(certs, 1):
+            check_java_parsable(cert, f"{what}, certificate #{i}")
+        return order_chain(certs[0], certs[1:], source=what)
+    except (ValueError, x509.InvalidVersion):
+        raise SpecError(entry.location, f"{what}: a certificate of the chain cannot be parsed as X.509") from None
+    except KstoolError as e:
+        raise SpecError(entry.location, str(e)) from None
 
 
 def _trusted_certificate(entry: EntrySpec, source: TrustedCertificate) -> TrustedEntry:

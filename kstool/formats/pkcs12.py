@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
+from kstool.crypto.certparse import parse_der
 from kstool.errors import FormatError, WrongPasswordError
 from kstool.formats import der, rc2
 from kstool.formats.derive import derive, secret_seed
@@ -676,7 +677,7 @@ def _cert(bag: _Bag) -> tuple[bytes, x509.Certificate] | None:
         return None  # SDSI certificates: nothing Java or kstool can use
     cert_der = _octets(_explicit0(cert_value, "CertBag value"), "certificate")
     try:
-        cert = x509.load_der_x509_certificate(cert_der)
+        cert = parse_der(cert_der)
         # names are parsed lazily, and one with an unknown string tag raises KeyError: fail here, not in _chain
         cert.subject, cert.issuer  # noqa: B018
     except (ValueError, KeyError, x509.InvalidVersion):
@@ -908,7 +909,18 @@ def as_read_back(entries: Sequence[Entry]) -> tuple[Entry, ...]:
         for cert_der in entry.chain_der if isinstance(entry, KeyEntry) else (entry.cert_der,):
             if cert_der not in seen:
                 seen.add(cert_der)
-                certs.append(_Cert(len(certs), cert_der, x509.load_der_x509_certificate(cert_der), no_attributes))
+                certs.append(_Cert(len(certs), cert_der, parse_der(cert_der), no_attributes))
     by_der = {c.cert_der: c for c in certs}
-    return tuple(replace(e, chain_der=_chain(by_der[e.chain_der[0]], certs))
+    return tuple(replace(e, chain_der=_read_back_chain(e, by_der, certs))
                  if isinstance(e, KeyEntry) and e.chain_der else e for e in entries)
+
+
+def _read_back_chain(entry: KeyEntry, by_der: dict[bytes, _Cert], certs: list[_Cert]) -> tuple[bytes, ...]:
+    """The chain a reader rebuilds; FormatError when it would lose certificates of ``entry``'s chain."""
+    chain = _chain(by_der[entry.chain_der[0]], certs)
+    if chain[:len(entry.chain_der)] != entry.chain_der:
+        raise FormatError(f"key entry {entry.alias!r}: a PKCS12 reader rebuilds a key's chain from issuer names, "
+                          f"and would read back a different chain than the {len(entry.chain_der)} certificates "
+                          "given (no certificate is dropped silently); give the chain leaf to root, each "
+                          "certificate issued by the next, or use type: jks")
+    return chain
