@@ -8,8 +8,10 @@ arguments) goes through typer, and both routes print the same and exit the same.
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 EXIT_UNEXPECTED = 3
 EXIT_INTERRUPTED = 130
@@ -32,7 +34,9 @@ def _guarded(command: Callable[[], int], *, debug: Callable[[], bool]) -> int:
     from kstool.errors import KstoolError  # noqa: PLC0415
 
     try:
-        return command()
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning  # restored when the block ends
+            return command()
     except KeyboardInterrupt:
         sys.stderr.write("kstool: interrupted\n")
         return EXIT_INTERRUPTED
@@ -47,6 +51,13 @@ def _guarded(command: Callable[[], int], *, debug: Callable[[], bool]) -> int:
         sys.stderr.write(f"kstool: unexpected error ({type(e).__name__}); this is a bug in kstool: please report "
                          "it with the output of --debug\n")
         return EXIT_UNEXPECTED
+
+
+def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,  # noqa: PLR0917
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    """A library warning as one ``kstool: warning:`` line: its text only, never a source path or line."""
+    text = " ".join(str(message).split())
+    (file or sys.stderr).write(f"kstool: warning: {text} ({category.__name__})\n")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ plain values. Every error names the file and the spec location.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,11 +19,15 @@ from kstool.errors import KstoolError, WrongPasswordError
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
 from kstool.secrets import Resolved, check_store_password, resolve
 from kstool.spec.model import (
+    EmptyRef,
     EntrySpec,
+    EnvRef,
+    FileRef,
     ImportFiles,
     ImportKeystore,
     KeystoreSpec,
     PasswordRef,
+    SourcePasswordRef,
     Spec,
     TrustedCertificate,
 )
@@ -63,6 +68,33 @@ def _password(ref: PasswordRef, env: Mapping[str, str], warnings: list[str]) -> 
     resolved = resolve(ref, env)
     warnings.extend(resolved.warnings)
     return resolved
+
+
+def _source_password(ref: SourcePasswordRef, env: Mapping[str, str], warnings: list[str]) -> Resolved:
+    """A source keystore's password; an empty value points at ``{empty: true}``, never at ``generate``."""
+    if isinstance(ref, FileRef) and not os.path.lexists(ref.path):
+        raise SpecError(ref.location, f"password file {ref.shown} does not exist; create it (mode 0600) with the "
+                                      "source keystore's password")
+    try:
+        resolved = resolve(ref, env)
+    except SpecError as e:
+        if not isinstance(ref, EmptyRef) and _is_empty_value(ref, env):
+            raise SpecError(ref.location, f"the source keystore password from {ref.describe()} is empty; if the "
+                                          "keystore really has an empty password, write password: {empty: true}"
+                            ) from e
+        raise
+    warnings.extend(resolved.warnings)
+    return resolved
+
+
+def _is_empty_value(ref: PasswordRef, env: Mapping[str, str]) -> bool:
+    if isinstance(ref, EnvRef):
+        return env.get(ref.name) == ""
+    try:
+        with ref.path.open("rb") as f:
+            return f.read(3) in (b"", b"\n", b"\r\n")
+    except OSError:
+        return False
 
 
 def _keystore_inputs(ks: KeystoreSpec, env: Mapping[str, str], warnings: list[str],
@@ -177,8 +209,8 @@ def _import_keystore(entry: EntrySpec, source: ImportKeystore, env: Mapping[str,
     store_type = detect_type(data)
     if store_type is None:
         raise SpecError(where, f"source keystore {source.keystore} is not a JKS, JCEKS or PKCS12 keystore")
-    password = _password(source.password, env, warnings)
-    key_password = _password(source.key_password, env, warnings) if source.key_password else None
+    password = _source_password(source.password, env, warnings)
+    key_password = _source_password(source.key_password, env, warnings) if source.key_password else None
 
     def read(alias: str | None) -> tuple[Entry, ...]:
         try:

@@ -33,7 +33,7 @@ class Pool:
             import kstool.formats.jks  # noqa: PLC0415
             import kstool.formats.pkcs12  # noqa: F401, PLC0415
 
-            self._executor = ProcessPoolExecutor(max_workers=self.jobs)
+            self._executor = ProcessPoolExecutor(max_workers=self.jobs, initializer=_route_warnings)
         return self._executor
 
     def close(self) -> None:
@@ -46,6 +46,15 @@ class Pool:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _route_warnings() -> None:
+    """Workers print library warnings as the CLI does (a forked worker inherits it; spawn would not)."""
+    import warnings  # noqa: PLC0415
+
+    from kstool.cli import show_warning  # noqa: PLC0415
+
+    warnings.showwarning = show_warning
 
 
 def pmap(fn: Callable[[T], R], tasks: Sequence[T], *, jobs: int, min_tasks: int, pool: Pool | None = None) -> list[R]:
