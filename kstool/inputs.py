@@ -215,7 +215,7 @@ def _import_keystore(entry: EntrySpec, source: ImportKeystore, env: Mapping[str,
     def read(alias: str | None) -> tuple[Entry, ...]:
         try:
             return decode(data, store_type, password.secret.reveal(), alias=alias,
-                          key_password=key_password.secret.reveal() if key_password else None)
+                          key_password=key_password.secret.reveal() if key_password else None, skip_secret_keys=True)
         except WrongPasswordError as e:
             hint = "" if store_type == "pkcs12" else "; for an entry with a key password of its own set key_password"
             raise SpecError(where, f"source keystore {source.keystore}: {e} (password from "
@@ -226,6 +226,14 @@ def _import_keystore(entry: EntrySpec, source: ImportKeystore, env: Mapping[str,
 
     # with an alias, only that entry is decrypted: other entries may have key passwords of their own
     keys = [e for e in read(source.alias) if isinstance(e, KeyEntry)]
+    secret = _skipped_secret_keys(data) if store_type == "jceks" else ()
+    if source.alias is not None and source.alias.lower() in {a.lower() for a in secret}:
+        raise SpecError(where, f"source keystore {source.keystore}: entry {source.alias!r} holds a secret key, not a "
+                               "key pair; kstool imports private keys with their certificates only: fix import.alias")
+    if secret:
+        names = ", ".join(repr(a) for a in secret)
+        warnings.append(f"{where}: source keystore {source.keystore}: skipped {len(secret)} secret-key "
+                        f"entr{'y' if len(secret) == 1 else 'ies'} ({names}); kstool imports key pairs only")
     if source.alias is not None and not keys:
         try:
             others = ", ".join(repr(e.alias) for e in read(None) if isinstance(e, KeyEntry)) or "none"
@@ -245,6 +253,12 @@ def _import_keystore(entry: EntrySpec, source: ImportKeystore, env: Mapping[str,
     chain = _keystore_chain(entry, source, chosen)
     return KeyEntry(entry.alias, chosen.key_der, tuple(c.public_bytes(Encoding.DER) for c in chain),
                     timestamp_ms(chain[0]))
+
+
+def _skipped_secret_keys(data: bytes) -> tuple[str, ...]:
+    from kstool.formats.jks import secret_key_aliases  # noqa: PLC0415
+
+    return secret_key_aliases(data)  # the store was opened (and its hash checked) before
 
 
 def _keystore_chain(entry: EntrySpec, source: ImportKeystore, chosen: KeyEntry) -> tuple[x509.Certificate, ...]:
