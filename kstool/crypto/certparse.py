@@ -27,6 +27,9 @@ from kstool.formats import der
 _EC_PUBLIC_KEY = "1.2.840.10045.2.1"
 _URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _SERIAL_WARNING = r"Parsed a serial number which wasn't positive"
+# Java's parser refuses the certificate, and KeyStore.load then refuses the whole store (PKCS12: "keystore
+# password was incorrect"; Tomcat: "trustAnchors parameter must be non-empty")
+_JAVA_REFUSES = ": Java refuses such a certificate and every keystore holding it ("
 
 
 @contextmanager
@@ -55,15 +58,15 @@ def java_refusal(cert: x509.Certificate) -> str | None:
             reason = check(cert)
             if reason is not None:
                 return reason
-    except FormatError:  # cryptography read it, kstool's strict DER reader cannot: nor can a reviewer trust it
-        return "its encoding is not strict DER"
+    except (FormatError, ValueError):  # kstool's strict DER reader (or cryptography's lazy one) cannot read it
+        return "its encoding is malformed, so kstool cannot check what Java would make of it"
     return None
 
 
 def refusal_message(cert: x509.Certificate, reason: str) -> str:
     subject = cert.subject.rfc4514_string() or "(empty subject)"
-    return (f"Java cannot load the certificate {subject!r}: {reason}; every keystore holding it would fail to "
-            "load (no allow flag changes this): use a certificate that Java accepts")
+    return (f"the certificate {subject!r} cannot go into a keystore: {reason} (no allow flag changes this); use "
+            "a certificate that Java accepts")
 
 
 def _tbs_fields(cert: x509.Certificate) -> list[der.Node]:
@@ -81,8 +84,8 @@ def _algorithm_id(node: der.Node) -> tuple[str, bytes | None]:
 def _signature_mismatch(cert: x509.Certificate) -> str | None:
     outer = der.decode(cert.public_bytes(Encoding.DER)).children()[1]
     if _algorithm_id(outer) != _algorithm_id(_tbs_fields(cert)[1]):
-        return ("its outer signature algorithm differs from the one inside the signed part (Java: "
-                "'Signature algorithm mismatch')")
+        return ("its outer signature algorithm differs from the one inside the signed part" + _JAVA_REFUSES
+                + "'Signature algorithm mismatch')")
     return None
 
 
@@ -90,16 +93,16 @@ def _explicit_ec_parameters(cert: x509.Certificate) -> str | None:
     algorithm = _tbs_fields(cert)[5].children()[0]
     oid, params = _algorithm_id(algorithm)
     if oid == _EC_PUBLIC_KEY and (params is None or params[0] != der.OID):
-        return ("its EC key has explicit curve parameters instead of a named curve (Java: 'Only named "
-                "ECParameters supported')")
+        return ("its EC key has explicit curve parameters instead of a named curve" + _JAVA_REFUSES
+                + "'Only named ECParameters supported')")
     return None
 
 
 def _empty_names(cert: x509.Certificate) -> str | None:
     if not cert.issuer.rdns:
-        return "its issuer name is empty (Java: 'Empty issuer DN not allowed')"
+        return "its issuer name is empty" + _JAVA_REFUSES + "'Empty issuer DN not allowed')"
     if not cert.subject.rdns and not _has_extension(cert, x509.SubjectAlternativeName):
-        return "its subject name is empty and it has no subject alternative name"
+        return "its subject name is empty and it has no subject alternative name" + _JAVA_REFUSES + "'incomplete')"
     return None
 
 
@@ -108,6 +111,8 @@ def _has_extension(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> bo
         cert.extensions.get_extension_for_class(kind)
     except x509.ExtensionNotFound:
         return False
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
+        return True  # cannot tell here; _bad_extensions judges the extensions
     return True
 
 
@@ -115,9 +120,11 @@ def _bad_extensions(cert: x509.Certificate) -> str | None:
     try:
         extensions = cert.extensions
     except x509.DuplicateExtension as e:
-        return f"it holds the extension {e.oid.dotted_string} twice (Java: 'Duplicate extensions not allowed')"
+        return f"it holds the extension {e.oid.dotted_string} twice" + _JAVA_REFUSES + "'Duplicate extensions')"
+    except x509.UnsupportedGeneralNameType:  # x400Address, ediPartyName: Java reads them, cryptography does not
+        return None
     except ValueError:  # cryptography's text is its parser's debug output: name the problem instead
-        return "one of its extensions is malformed"
+        return "one of its extensions is malformed, so kstool cannot check what Java would make of it"
     for ext in extensions:
         if isinstance(ext.value, x509.NameConstraints):
             return _name_constraints(ext.value)
@@ -127,7 +134,7 @@ def _bad_extensions(cert: x509.Certificate) -> str | None:
 def _name_constraints(value: x509.NameConstraints) -> str | None:
     for name in (*(value.permitted_subtrees or ()), *(value.excluded_subtrees or ())):
         if isinstance(name, x509.UniformResourceIdentifier) and _URI_SCHEME.match(name.value):
-            return (f"its name constraint URI {name.value!r} includes a scheme (Java: 'invalid URI name "
-                    "constraint'); a URI constraint is a host or domain")
+            return (f"its name constraint URI {name.value!r} includes a scheme (a URI constraint is a host or "
+                    "domain)" + _JAVA_REFUSES + "'invalid URI name constraint')")
     return None
 

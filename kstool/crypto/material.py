@@ -194,6 +194,10 @@ def _parse_certificate(path: Path, body: bytes, what: str) -> x509.Certificate:
     except x509.InvalidVersion as exc:
         raise MaterialError(f"{path}: {what} has X.509 version {exc.parsed_version + 1}, which does not exist "
                             "(only v1, v2 and v3 do)") from None
+    try:
+        cert.subject, cert.issuer  # noqa: B018  (parsed lazily: fail here, naming the file)
+    except (ValueError, KeyError):
+        raise MaterialError(f"{path}: {what} has a malformed subject or issuer name") from None
     check_java_parsable(cert, f"{path}: {what}")
     return cert
 
