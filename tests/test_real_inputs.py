@@ -410,6 +410,9 @@ def test_empty_reference_is_only_for_source_keystores(env: Path, capsys: pytest.
                     "    entries: []\n", encoding="utf-8")
     result = run(capsys, "validate", spec)
     assert result.code == 1 and "keystores[0].password" in result.err
+    result = run(capsys, "validate", _spec(env, _import("src.p12", "{empty: false}")))
+    assert result.code == 1 and ("import.password: a source keystore password is a reference: {env: VAR}, "
+                                 "{file: PATH}, or {empty: true} for a store whose password is empty") in result.err
 
 
 def test_keytool_lists_the_imported_empty_password_store(env: Path, capsys: pytest.CaptureFixture[str],
