@@ -21,7 +21,7 @@ import cryptography_vectors  # type: ignore[import-untyped]
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
@@ -181,6 +181,37 @@ def test_every_corpus_certificate_kstool_accepts_java_parses(tmp_path: Path, jdk
     assert refused == [], "kstool accepts certificates Java cannot parse:\n" + "\n".join(refused)
 
 
+@pytest.mark.java
+@pytest.mark.slow
+def test_absent_and_null_signature_parameters_are_the_same_for_java_and_kstool(tmp_path: Path, jdk: None) -> None:
+    """Java's AlgorithmId reads an explicit NULL as no parameters: such a pair is no mismatch for either."""
+    from kstool.crypto.certparse import java_refusal, parse_der
+    from kstool.formats import der
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = (x509.CertificateBuilder().subject_name(_name("null")).issuer_name(_name("null"))
+            .public_key(key.public_key()).serial_number(1).not_valid_before(NOW)
+            .not_valid_after(NOW + timedelta(days=1)).sign(key, hashes.SHA256()))
+    top = der.decode(_der(cert)).children()
+    tbs = top[0].children()
+    absent = der.seq(tbs[2].children()[0].raw)  # sha256WithRSAEncryption without its NULL
+    assert top[1].raw == der.seq(tbs[2].children()[0].raw, der.null())
+    variants = {
+        "inner_absent": der.seq(der.seq(*[absent if i == 2 else c.raw for i, c in enumerate(tbs)]), top[1].raw,
+                                top[2].raw),
+        "outer_absent": der.seq(top[0].raw, absent, top[2].raw),
+    }
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    for name, data in variants.items():
+        assert java_refusal(parse_der(data)) is None
+        (folder / name).write_bytes(data)
+    subprocess.run(["javac", "-d", str(tmp_path), str(HERE / "java" / "CertParse.java")], check=True, timeout=120)
+    out = subprocess.run(["java", "-cp", str(tmp_path), "CertParse", str(folder)], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    assert out.splitlines() == ["OK inner_absent", "OK outer_absent"]
+
+
 def test_impossible_x509_version_is_a_clear_error(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = run(capsys, "plan", _spec(env, _trusted(VECTORS / "custom" / "invalid_version.pem", flags=True)))
     assert result.code == 1, result.err
@@ -235,6 +266,7 @@ def test_serial_zero_root_is_trusted_without_warnings(serial_zero: Path, capsys:
 
 
 @pytest.mark.java
+@pytest.mark.slow
 def test_serial_zero_root_store_loads_in_java(serial_zero: Path, capsys: pytest.CaptureFixture[str],
                                               java: Java) -> None:
     assert run(capsys, "apply", _spec(serial_zero.parent, _trusted("zero.pem"))).code == 0
@@ -260,18 +292,26 @@ def test_library_warnings_are_formatted_at_the_cli_boundary(
 
 # -- 4. JCEKS with secret keys next to a key pair --------------------------------------------------------------
 
-@pytest.fixture()
-def mixed_jceks(env: Path, jdk: None) -> Path:
+@pytest.fixture(scope="module")
+def mixed_jceks_bytes(tmp_path_factory: pytest.TempPathFactory, jdk: None) -> bytes:
     """A Hadoop-style store made by keytool: a key pair, an AES key and a password entry."""
-    store = ["-storetype", "JCEKS", "-keystore", "mixed.jceks", "-storepass:env", "KS_PASS", "-keypass:env",
-             "KS_PASS"]
+    folder = tmp_path_factory.mktemp("jceks")
+    store = ["-storetype", "JCEKS", "-keystore", "mixed.jceks", "-storepass:env", "KSTOOL_T_PW", "-keypass:env",
+             "KSTOOL_T_PW"]
     steps = [["-genkeypair", "-alias", "pair", "-keyalg", "EC", "-groupname", "secp256r1", "-dname", "CN=pair"],
              ["-genseckey", "-alias", "aes", "-keyalg", "AES", "-keysize", "128"],
              ["-importpass", "-alias", "hadoop.pw"]]
     for step in steps:
-        done = subprocess.run(["keytool", *step, *store], cwd=env, input="s3cret-value\ns3cret-value\n",
-                              capture_output=True, text=True, check=False, timeout=120)
+        done = subprocess.run(["keytool", *step, *store], cwd=folder, input="s3cret-value\ns3cret-value\n",
+                              env=dict(os.environ, KSTOOL_T_PW=PW), capture_output=True, text=True, check=False,
+                              timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
+    return (folder / "mixed.jceks").read_bytes()
+
+
+@pytest.fixture()
+def mixed_jceks(env: Path, mixed_jceks_bytes: bytes) -> Path:
+    (env / "mixed.jceks").write_bytes(mixed_jceks_bytes)
     return env / "mixed.jceks"
 
 
@@ -289,6 +329,7 @@ def test_jceks_secret_keys_are_skipped_and_the_key_pair_imported(
 
 
 @pytest.mark.java
+@pytest.mark.slow
 def test_jceks_secret_key_alias_is_named_as_such(mixed_jceks: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = run(capsys, "plan", _spec(mixed_jceks.parent, _import("mixed.jceks", alias="AES")))
     assert result.code == 1
@@ -296,6 +337,7 @@ def test_jceks_secret_key_alias_is_named_as_such(mixed_jceks: Path, capsys: pyte
 
 
 @pytest.mark.java
+@pytest.mark.slow
 def test_sealed_object_walker_is_strict_on_every_truncation(mixed_jceks: Path) -> None:
     data = mixed_jceks.read_bytes()
     start = data.index(b"\xac\xed\x00\x05")
@@ -415,6 +457,8 @@ def test_empty_reference_is_only_for_source_keystores(env: Path, capsys: pytest.
                                  "{file: PATH}, or {empty: true} for a store whose password is empty") in result.err
 
 
+@pytest.mark.java
+@pytest.mark.slow
 def test_keytool_lists_the_imported_empty_password_store(env: Path, capsys: pytest.CaptureFixture[str],
                                                          jdk: None) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
