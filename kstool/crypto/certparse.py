@@ -58,7 +58,7 @@ def java_refusal(cert: x509.Certificate) -> str | None:
             reason = check(cert)
             if reason is not None:
                 return reason
-    except (FormatError, ValueError):  # kstool's strict DER reader (or cryptography's lazy one) cannot read it
+    except (FormatError, ValueError, IndexError):  # kstool's strict DER reader (or cryptography's lazy one) fails
         return "its encoding is malformed, so kstool cannot check what Java would make of it"
     return None
 
