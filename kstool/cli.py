@@ -19,6 +19,12 @@ EXIT_INTERRUPTED = 130
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: expected errors exit 1, bugs exit 3, Ctrl-C exits 130."""
+    with warnings.catch_warnings():  # restores showwarning when the command ends
+        warnings.showwarning = WarningPrinter()  # every warning, from imports too, as one kstool line
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) == 2 and args[0] == "validate" and not args[1].startswith("-"):
         from kstool.commands import cmd_validate  # noqa: PLC0415
@@ -34,9 +40,7 @@ def _guarded(command: Callable[[], int], *, debug: Callable[[], bool]) -> int:
     from kstool.errors import KstoolError  # noqa: PLC0415
 
     try:
-        with warnings.catch_warnings():
-            warnings.showwarning = show_warning  # restored when the block ends
-            return command()
+        return command()
     except KeyboardInterrupt:
         sys.stderr.write("kstool: interrupted\n")
         return EXIT_INTERRUPTED
@@ -53,11 +57,19 @@ def _guarded(command: Callable[[], int], *, debug: Callable[[], bool]) -> int:
         return EXIT_UNEXPECTED
 
 
-def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,  # noqa: PLR0917
-                  file: TextIO | None = None, line: str | None = None) -> None:
-    """A library warning as one ``kstool: warning:`` line: its text only, never a source path or line."""
-    text = " ".join(str(message).split())
-    (file or sys.stderr).write(f"kstool: warning: {text} ({category.__name__})\n")
+class WarningPrinter:
+    """``warnings.showwarning`` for one run: each library warning once, as one ``kstool: warning:`` line with its
+    text only (never a source path or line of code)."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def __call__(self, message: Warning | str, category: type[Warning], filename: str,  # noqa: PLR0917
+                 lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+        text = f"kstool: warning: {' '.join(str(message).split())} ({category.__name__})\n"
+        if text not in self.seen:
+            self.seen.add(text)
+            (file or sys.stderr).write(text)
 
 
 if __name__ == "__main__":

@@ -52,9 +52,9 @@ def _route_warnings() -> None:
     """Workers print library warnings as the CLI does (a forked worker inherits it; spawn would not)."""
     import warnings  # noqa: PLC0415
 
-    from kstool.cli import show_warning  # noqa: PLC0415
+    from kstool.cli import WarningPrinter  # noqa: PLC0415
 
-    warnings.showwarning = show_warning
+    warnings.showwarning = WarningPrinter()
 
 
 def pmap(fn: Callable[[T], R], tasks: Sequence[T], *, jobs: int, min_tasks: int, pool: Pool | None = None) -> list[R]:

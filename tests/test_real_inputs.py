@@ -12,6 +12,7 @@ import base64
 import os
 import struct
 import subprocess
+import sys
 import time
 import warnings
 from datetime import UTC, datetime, timedelta
@@ -288,6 +289,19 @@ def test_library_warnings_are_formatted_at_the_cli_boundary(
         result = run(capsys, "validate", env / "kstool.yaml")
     assert result.code == 0
     assert result.err == "kstool: warning: something deprecated over two lines (DeprecationWarning)\n"
+
+
+def test_a_library_warning_reaches_a_real_shell_once_and_formatted(env: Path) -> None:
+    """cryptography warns about an over-long country name (Java reads it): one kstool line per warning."""
+    spec = _spec(env, _trusted(VECTORS / "custom" / "bad_country.pem", flags=True))
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONWARNINGS",)}
+    done = subprocess.run([sys.executable, "-m", "kstool", "plan", str(spec)], env=clean, capture_output=True,
+                          text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        "kstool: warning: Attribute's length must be >= 2 and <= 2, but it was 8 (UserWarning)",
+        "kstool: warning: Attribute's length must be >= 2 and <= 2, but it was 13 (UserWarning)",
+    ]
 
 
 # -- 4. JCEKS with secret keys next to a key pair --------------------------------------------------------------
