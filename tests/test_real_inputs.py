@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kstool.crypto.material import load_certificates, private_key_to_pkcs8
 from kstool.crypto.policy import check_certificates
@@ -377,6 +379,37 @@ def test_sealed_object_walker_refuses_hostile_streams_quickly(hostile: bytes) ->
     with pytest.raises(FormatError):
         skip_sealed_object(hostile + bytes(64), 0)
     assert time.monotonic() - started < 1
+
+
+# an AES key sealed by keytool 17 (-genseckey): the seed for hostile variants
+_SEALED = bytes.fromhex(
+    "aced000573720033636f6d2e73756e2e63727970746f2e70726f76696465722e5365616c65644f626a656374466f724b6579"
+    "50726f746563746f72cd57ca59e730bb53020000787200196a617661782e63727970746f2e5365616c65644f626a6563743e"
+    "363da6c3b754700200045b000d656e636f646564506172616d737400025b425b0010656e63727970746564436f6e74656e74"
+    "71007e00024c0009706172616d73416c677400124c6a6176612f6c616e672f537472696e673b4c00077365616c416c677100"
+    "7e00037870757200025b42acf317f8060854e0020000787000000011300f040823943aa8e41a8c7d0203030d407571007e00"
+    "050000009007cd99d9f8bbbacceeb684f01a4a8d4e54c43695f46b14eaa665be48ca9d0f676f039a4b319290a2ddebbb2c06"
+    "0f05ce08adbdbeffb74e1115de814cfbd9ada5272fc5bc47a1285bb22d7dab88d2a83d26b87d8c3d6f9f23d30a1abcb688a5"
+    "d78fef790e65da3d7f9c213daf38d95cbbbc8e396e32a5c5be6323c3c511d3028717370d2b1edd5f0c47654830e09e0fbb74"
+    "0016504245576974684d4435416e64547269706c65444553740016504245576974684d4435416e64547269706c65444553")
+
+
+def test_sealed_object_walker_measures_a_keytool_sealed_key() -> None:
+    assert skip_sealed_object(_SEALED + b"tail", 0) == len(_SEALED)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_sealed_object_walker_mutations_raise_format_error_only(data: st.DataObject) -> None:
+    mutated = bytearray(_SEALED)
+    for _ in range(data.draw(st.integers(1, 4))):
+        mutated[data.draw(st.integers(0, len(mutated) - 1))] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(mutated)))
+    try:
+        end = skip_sealed_object(bytes(mutated[:cut]), 0)
+    except FormatError:
+        return
+    assert 0 < end <= cut
 
 
 # -- 5. one chain rule for every source ---------------------------------------------------------------------
