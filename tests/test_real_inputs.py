@@ -465,6 +465,18 @@ def test_pkcs12_exported_with_an_empty_password_imports(env: Path, capsys: pytes
     assert entry.alias == "k" and isinstance(entry, KeyEntry)
 
 
+@pytest.mark.parametrize("name", ["no-password.p12", "no-name-no-pwd.p12", "name-1-no-pwd.p12",
+                                  "name-unicode-no-pwd.p12"])
+def test_cryptography_no_password_pkcs12_imports(env: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    """Written with OpenSSL's NULL password (no bytes at all): Java retries an empty password that way, so does
+    kstool."""
+    source = VECTORS.parent / "pkcs12" / name
+    result = run(capsys, "apply", _spec(env, _import(f"'{source}'", "{empty: true}"), path="out.jks"))
+    assert result.code == 0, result.err
+    (entry,) = decode((env / "out.jks").read_bytes(), "jks", PW)
+    assert isinstance(entry, KeyEntry) and len(entry.chain_der) == 1
+
+
 def test_jks_with_an_empty_password_imports(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     leaf = _cert("leaf", key)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -112,9 +112,29 @@ def _check_password(password: str) -> None:
         raise FormatError("PKCS12 passwords must be ASCII (JDK 17 refuses others: 'Password is not ASCII')")
 
 
+_T = TypeVar("_T")
+
+# OpenSSL's NULL password (PKCS12_create(NULL, ...)): no bytes at all, not even the terminator. Java asks for it
+# with a lone NUL character, which its PKCS12 KDF turns into no bytes, after an empty password failed.
+_NULL_PASSWORD = "\x00"  # noqa: S105 (a password encoding, not a secret)
+
+
 def _bmp_password(password: str) -> bytes:
     """RFC 7292 B.1: BMPString with a two-byte NUL terminator (what Java and OpenSSL feed the KDF)."""
+    if password == _NULL_PASSWORD:
+        return b""
     return password.encode("utf-16-be") + b"\x00\x00"
+
+
+def _retry_empty_as_null(password: str, attempt: Callable[[str], _T]) -> _T:
+    """``attempt(password)``; an empty password that fails is retried as the NULL password, as Java does
+    (PKCS12KeyStore's RetryWithZero): "" and NULL are the two ways tools write a store without a password."""
+    try:
+        return attempt(password)
+    except WrongPasswordError:
+        if password != "":
+            raise
+    return attempt(_NULL_PASSWORD)
 
 
 def _fill(data: bytes, v: int) -> bytes:
@@ -860,6 +880,10 @@ def decode_pkcs12(data: bytes, password: str, *, verify_mac: bool = True, keys: 
     also leaves the keys encrypted, their ``key_der`` empty: the certificate safe alone proves the password,
     and a store without one has its MAC checked after all.
     """
+    return _retry_empty_as_null(password, lambda pw: _decode_pkcs12(data, pw, verify_mac=verify_mac, keys=keys))
+
+
+def _decode_pkcs12(data: bytes, password: str, *, verify_mac: bool, keys: bool) -> tuple[Entry, ...]:
     _check_password(password)
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError("data must be bytes")
@@ -877,6 +901,10 @@ def prove_password_pkcs12(data: bytes, password: str) -> bool:
 
     Wrong password or tampering: ``WrongPasswordError``; malformed: ``FormatError``.
     """
+    return _retry_empty_as_null(password, lambda pw: _prove_password_pkcs12(data, pw))
+
+
+def _prove_password_pkcs12(data: bytes, password: str) -> bool:
     _check_password(password)
     with _malformed_is_format_error():
         pfx = _parse_pfx(bytes(data))
