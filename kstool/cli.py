@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 EXIT_UNEXPECTED = 3
 EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C); SIGTERM exits 143: 128 + the signal's number, as a shell reports it
@@ -19,6 +21,12 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a command whose read
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: expected errors exit 1, bugs exit 3, Ctrl-C exits 130 and SIGTERM 143."""
+    with warnings.catch_warnings():  # restores showwarning when the command ends
+        warnings.showwarning = WarningPrinter()  # every warning, from imports too, as one kstool line
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) == 2 and args[0] == "validate" and not args[1].startswith("-"):
         from kstool.commands import cmd_validate  # noqa: PLC0415
@@ -73,6 +81,23 @@ def _reader_went_away() -> int:
     except (OSError, ValueError, AttributeError):  # stdout is not a real file (e.g. captured by a test)
         pass
     return EXIT_BROKEN_PIPE
+
+
+class WarningPrinter:
+    """``warnings.showwarning`` for one run: each library warning once, as one ``kstool: warning:`` line with its
+    text only (never a source path or line of code)."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def __call__(self, message: Warning | str, category: type[Warning], filename: str,  # noqa: PLR0917
+                 lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+        from kstool.output import escape  # noqa: PLC0415
+
+        text = f"kstool: warning: {escape(' '.join(str(message).split()))} ({category.__name__})\n"
+        if text not in self.seen:
+            self.seen.add(text)
+            (file or sys.stderr).write(text)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509 import InvalidVersion
 
+from kstool.crypto.certparse import parse_der, serial_number
 from kstool.errors import FormatError
 from kstool.formats.model import Entry, KeyEntry
 
@@ -38,7 +39,7 @@ def load_cert(der: bytes) -> x509.Certificate:
     from kstool.crypto.material import plain_error  # noqa: PLC0415
 
     try:
-        cert = x509.load_der_x509_certificate(der)
+        cert = parse_der(der)
         _ = (cert.subject, cert.issuer, cert.not_valid_after_utc)
     except (ValueError, KeyError, TypeError, InvalidVersion, UnsupportedAlgorithm) as e:
         raise FormatError(f"malformed or unsupported certificate ({plain_error(e)})") from None
@@ -82,6 +83,9 @@ def _cert_facts(der: bytes) -> dict[str, str]:
 
 
 def entry_facts(entry: Entry) -> dict[str, Any]:
+    if isinstance(entry, KeyEntry) and not entry.chain_der:
+        raise FormatError(f"key entry {entry.alias!r} holds a private key without its certificate, which Java "
+                          "needs; export the store again with the certificate")
     leaf = entry.chain_der[0] if isinstance(entry, KeyEntry) else entry.cert_der
     facts: dict[str, Any] = {"alias": entry.alias, "kind": "key" if isinstance(entry, KeyEntry) else "trusted"}
     facts.update(cert_facts(leaf))
@@ -108,7 +112,7 @@ def certificate_details(der: bytes, now: datetime) -> dict[str, Any]:
     details: dict[str, Any] = {
         "subject": format_dname(cert.subject),
         "issuer": format_dname(cert.issuer),
-        "serial": f"{cert.serial_number:x}",
+        "serial": f"{serial_number(cert):x}",
         "version": cert.version.value + 1,
         "signature_algorithm": _oid_name(cert.signature_algorithm_oid),
         "not_before": cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),

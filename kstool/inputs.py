@@ -7,6 +7,7 @@ plain values. Every error names the file and the spec location.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,12 +22,15 @@ from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
 from kstool.fsutil import NotRegularFileError, Ownership, read_regular_file, resolve_ownership
 from kstool.secrets import Resolved, check_store_password, resolve
 from kstool.spec.model import (
+    EmptyRef,
     EntrySpec,
+    EnvRef,
     FileRef,
     ImportFiles,
     ImportKeystore,
     KeystoreSpec,
     PasswordRef,
+    SourcePasswordRef,
     Spec,
     TrustedCertificate,
 )
@@ -101,6 +105,33 @@ def _password(ref: PasswordRef, env: Mapping[str, str], warnings: list[str],
     else:
         warnings.extend(resolved.warnings)
     return resolved
+
+
+def _source_password(ref: SourcePasswordRef, env: Mapping[str, str], warnings: list[str]) -> Resolved:
+    """A source keystore's password; an empty value points at ``{empty: true}``, never at ``generate``."""
+    if isinstance(ref, FileRef) and not os.path.lexists(ref.path):
+        raise SpecError(ref.location, f"password file {ref.shown} does not exist; create it (mode 0600) with the "
+                                      "source keystore's password")
+    try:
+        resolved = resolve(ref, env)
+    except SpecError as e:
+        if not isinstance(ref, EmptyRef) and _is_empty_value(ref, env):
+            raise SpecError(ref.location, f"the source keystore password from {ref.describe()} is empty; if the "
+                                          "keystore really has an empty password, write password: {empty: true}"
+                            ) from e
+        raise
+    warnings.extend(resolved.warnings)
+    return resolved
+
+
+def _is_empty_value(ref: PasswordRef, env: Mapping[str, str]) -> bool:
+    if isinstance(ref, EnvRef):
+        return env.get(ref.name) == ""
+    try:
+        with ref.path.open("rb") as f:
+            return f.read(3) in (b"", b"\n", b"\r\n")
+    except OSError:
+        return False
 
 
 def _keystore_inputs(ks: KeystoreSpec, env: Mapping[str, str], warnings: list[str],
@@ -279,13 +310,13 @@ def _import_keystore(entry: EntrySpec, source: ImportKeystore, env: Mapping[str,
     store_type = detect_type(data)
     if store_type is None:
         raise SpecError(where, f"source keystore {keystore} is not a JKS, JCEKS or PKCS12 keystore")
-    password = _password(source.password, env, warnings)
-    key_password = _password(source.key_password, env, warnings) if source.key_password else None
+    password = _source_password(source.password, env, warnings)
+    key_password = _source_password(source.key_password, env, warnings) if source.key_password else None
 
     def read(alias: str | None) -> tuple[Entry, ...]:
         try:
             return decode(data, store_type, password.secret.reveal(), alias=alias,
-                          key_password=key_password.secret.reveal() if key_password else None)
+                          key_password=key_password.secret.reveal() if key_password else None, skip_secret_keys=True)
         except WrongPasswordError as e:
             hint = "" if store_type == "pkcs12" else "; for an entry with a key password of its own set key_password"
             raise SpecError(where, f"source keystore {keystore}: {e} (password from "
@@ -296,6 +327,15 @@ def _import_keystore(entry: EntrySpec, source: ImportKeystore, env: Mapping[str,
 
     # with an alias, only that entry is decrypted: other entries may have key passwords of their own
     keys = [e for e in read(source.alias) if isinstance(e, KeyEntry)]
+    secret = _skipped_secret_keys(data) if store_type == "jceks" else ()
+    if source.alias is not None and source.alias.lower() in {a.lower() for a in secret}:
+        raise SpecError(where, f"source keystore {shown(source.keystore, where)}: entry {source.alias!r} holds a "
+                               "secret key, not a key pair; kstool imports private keys with their certificates "
+                               "only: fix import.alias")
+    if secret:
+        names = ", ".join(repr(a) for a in secret)
+        warnings.append(f"{where}: source keystore {shown(source.keystore, where)}: skipped {len(secret)} secret-key "
+                        f"entr{'y' if len(secret) == 1 else 'ies'} ({names}); kstool imports key pairs only")
     if source.alias is not None and not keys:
         try:
             others = ", ".join(repr(e.alias) for e in read(None) if isinstance(e, KeyEntry)) or "none"
@@ -308,8 +348,36 @@ def _import_keystore(entry: EntrySpec, source: ImportKeystore, env: Mapping[str,
         why = f"holds {len(keys)} key entries ({aliases}); add import.alias" if keys else "holds no private key entry"
         raise SpecError(where, f"source keystore {keystore} {why}")
     chosen = keys[0]
-    leaf = x509.load_der_x509_certificate(chosen.chain_der[0])
-    return KeyEntry(entry.alias, chosen.key_der, chosen.chain_der, timestamp_ms(leaf))
+    if not chosen.chain_der:
+        raise SpecError(where, f"source keystore {keystore}: key entry {chosen.alias!r} holds a private key "
+                               "without its certificate; Java needs the certificate: export the store again with "
+                               "it (e.g. openssl pkcs12 -export -in cert.pem -inkey key.pem)")
+    chain = _keystore_chain(entry, source, chosen)
+    return KeyEntry(entry.alias, chosen.key_der, tuple(c.public_bytes(Encoding.DER) for c in chain),
+                    timestamp_ms(chain[0]))
+
+
+def _skipped_secret_keys(data: bytes) -> tuple[str, ...]:
+    from kstool.formats.jks import secret_key_aliases  # noqa: PLC0415
+
+    return secret_key_aliases(data)  # the store was opened (and its hash checked) before
+
+
+def _keystore_chain(entry: EntrySpec, source: ImportKeystore, chosen: KeyEntry) -> tuple[x509.Certificate, ...]:
+    """The key's chain checked like a file import's: every certificate Java can parse, ordered leaf → root."""
+    from kstool.crypto.certparse import parse_der  # noqa: PLC0415
+    from kstool.crypto.material import check_java_parsable, order_chain  # noqa: PLC0415
+
+    what = f"source keystore {shown(source.keystore, entry.location)}, key entry {chosen.alias!r}"
+    try:
+        certs = [parse_der(d) for d in chosen.chain_der]
+        for i, cert in enumerate(certs, 1):
+            check_java_parsable(cert, f"{what}, certificate #{i}")
+        return order_chain(certs[0], certs[1:], source=what)
+    except (ValueError, x509.InvalidVersion):
+        raise SpecError(entry.location, f"{what}: a certificate of the chain cannot be parsed as X.509") from None
+    except KstoolError as e:
+        raise SpecError(entry.location, str(e)) from None
 
 
 def _trusted_certificate(entry: EntrySpec, source: TrustedCertificate) -> TrustedEntry:

@@ -411,6 +411,8 @@ def _try_open(task: _OpenTask) -> _Opened | str | _Refused:
                 entries = decode(data, store_type, store_password, key_password=key_password,
                                  known_intact=known_intact, keys=keys)
                 for entry in entries:  # every certificate must parse: later steps read their names and keys
+                    if isinstance(entry, KeyEntry) and not entry.chain_der:
+                        return f"key entry {entry.alias!r} holds a private key without its certificate"
                     for der in entry.chain_der if isinstance(entry, KeyEntry) else (entry.cert_der,):
                         load_cert(der)
             except WrongPasswordError:

@@ -76,6 +76,7 @@ def withheld_from_workers(fd: int) -> Iterator[None]:
 
 def _worker_init(parent: int, withheld: dict[int, tuple[int, int]]) -> None:
     """First thing in every worker: drop inherited locks, die with the parent, leave signals to the parent."""
+    _route_warnings()
     for fd, identity in withheld.items():
         with contextlib.suppress(OSError):  # under forkserver and spawn the number is free or something else
             info = os.fstat(fd)
@@ -156,6 +157,15 @@ def _worker_processes(executor: ProcessPoolExecutor) -> list[multiprocessing.pro
     tests/test_safety_process.py) has no public equivalent for killing workers mid-task."""
     processes = getattr(executor, "_processes", None) or {}
     return list(processes.values())
+
+
+def _route_warnings() -> None:
+    """Workers print library warnings as the CLI does (a forked worker inherits it; spawn would not)."""
+    import warnings  # noqa: PLC0415
+
+    from kstool.cli import WarningPrinter  # noqa: PLC0415
+
+    warnings.showwarning = WarningPrinter()
 
 
 def pmap(fn: Callable[[T], R], tasks: Sequence[T], *, jobs: int, min_tasks: int, pool: Pool | None = None) -> list[R]:

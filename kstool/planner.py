@@ -15,6 +15,7 @@ from cryptography import x509
 
 from kstool.crypto.san import SanItem, from_general_names, same_san
 from kstool.digests import encoding_settings
+from kstool.errors import KstoolError
 from kstool.facts import cert_facts, key_params, key_text, load_cert
 from kstool.formats.codec import encode
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry
@@ -78,7 +79,10 @@ def _as_read_back(spec: Spec, inputs: Inputs) -> Inputs:
     for ks in spec.keystores:
         material = keystores[ks.name].material
         if ks.type == "pkcs12" and material:
-            completed = as_read_back(list(material.values()))
+            try:
+                completed = as_read_back(list(material.values()))
+            except KstoolError as e:
+                raise KstoolError(f"keystore {ks.name!r} ({ks.path}): {e}") from None
             keystores[ks.name] = dataclasses.replace(keystores[ks.name], material=dict(zip(material, completed,
                                                                                            strict=True)))
     return dataclasses.replace(inputs, keystores=keystores)

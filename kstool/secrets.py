@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from kstool.errors import KstoolError
-from kstool.spec.model import EnvRef, FileRef, PasswordRef
+from kstool.spec.model import EmptyRef, EnvRef, FileRef, PasswordRef, SourcePasswordRef
 from kstool.spec.yamlload import SpecError
 
 MIN_STORE_PASSWORD = 6  # keytool refuses shorter store passwords
@@ -58,7 +58,7 @@ class Resolved:
     """A resolved password and where it came from; ``generated`` means apply must create its file."""
 
     secret: Secret
-    ref: PasswordRef
+    ref: SourcePasswordRef
     generated: bool = False
     warnings: tuple[str, ...] = field(default=())
 
@@ -68,7 +68,9 @@ def generate_password() -> str:
     return _random.token_urlsafe(24)
 
 
-def resolve(ref: PasswordRef, env: Mapping[str, str]) -> Resolved:
+def resolve(ref: SourcePasswordRef, env: Mapping[str, str]) -> Resolved:
+    if isinstance(ref, EmptyRef):  # only source keystores take it (the spec's schema says where)
+        return Resolved(Secret(""), ref)
     if isinstance(ref, EnvRef):
         return _from_env(ref, env)
     return _from_file(ref)

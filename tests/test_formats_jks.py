@@ -402,13 +402,14 @@ def test_jceks_iteration_count_patched_in_place_is_refused(material: dict[str, M
         assert time.monotonic() - started < 0.5
 
 
-def test_jceks_secret_key_entry_is_refused(material: dict[str, Material]) -> None:
-    # tag 3 is a serialized SealedObject; the decoder stops at the alias and never deserializes Java
+def test_jceks_malformed_secret_key_entry_is_refused(material: dict[str, Material]) -> None:
+    # tag 3 is a serialized SealedObject; the decoder walks its grammar and never deserializes Java
     body = b"\xce\xce\xce\xce" + struct.pack(">iii", 2, 1, 3) + struct.pack(">H", 6) + b"secret"
     body += struct.pack(">q", T0) + b"\xac\xed\x00\x05" + bytes(40)
     with pytest.raises(FormatError) as err:
         decode_jceks(_resign(body + bytes(20), STORE_PW), STORE_PW)
-    assert str(err.value) == "JCEKS entry 'secret' holds a secret key; secret-key entries are not supported"
+    assert str(err.value) == ("not a valid JCEKS keystore: entry 'secret': secret-key entry: a serialized object "
+                              "was expected at offset 37")
 
 
 def test_jks_has_no_secret_key_entries() -> None:
@@ -578,4 +579,6 @@ def test_keytool_secret_key_entry_is_refused(jdk: None, tmp_path: Path) -> None:
              "-keysize", "128", "-storepass:env", "KT_SP", "-keypass:env", "KT_SP", env={"KT_SP": STORE_PW})
     with pytest.raises(FormatError) as err:
         decode_jceks(path.read_bytes(), STORE_PW)
-    assert str(err.value) == "JCEKS entry 'aes' holds a secret key; secret-key entries are not supported"
+    assert str(err.value) == ("JCEKS entry 'aes' holds a secret key, which kstool does not manage (only key pairs "
+                              "and certificates; as an import source, its key pairs can be imported)")
+    assert decode_jceks(path.read_bytes(), STORE_PW, skip_secret_keys=True) == ()  # walked past, never deserialized

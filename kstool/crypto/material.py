@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.utils import CryptographyDeprecationWarning
 
+from kstool.crypto.certparse import java_refusal, parse_der, refusal_message, serial_number
 from kstool.errors import FormatError, MaterialError
 from kstool.formats import der
 
@@ -202,9 +203,25 @@ def _looks_like_certificate(data: bytes) -> bool:
 
 def _parse_certificate(path: Path, body: bytes, what: str) -> x509.Certificate:
     try:
-        return x509.load_der_x509_certificate(body)
+        cert = parse_der(body)
     except ValueError as exc:  # cryptography's reason names ASN.1 structure only, never key material
         raise MaterialError(f"{path}: {what} cannot be parsed as X.509 ({plain_error(exc)})") from None
+    except x509.InvalidVersion as exc:
+        raise MaterialError(f"{path}: {what} has X.509 version {exc.parsed_version + 1}, which does not exist "
+                            "(only v1, v2 and v3 do)") from None
+    try:
+        cert.subject, cert.issuer  # noqa: B018  (parsed lazily: fail here, naming the file)
+    except (ValueError, KeyError):
+        raise MaterialError(f"{path}: {what} has a malformed subject or issuer name") from None
+    check_java_parsable(cert, f"{path}: {what}")
+    return cert
+
+
+def check_java_parsable(cert: x509.Certificate, where: str) -> None:
+    """MaterialError naming ``where`` when Java's X.509 parser refuses ``cert`` (see kstool.crypto.certparse)."""
+    reason = java_refusal(cert)
+    if reason is not None:
+        raise MaterialError(f"{where}: {refusal_message(cert, reason)}")
 
 
 # cryptography's Rust parser reports "ParseError { kind: InvalidValue, location: ["Certificate::tbs_cert",
@@ -535,7 +552,7 @@ def _issued_within(cert: x509.Certificate, chain: Sequence[x509.Certificate]) ->
 
 
 def _label(cert: x509.Certificate) -> str:
-    return f"'{cert.subject.rfc4514_string()}' (serial 0x{cert.serial_number:x})"
+    return f"'{cert.subject.rfc4514_string()}' (serial 0x{serial_number(cert):x})"
 
 
 # -- public facts -----------------------------------------------------------------------------------------
@@ -546,7 +563,7 @@ def describe_certificate(cert: x509.Certificate) -> dict[str, str]:
     return {
         "subject": cert.subject.rfc4514_string(),
         "issuer": cert.issuer.rfc4514_string(),
-        "serial": f"{cert.serial_number:x}",
+        "serial": f"{serial_number(cert):x}",
         "not_before": cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "sha256": cert.fingerprint(SHA256()).hex(),

@@ -25,13 +25,15 @@ def encode(entries: Sequence[Entry], store_type: StoreType, password: str, *, ke
 
 
 def decode(data: bytes, store_type: StoreType, password: str, *, key_password: str | None = None,
-           alias: str | None = None, known_intact: bool = False, keys: bool = True) -> tuple[Entry, ...]:
+           alias: str | None = None, known_intact: bool = False, keys: bool = True,
+           skip_secret_keys: bool = False) -> tuple[Entry, ...]:
     """Entries of a store, after its integrity check; raises FormatError / WrongPasswordError.
 
     With ``alias``, only that entry (case-insensitively); JKS/JCEKS then decrypt no other key.
     ``known_intact``: the bytes are exactly what kstool wrote (checked by digest), so PKCS12 may skip its
     slow MAC and prove the password by decryption alone. ``keys=False`` (only for known-intact bytes whose
     keys are protected by the store password) leaves private keys encrypted: ``key_der`` is empty.
+    ``skip_secret_keys``: JCEKS secret-key entries are left out instead of refused (for import sources).
     """
     if not keys and not known_intact:
         raise TypeError("keys=False is only for known-intact bytes")
@@ -43,7 +45,7 @@ def decode(data: bytes, store_type: StoreType, password: str, *, key_password: s
     from kstool.formats.jks import decode_jceks, decode_jks  # noqa: PLC0415
 
     if store_type == "jceks":
-        return decode_jceks(data, password, key_password, alias=alias, keys=keys)
+        return decode_jceks(data, password, key_password, alias=alias, keys=keys, skip_secret_keys=skip_secret_keys)
     return decode_jks(data, password, key_password, alias=alias, keys=keys)
 
 

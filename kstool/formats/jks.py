@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from kstool.errors import FormatError, IterationLimitError, WrongPasswordError
 from kstool.formats import der
 from kstool.formats.derive import derive
+from kstool.formats.javaser import skip_sealed_object
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
 
 MAX_ITERATIONS = 5_000_000  # Java refuses larger JCEKS counts (com.sun.crypto.provider.KeyProtector)
@@ -293,6 +294,13 @@ class _Protected:
     chain_der: tuple[bytes, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _SecretKey:
+    """A JCEKS secret-key entry, skipped unread (see kstool.formats.javaser)."""
+
+    alias: str
+
+
 class _Reader:
     def __init__(self, fmt: _Format, data: bytes) -> None:
         self.fmt, self.data, self.pos = fmt, data, 0
@@ -389,7 +397,7 @@ def _parse_protected(reader: _Reader, alias: str, epki: bytes) -> tuple[bytes, i
     return salt, iterations, encrypted
 
 
-def _read_entry(reader: _Reader, version: int) -> _Protected | TrustedEntry:
+def _read_entry(reader: _Reader, version: int) -> _Protected | TrustedEntry | _SecretKey:
     tag = reader.int32("entry tag")
     if tag not in ((_TAG_KEY, _TAG_TRUSTED) if reader.fmt is _JKS else (_TAG_KEY, _TAG_TRUSTED, _TAG_SECRET)):
         raise reader.fail(f"unknown entry tag {tag}")
@@ -397,8 +405,12 @@ def _read_entry(reader: _Reader, version: int) -> _Protected | TrustedEntry:
     timestamp_ms = reader.int64("entry date")
     if tag == _TAG_TRUSTED:
         return TrustedEntry(alias, _read_cert(reader, version), timestamp_ms)
-    if tag == _TAG_SECRET:  # a serialized Java object: we never deserialize Java
-        raise FormatError(f"JCEKS entry {alias!r} holds a secret key; secret-key entries are not supported")
+    if tag == _TAG_SECRET:  # a serialized Java object: measured and skipped, never deserialized
+        try:
+            reader.pos = skip_sealed_object(reader.data, reader.pos)
+        except FormatError as e:
+            raise FormatError(f"not a valid JCEKS keystore: entry {alias!r}: {e}") from None
+        return _SecretKey(alias)
     salt, iterations, encrypted = _parse_protected(
         reader, alias, reader.take(reader.count("key length"), "protected key"))
     chain = tuple(_read_cert(reader, version) for _ in range(reader.count("certificate count")))
@@ -412,7 +424,7 @@ def _wrong_magic(fmt: _Format, data: bytes) -> FormatError:
     return FormatError(f"not a {fmt.name} keystore: bad magic number")
 
 
-def _parse(fmt: _Format, data: bytes) -> tuple[list[_Protected | TrustedEntry], int]:
+def _parse(fmt: _Format, data: bytes) -> tuple[list[_Protected | TrustedEntry | _SecretKey], int]:
     """Every entry, and the offset where the store hash starts; structure only."""
     if data[:4] != fmt.magic:
         raise _wrong_magic(fmt, data)
@@ -471,7 +483,8 @@ def _check_store_hash(fmt: _Format, data: bytes, body_end: int, store_password: 
                                  "(integrity check failed)")
 
 
-def _parse_checked(fmt: _Format, data: bytes, store_password: str) -> tuple[list[_Protected | TrustedEntry], int]:
+def _parse_checked(fmt: _Format, data: bytes,
+                   store_password: str) -> tuple[list[_Protected | TrustedEntry | _SecretKey], int]:
     """``_parse``, except that a store whose bytes fail to parse and fail the integrity hash too (a flipped
     byte, a wrong password) is reported as the integrity failure it is, not as the field that broke."""
     try:
@@ -491,9 +504,19 @@ def prove_store_password(data: bytes, store_password: str, *, jceks: bool = Fals
     _parse_checked(_JCEKS if jceks else _JKS, data, store_password)
 
 
+def secret_key_aliases(data: bytes) -> tuple[str, ...]:
+    """The aliases of a JCEKS store's secret-key entries, in file order (structure only, no password)."""
+    return tuple(e.alias for e in _parse(_JCEKS, data)[0] if isinstance(e, _SecretKey))
+
+
 def _decode(fmt: _Format, data: bytes, store_password: str, key_password: str | None, *,
-            alias: str | None, keys: bool = True) -> tuple[Entry, ...]:
-    entries, _ = _parse_checked(fmt, data, store_password)
+            alias: str | None, keys: bool = True, skip_secret_keys: bool = False) -> tuple[Entry, ...]:
+    parsed, _ = _parse_checked(fmt, data, store_password)
+    secret = [e.alias for e in parsed if isinstance(e, _SecretKey)]
+    if secret and not skip_secret_keys:
+        raise FormatError(f"JCEKS entry {secret[0]!r} holds a secret key, which kstool does not manage (only key "
+                          "pairs and certificates; as an import source, its key pairs can be imported)")
+    entries = [e for e in parsed if not isinstance(e, _SecretKey)]
     if alias is not None:  # one entry only: other keys may have passwords of their own (keytool -srcalias)
         entries = [e for e in entries if e.alias.lower() == alias.lower()]
     password = store_password if key_password is None else key_password
@@ -515,6 +538,8 @@ def decode_jks(data: bytes, store_password: str, key_password: str | None = None
 
 
 def decode_jceks(data: bytes, store_password: str, key_password: str | None = None, *,
-                 alias: str | None = None, keys: bool = True) -> tuple[Entry, ...]:
-    """Entries of a JCEKS store (v1 or v2), in file order; secret-key entries are refused."""
-    return _decode(_JCEKS, data, store_password, key_password, alias=alias, keys=keys)
+                 alias: str | None = None, keys: bool = True, skip_secret_keys: bool = False) -> tuple[Entry, ...]:
+    """Entries of a JCEKS store (v1 or v2), in file order; secret-key entries are refused (FormatError), or
+    left out with ``skip_secret_keys`` (``secret_key_aliases`` lists them)."""
+    return _decode(_JCEKS, data, store_password, key_password, alias=alias, keys=keys,
+                   skip_secret_keys=skip_secret_keys)

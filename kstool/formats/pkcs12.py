@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
+from kstool.crypto.certparse import parse_der
 from kstool.errors import FormatError, IterationLimitError, WrongPasswordError
 from kstool.formats import der, rc2
 from kstool.formats.derive import derive, secret_seed
@@ -111,9 +112,29 @@ def _check_password(password: str) -> None:
         raise FormatError("PKCS12 passwords must be ASCII (JDK 17 refuses others: 'Password is not ASCII')")
 
 
+_T = TypeVar("_T")
+
+# OpenSSL's NULL password (PKCS12_create(NULL, ...)): no bytes at all, not even the terminator. Java asks for it
+# with a lone NUL character, which its PKCS12 KDF turns into no bytes, after an empty password failed.
+_NULL_PASSWORD = "\x00"  # noqa: S105 (a password encoding, not a secret)
+
+
 def _bmp_password(password: str) -> bytes:
     """RFC 7292 B.1: BMPString with a two-byte NUL terminator (what Java and OpenSSL feed the KDF)."""
+    if password == _NULL_PASSWORD:
+        return b""
     return password.encode("utf-16-be") + b"\x00\x00"
+
+
+def _retry_empty_as_null(password: str, attempt: Callable[[str], _T]) -> _T:
+    """``attempt(password)``; an empty password that fails is retried as the NULL password, as Java does
+    (PKCS12KeyStore's RetryWithZero): "" and NULL are the two ways tools write a store without a password."""
+    try:
+        return attempt(password)
+    except WrongPasswordError:
+        if password != "":
+            raise
+    return attempt(_NULL_PASSWORD)
 
 
 def _fill(data: bytes, v: int) -> bytes:
@@ -676,7 +697,7 @@ def _cert(bag: _Bag) -> tuple[bytes, x509.Certificate] | None:
         return None  # SDSI certificates: nothing Java or kstool can use
     cert_der = _octets(_explicit0(cert_value, "CertBag value"), "certificate")
     try:
-        cert = x509.load_der_x509_certificate(cert_der)
+        cert = parse_der(cert_der)
         # names are parsed lazily, and one with an unknown string tag raises KeyError: fail here, not in _chain
         cert.subject, cert.issuer  # noqa: B018
     except (ValueError, KeyError, x509.InvalidVersion):
@@ -886,6 +907,10 @@ def decode_pkcs12(data: bytes, password: str, *, verify_mac: bool = True, keys: 
     also leaves the keys encrypted, their ``key_der`` empty: the certificate safe alone proves the password,
     and a store without one has its MAC checked after all.
     """
+    return _retry_empty_as_null(password, lambda pw: _decode_pkcs12(data, pw, verify_mac=verify_mac, keys=keys))
+
+
+def _decode_pkcs12(data: bytes, password: str, *, verify_mac: bool, keys: bool) -> tuple[Entry, ...]:
     _check_password(password)
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError("data must be bytes")
@@ -903,6 +928,10 @@ def prove_password_pkcs12(data: bytes, password: str) -> bool:
 
     Wrong password or tampering: ``WrongPasswordError``; malformed: ``FormatError``.
     """
+    return _retry_empty_as_null(password, lambda pw: _prove_password_pkcs12(data, pw))
+
+
+def _prove_password_pkcs12(data: bytes, password: str) -> bool:
     _check_password(password)
     with _malformed_is_format_error(bytes(data), password):
         pfx = _parse_pfx(bytes(data))
@@ -967,8 +996,19 @@ def as_read_back(entries: Sequence[Entry]) -> tuple[Entry, ...]:
         for cert_der in entry.chain_der if isinstance(entry, KeyEntry) else (entry.cert_der,):
             if cert_der not in seen:
                 seen.add(cert_der)
-                certs.append(_Cert(len(certs), cert_der, x509.load_der_x509_certificate(cert_der), no_attributes))
+                certs.append(_Cert(len(certs), cert_der, parse_der(cert_der), no_attributes))
     by_der = {c.cert_der: c for c in certs}
     index = _Certs(certs)
-    return tuple(replace(e, chain_der=_chain(by_der[e.chain_der[0]], index))
+    return tuple(replace(e, chain_der=_read_back_chain(e, by_der, index))
                  if isinstance(e, KeyEntry) and e.chain_der else e for e in entries)
+
+
+def _read_back_chain(entry: KeyEntry, by_der: dict[bytes, _Cert], index: _Certs) -> tuple[bytes, ...]:
+    """The chain a reader rebuilds; FormatError when it would lose certificates of ``entry``'s chain."""
+    chain = _chain(by_der[entry.chain_der[0]], index)
+    if chain[:len(entry.chain_der)] != entry.chain_der:
+        raise FormatError(f"key entry {entry.alias!r}: a PKCS12 reader rebuilds a key's chain from issuer names, "
+                          f"and would read back a different chain than the {len(entry.chain_der)} certificates "
+                          "given (no certificate is dropped silently); give the chain leaf to root, each "
+                          "certificate issued by the next, or use type: jks")
+    return chain

@@ -70,6 +70,19 @@ PasswordRef = EnvRef | FileRef
 
 
 @dataclass(frozen=True, slots=True)
+class EmptyRef:
+    """``{empty: true}``: a source keystore whose password is the empty string (an explicit reference)."""
+
+    location: Location
+
+    def describe(self) -> str:
+        return "the empty password ({empty: true})"
+
+
+SourcePasswordRef = PasswordRef | EmptyRef  # the password of a source keystore (import.keystore)
+
+
+@dataclass(frozen=True, slots=True)
 class Generate:
     dname: str
     rdns: Rdns  # the parsed dname (DER order), checked at load time
@@ -104,9 +117,9 @@ class ImportFiles:
 @dataclass(frozen=True, slots=True)
 class ImportKeystore:
     keystore: Path
-    password: PasswordRef
+    password: SourcePasswordRef
     alias: str | None
-    key_password: PasswordRef | None
+    key_password: SourcePasswordRef | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +327,15 @@ class _Builder:
         return FileRef(self.input_path(raw["file"], (*at, "file")), raw["file"], generate, self.loc(*at),
                        self.attrs(raw, at, self.defaults))
 
+    def source_password(self, raw: dict[str, Any], at: JsonPath) -> SourcePasswordRef:
+        """A source keystore's password: it opens an existing file, so it is never generated."""
+        if "empty" in raw:
+            return EmptyRef(self.loc(*at))
+        if raw.get("generate"):
+            raise SpecError(self.loc(*at, "generate"), "generate: true makes a new random password, which cannot "
+                                                       "open an existing keystore: remove it")
+        return self.password(raw, at)
+
     def optional_password(self, raw: dict[str, Any], key: str, at: JsonPath) -> PasswordRef | None:
         return self.password(raw[key], (*at, key)) if key in raw else None
 
@@ -372,9 +394,10 @@ class _Builder:
         if "keystore" in raw:
             return ImportKeystore(
                 keystore=self.input_path(raw["keystore"], (*at, "keystore")),
-                password=self.password(raw["password"], (*at, "password")),
+                password=self.source_password(raw["password"], (*at, "password")),
                 alias=raw.get("alias"),
-                key_password=self.optional_password(raw, "key_password", at),
+                key_password=self.source_password(raw["key_password"], (*at, "key_password"))
+                if "key_password" in raw else None,
             )
         return ImportFiles(
             certificate=self.input_path(raw["certificate"], (*at, "certificate")),
