@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -46,13 +47,13 @@ def entries_of(path: Path, password: str = PW) -> dict[str, object]:
     return {e.alias: e for e in decode(data, store_type, password)}
 
 
-def plan_json(capsys: pytest.CaptureFixture[str], spec: Path) -> dict[str, object]:
+def plan_json(capsys: pytest.CaptureFixture[str], spec: Path) -> dict[str, Any]:
     result = run(capsys, "plan", spec, "--json")
     assert result.code == 0, result.err
-    return result.json()  # type: ignore[no-any-return]
+    return result.json()
 
 
-def actions(plan: dict) -> dict[str, object]:  # type: ignore[type-arg]
+def actions(plan: dict) -> dict[str, object]:
     return {k["name"]: (k["action"], {e["alias"]: e["action"] for e in k["entries"]}) for k in plan["keystores"]}
 
 
@@ -150,7 +151,7 @@ def test_changing_one_dname_replaces_that_entry_alone(tmp_path: Path, capsys: py
     plan = plan_json(capsys, spec)
     assert actions(plan) == {"a": ("update", {"one": "no-op", "two": "replace"}),
                              "b": ("no-op", {"three": "no-op"})}
-    two = next(e for e in plan["keystores"][0]["entries"] if e["alias"] == "two")  # type: ignore[index]
+    two = next(e for e in plan["keystores"][0]["entries"] if e["alias"] == "two")
     assert two["reasons"] == ["dname changed: CN=two → CN=deux"]
     assert run(capsys, "plan", spec, "--detailed-exitcode").code == 2
     assert run(capsys, "apply", spec).code == 0
@@ -175,7 +176,7 @@ def test_generate_setting_changes(tmp_path: Path, capsys: pytest.CaptureFixture[
     before = entries_of(tmp_path / "a.jks")["one"]
     write_spec(tmp_path, body.replace(*change))
     plan = plan_json(capsys, spec)
-    entry = plan["keystores"][0]["entries"][0]  # type: ignore[index]
+    entry = plan["keystores"][0]["entries"][0]
     assert entry["action"] == entry_action and reason in entry["reasons"]
     assert run(capsys, "apply", spec).code == 0
     after = entries_of(tmp_path / "a.jks")["one"]
@@ -190,7 +191,7 @@ def test_entry_removed_from_spec_is_deleted(tmp_path: Path, capsys: pytest.Captu
     write_spec(tmp_path, TWO.replace(gen_entry("two", "CN=two"), ""))
     plan = plan_json(capsys, spec)
     assert actions(plan)["a"] == ("update", {"one": "no-op", "two": "delete"})
-    assert plan["keystores"][0]["entries"][1]["reasons"] == ["entry not in spec"]  # type: ignore[index]
+    assert plan["keystores"][0]["entries"][1]["reasons"] == ["entry not in spec"]
     assert run(capsys, "apply", spec).code == 0
     assert set(entries_of(tmp_path / "a.jks")) == {"one"}
 
@@ -202,7 +203,7 @@ def test_alias_rename_keeps_the_key(tmp_path: Path, capsys: pytest.CaptureFixtur
     write_spec(tmp_path, TWO.replace("alias: two", "alias: zwei"))
     plan = plan_json(capsys, spec)
     assert actions(plan)["a"] == ("update", {"one": "no-op", "zwei": "update"})
-    assert plan["keystores"][0]["entries"][1]["reasons"] == ["alias changed: two → zwei"]  # type: ignore[index]
+    assert plan["keystores"][0]["entries"][1]["reasons"] == ["alias changed: two → zwei"]
     assert run(capsys, "apply", spec).code == 0
     after = entries_of(tmp_path / "a.jks")["zwei"]
     assert after.key_der == before.key_der  # type: ignore[attr-defined]
@@ -226,7 +227,7 @@ def test_path_and_type_change_keep_keys(tmp_path: Path, capsys: pytest.CaptureFi
     before = entries_of(tmp_path / "a.jks")
     write_spec(tmp_path, TWO.replace("path: a.jks", "path: sub/a.p12"))
     plan = plan_json(capsys, spec)
-    ks = plan["keystores"][0]  # type: ignore[index]
+    ks = plan["keystores"][0]
     assert ks["action"] == "update"
     assert ks["reasons"] == ["path changed: a.jks → sub/a.p12", "type changed: jks → pkcs12"]
     assert run(capsys, "apply", spec).code == 0
@@ -250,7 +251,7 @@ def test_password_rotation_with_previous_password(tmp_path: Path, capsys: pytest
     rotated = TWO.replace("    entries:\n", "    previous_password: {env: KS_OLD}\n    entries:\n")
     write_spec(tmp_path, rotated)
     plan = plan_json(capsys, spec)
-    assert [k["reasons"] for k in plan["keystores"]] == [["password changed"], ["password changed"]]  # type: ignore[index]
+    assert [k["reasons"] for k in plan["keystores"]] == [["password changed"], ["password changed"]]
     assert run(capsys, "apply", spec).code == 0
     for name, old in before.items():
         assert entries_of(tmp_path / name, PW2) == old  # same keys, same certificates
@@ -270,7 +271,7 @@ def test_key_password_for_jks(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     previous = "    previous_password: {env: KEY_PASS}\n"
     write_spec(tmp_path, store("a", "a.jks", gen_entry("one", "CN=one"), extra=previous))
     plan = plan_json(capsys, spec)
-    assert plan["keystores"][0]["reasons"] == ["key password changed"]  # type: ignore[index]
+    assert plan["keystores"][0]["reasons"] == ["key password changed"]
     assert run(capsys, "apply", spec).code == 0
     assert decode((tmp_path / "a.jks").read_bytes(), "jks", PW)
 
@@ -340,7 +341,7 @@ def test_json_plan_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str], env
     spec = write_spec(tmp_path, TWO)
     plan = plan_json(capsys, spec)
     assert plan["format_version"] == 1 and plan["changes"] is True
-    ks = plan["keystores"][0]  # type: ignore[index]
+    ks = plan["keystores"][0]
     assert {"name", "path", "type", "action", "reasons", "entries"} <= set(ks)
     entry = ks["entries"][0]
     assert {"alias", "action", "reasons"} <= set(entry)

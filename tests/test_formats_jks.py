@@ -231,13 +231,14 @@ def test_jceks_iterations_are_written_as_given(material: dict[str, Material]) ->
 ])
 def test_encoder_refuses_bad_entries(fmt: Fmt, case: str, message: str, material: dict[str, Material]) -> None:
     m = material["ec"]
-    entries: list[Entry] = {
+    by_case: dict[str, list[Entry]] = {
         "non-bmp alias": [_key(m, "key-\U0001f511")],
         "duplicate alias": [_key(m, "k"), _trusted(m, "K")],
         "empty chain": [KeyEntry("k", m.key_der, (), T0)],
         "not pkcs8": [KeyEntry("k", b"\x30\x00", m.chain, T0)],
         "huge timestamp": [_trusted(m, "k", 2**63)],
-    }[case]
+    }
+    entries = by_case[case]
     with pytest.raises(FormatError) as err:
         fmt.encode(entries, STORE_PW, KEY_PW)
     assert str(err.value) == message
@@ -297,7 +298,7 @@ def test_jceks_wrong_key_password_over_many_salts(material: dict[str, Material])
 
 @pytest.fixture(scope="session")
 def small(material: dict[str, Material]) -> dict[str, bytes]:
-    store = [_key(material["ec"], "k"), _trusted(material["ec"], "t")]
+    store: list[Entry] = [_key(material["ec"], "k"), _trusted(material["ec"], "t")]
     return {"JKS": encode_jks(store, STORE_PW, KEY_PW),
             "JCEKS": encode_jceks(store, STORE_PW, KEY_PW, iterations=FAST)}
 

@@ -19,6 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from kstool.crypto.material import load_certificates
 from kstool.errors import KstoolError, MaterialError
+from kstool.formats.model import KeyEntry
 from kstool.fsutil import NotRegularFileError, read_regular_file
 from kstool.spec.model import EntrySpec, Generate, KeystoreSpec, Spec, TrustedReference, check_references
 from kstool.spec.yamlload import Location, SpecError
@@ -271,6 +272,7 @@ def test_pkcs12_chains_are_bounded() -> None:
                                      serialization.NoEncryption())
     root = _self_signed(keys[-1], f"c{MAX_CHAIN_LENGTH}")
     full = decode_pkcs12(_raw_p12([leaf_key], [*certs[:MAX_CHAIN_LENGTH - 1], root]), "password")
+    assert isinstance(full[0], KeyEntry)
     assert len(full[0].chain_der) == MAX_CHAIN_LENGTH - 1  # c0 … c62: c63 is missing, the chain stops there
     with pytest.raises(FormatError, match=f"longer than {MAX_CHAIN_LENGTH} certificates"):
         decode_pkcs12(_raw_p12([leaf_key], [*certs, root]), "password")

@@ -95,7 +95,7 @@ def _fail_on_call(monkeypatch: pytest.MonkeyPatch, n: int, *, forever: bool = Fa
         calls["n"] += 1
         return calls["n"] == n or (forever and calls["n"] > n)
 
-    real_write = kstool.transaction.atomic_write
+    real_write = kstool.transaction.atomic_write  # type: ignore[attr-defined]  # patched where transaction looks it up
 
     def flaky_write(path: Path, data: bytes, **kwargs: object) -> None:
         if failing():
@@ -164,7 +164,7 @@ def test_failure_inside_an_atomic_write_leaves_no_temp_file(tmp_path: Path, caps
             raise OSError(5, "Input/output error")
         real(*args)
 
-    monkeypatch.setattr(kstool.fsutil.os, target, broken)
+    monkeypatch.setattr(os, target, broken)
     result = run(capsys, "apply", spec)
     assert result.code == 1 and "Input/output error" in result.err
     assert not list(tmp_path.rglob("*.kstool-tmp"))
@@ -330,7 +330,7 @@ def test_temp_files_are_private_before_rename(tmp_path: Path, capsys: pytest.Cap
         modes.append(os.stat(src).st_mode & 0o777)
         real(src, dst)
 
-    monkeypatch.setattr(kstool.fsutil.os, "replace", spy)
+    monkeypatch.setattr(os, "replace", spy)
     spec = project(tmp_path, "  - name: a\n    path: a.jks\n    password: {file: s/a.pass, generate: true}\n"
                              "    entries:\n      - alias: root\n        trusted: {certificate: certs/root.crt}\n")
     assert run(capsys, "apply", spec).code == 0
@@ -628,7 +628,7 @@ def test_self_check_failure_writes_nothing(tmp_path: Path, capsys: pytest.Captur
     import kstool.executor
     import kstool.planner
 
-    real = kstool.executor.encode
+    real = kstool.executor.encode  # type: ignore[attr-defined]  # patched where the executor looks it up
 
     def lossy(entries: list[object], *args: object, **kwargs: object) -> bytes:
         return real(entries[:-1], *args, **kwargs)  # type: ignore[arg-type]

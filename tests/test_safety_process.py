@@ -145,7 +145,7 @@ def _raise_in_worker(error: BaseException) -> None:
     raise error
 
 
-def _all_subclasses(cls: type) -> list[type]:
+def _all_subclasses(cls: type[KstoolError]) -> list[type[KstoolError]]:
     return [cls, *(s for sub in cls.__subclasses__() for s in _all_subclasses(sub))]
 
 
@@ -176,7 +176,9 @@ def test_pool_workers_hold_no_lock_and_errors_cross(tmp_path: Path, monkeypatch:
                                                     method: str) -> None:
     monkeypatch.setattr(kstool.parallel, "START_METHOD", method)
     monkeypatch.setattr(kstool.parallel, "cpu_count", lambda: 2)
-    with apply_lock(tmp_path) as identity, Pool(2) as pool:
+    with apply_lock(tmp_path) as fd, Pool(2) as pool:
+        locked = os.fstat(fd)
+        identity = (locked.st_dev, locked.st_ino)  # the folder the lock is held on (not the descriptor's number)
         seen = pmap(_lock_fds_in_worker, [identity] * 4, jobs=2, min_tasks=1, pool=pool)
         assert {pid for pid, _ in seen} - {os.getpid()}  # really in other processes
         assert all(fds == [] for _, fds in seen)  # none of them kept the locked folder open
@@ -439,7 +441,7 @@ def test_enospc_at_the_lock_or_a_password_file_rolls_everything_back(
         _enospc_when(monkeypatch, kstool.fsutil, name, hit)
         _enospc_when(monkeypatch, kstool.executor, name, hit)
     else:
-        _enospc_when(monkeypatch, kstool.transaction.os, name, hit)
+        _enospc_when(monkeypatch, os, name, hit)  # the os module transaction uses
     result = run(capsys, "apply", spec)
     assert result.code == 1, result.err
     assert "No space left on device" in result.err and "nothing was changed" in result.err
