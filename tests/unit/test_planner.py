@@ -427,6 +427,11 @@ def _alias_cases() -> Iterator[Any]:
                        [("server", "update", ()), ("server/www", "create", ("new entry",)),
                         ("server/a", "delete", ("entry not in spec",)), ("server/b", "delete", ("entry not in spec",))],
                        id="rename-ambiguous")
+    # one existing entry is renamed once: a second alias that fits it too is created
+    twice = ks("server", gen("www"), gen("www2"))
+    yield pytest.param(Case((twice,), stores={"server": on_disk(WEB, key_entry("web"))}),
+                       [("server", "update", ()), ("server/www", "update", ("alias changed: web → www",)),
+                        ("server/www2", "create", ("new entry",))], id="rename-taken-once")
     # an alias the spec still lists is never taken over by a rename
     both = ks("server", gen("web", "CN=web2"), gen("www"))
     yield pytest.param(Case((both,), stores={"server": on_disk(WEB, key_entry("web"))}),
@@ -437,6 +442,17 @@ def _alias_cases() -> Iterator[Any]:
 @pytest.mark.parametrize(("case", "expected"), list(_alias_cases()))
 def test_aliases(case: Case, expected: list[Row]) -> None:
     assert rows(case.plan()) == expected
+
+
+def test_only_key_entries_are_destroyed_keys() -> None:
+    """A deleted or replaced trusted certificate destroys no key; a key entry turned into a reference does."""
+    store = on_disk(WEB, key_entry("web"), trusted_entry("ca", cert("ed-b", dname="CN=ca")))
+    plan = Case((WEB,), stores={"server": store}).plan()
+    assert rows(plan)[-1] == ("server/ca", "delete", ("entry not in spec",))
+    assert plan.destroyed_keys() == ()
+    was_key = Case((WEB, TRUST), stores={"server": on_disk(WEB, key_entry("web")),
+                                         "trust": on_disk(TRUST, key_entry("web", "ed-b"))}).plan()
+    assert [(d.keystore, d.alias, d.action) for d in was_key.destroyed_keys()] == [("trust", "web", Action.REPLACE)]
 
 
 def test_alias_rename_keeps_the_key() -> None:
