@@ -13,7 +13,7 @@ from cryptography import x509
 
 from kstool.facts import load_cert
 from kstool.formats.codec import decode
-from kstool.formats.model import KeyEntry, detect_type
+from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
 from tests.clirun import ROOT, copy_example, run, snapshot
 from tests.javatools import Java, keytool_list, sha256_hex
 
@@ -40,11 +40,21 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KS_PASS", PW)
 
 
-def entries_of(path: Path, password: str = PW) -> dict[str, object]:
+def entries_of(path: Path, password: str = PW) -> dict[str, Entry]:
     data = path.read_bytes()
     store_type = detect_type(data)
     assert store_type is not None
     return {e.alias: e for e in decode(data, store_type, password)}
+
+
+def as_key(entry: Entry) -> KeyEntry:
+    assert isinstance(entry, KeyEntry), entry
+    return entry
+
+
+def as_trusted(entry: Entry) -> TrustedEntry:
+    assert isinstance(entry, TrustedEntry), entry
+    return entry
 
 
 def plan_json(capsys: pytest.CaptureFixture[str], spec: Path) -> dict[str, Any]:
@@ -106,9 +116,9 @@ def test_example_artifacts_open_in_keytool_and_java(tmp_path: Path, capsys: pyte
     carbon = entries_of(folder / "wso2carbon.jks", (folder / "secrets/wso2carbon.pass").read_text().rstrip("\n"))
     trust = entries_of(folder / "client-truststore.jks",
                        (folder / "secrets/client-truststore.pass").read_text().rstrip("\n"))
-    assert trust["wso2carbon"].cert_der == carbon["wso2carbon"].chain_der[0]  # type: ignore[attr-defined]
+    assert as_trusted(trust["wso2carbon"]).cert_der == as_key(carbon["wso2carbon"]).chain_der[0]
     gateway = entries_of(folder / "gateway.jks", (folder / "secrets/gateway.pass").read_text().rstrip("\n"))
-    subjects = [load_cert(c).subject.rfc4514_string() for c in gateway["gateway"].chain_der]  # type: ignore[attr-defined]
+    subjects = [load_cert(c).subject.rfc4514_string() for c in as_key(gateway["gateway"]).chain_der]
     assert [s.split(",")[0] for s in subjects] == ["CN=gateway.example.org",
                                                     "CN=kstool Example Intermediate CA (TEST ONLY)",
                                                     "CN=kstool Example Root CA (TEST ONLY)"]
@@ -157,7 +167,7 @@ def test_changing_one_dname_replaces_that_entry_alone(tmp_path: Path, capsys: py
     assert run(capsys, "apply", spec).code == 0
     new_a = entries_of(tmp_path / "a.jks")
     assert new_a["one"] == old_a["one"]  # untouched key and certificate
-    assert new_a["two"].key_der != old_a["two"].key_der  # type: ignore[attr-defined]
+    assert as_key(new_a["two"]).key_der != as_key(old_a["two"]).key_der
     assert snapshot(tmp_path)["b.p12"] == b_before  # the other file is not even rewritten
     assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
 
@@ -205,8 +215,8 @@ def test_alias_rename_keeps_the_key(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert actions(plan)["a"] == ("update", {"one": "no-op", "zwei": "update"})
     assert plan["keystores"][0]["entries"][1]["reasons"] == ["alias changed: two → zwei"]
     assert run(capsys, "apply", spec).code == 0
-    after = entries_of(tmp_path / "a.jks")["zwei"]
-    assert after.key_der == before.key_der  # type: ignore[attr-defined]
+    after = as_key(entries_of(tmp_path / "a.jks")["zwei"])
+    assert after.key_der == as_key(before).key_der
 
 
 def test_keystore_removed_from_spec_is_deleted_via_lock(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -233,7 +243,7 @@ def test_path_and_type_change_keep_keys(tmp_path: Path, capsys: pytest.CaptureFi
     assert run(capsys, "apply", spec).code == 0
     assert not (tmp_path / "a.jks").exists()
     after = entries_of(tmp_path / "sub" / "a.p12")
-    assert {a: e.key_der for a, e in after.items()} == {a: e.key_der for a, e in before.items()}  # type: ignore[attr-defined]
+    assert {a: as_key(e).key_der for a, e in after.items()} == {a: as_key(e).key_der for a, e in before.items()}
     assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
 
 
@@ -355,7 +365,7 @@ def test_source_date_epoch_sets_not_before(tmp_path: Path, capsys: pytest.Captur
     spec = write_spec(tmp_path, store("a", "a.jks", gen_entry("one", "CN=one")))
     assert run(capsys, "apply", spec).code == 0
     entry = entries_of(tmp_path / "a.jks")["one"]
-    cert = x509.load_der_x509_certificate(entry.chain_der[0])  # type: ignore[attr-defined]
+    cert = x509.load_der_x509_certificate(as_key(entry).chain_der[0])
     assert int(cert.not_valid_before_utc.timestamp()) == 1700000000
     assert 0 < cert.serial_number < 2**64
 

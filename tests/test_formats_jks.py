@@ -19,6 +19,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -53,10 +54,10 @@ def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def _cert(subject: str, public: object, issuer: str, signer: PrivateKey) -> bytes:
+def _cert(subject: str, public: CertificatePublicKeyTypes, issuer: str, signer: PrivateKey) -> bytes:
     serial = int.from_bytes(hashlib.sha256(subject.encode()).digest()[:8], "big") | 1
     builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
-               .public_key(public).serial_number(serial)  # type: ignore[arg-type]
+               .public_key(public).serial_number(serial)
                .not_valid_before(NOT_BEFORE).not_valid_after(NOT_BEFORE + dt.timedelta(days=365)))
     algorithm = None if isinstance(signer, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     if isinstance(signer, ec.EllipticCurvePrivateKey):

@@ -81,9 +81,9 @@ def _chain_spec(n: int) -> Spec:
     """k0/a is generated; k{i}/a trusts k{i-1}/a: one chain of n-1 references."""
     where = Location("s.yaml", 1, 1, ())
     gen = Generate("CN=x", (), "EC", 256, 90, (), ())
-    stores = [KeystoreSpec("k0", "k0.p12", "pkcs12", None, None, None, "modern", None,  # type: ignore[arg-type]
+    stores = [KeystoreSpec("k0", "k0.p12", "pkcs12", None, None, None, "modern", None,  # type: ignore[arg-type]  # no passwords: not needed here
                            (EntrySpec("a", gen, where),), where)]
-    stores += [KeystoreSpec(f"k{i}", f"k{i}.p12", "pkcs12", None, None, None, "modern", None,  # type: ignore[arg-type]
+    stores += [KeystoreSpec(f"k{i}", f"k{i}.p12", "pkcs12", None, None, None, "modern", None,  # type: ignore[arg-type]  # no passwords: not needed here
                             (EntrySpec("a", TrustedReference(f"k{i - 1}", "a"), where),), where) for i in range(1, n)]
     return Spec(Path("s.yaml"), Path(), tuple(stores))
 
@@ -99,7 +99,7 @@ def test_long_chains_of_trusted_references_resolve_in_linear_time() -> None:
 def test_reference_errors_still_name_the_cycle_and_the_missing_target() -> None:
     spec = _chain_spec(4)
     looped = Spec(spec.file, spec.base_dir, (*spec.keystores[1:],
-                                              KeystoreSpec("k0", "k0.p12", "pkcs12", None, None, None,  # type: ignore[arg-type]
+                                              KeystoreSpec("k0", "k0.p12", "pkcs12", None, None, None,  # type: ignore[arg-type]  # no passwords
                                                            "modern", None, (EntrySpec("a", TrustedReference("k3", "a"),
                                                                                       spec.keystores[0].location),),
                                                            spec.keystores[0].location)))

@@ -22,6 +22,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
 import kstool.fsutil
@@ -100,7 +101,7 @@ def _fail_on_call(monkeypatch: pytest.MonkeyPatch, n: int, *, forever: bool = Fa
     def flaky_write(path: Path, data: bytes, **kwargs: object) -> None:
         if failing():
             raise OSError(28, "No space left on device")
-        real_write(path, data, **kwargs)  # type: ignore[arg-type]
+        real_write(path, data, **kwargs)  # type: ignore[arg-type]  # forwards the caller's keywords
 
     class FlakyOs:
         def __getattr__(self, name: str) -> object:
@@ -417,19 +418,19 @@ def test_truncated_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
 
 # -- bad inputs, each with its exit code, message, and no file changed ----------------------------------
 
-def _cert(key: object, subject: str, *, days: tuple[int, int] = (-1, 365)) -> bytes:
+def _cert(key: CertificateIssuerPrivateKeyTypes, subject: str, *, days: tuple[int, int] = (-1, 365)) -> bytes:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     now = dt.datetime.now(dt.UTC)
     builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-               .public_key(key.public_key())  # type: ignore[attr-defined]
+               .public_key(key.public_key())
                .serial_number(7).not_valid_before(now + dt.timedelta(days=days[0]))
                .not_valid_after(now + dt.timedelta(days=days[1])))
-    cert = builder.sign(key, hashes.SHA256())  # type: ignore[arg-type]
+    cert = builder.sign(key, hashes.SHA256())
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _key_pem(key: object) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,  # type: ignore[attr-defined]
+def _key_pem(key: CertificateIssuerPrivateKeyTypes) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
 
@@ -631,7 +632,7 @@ def test_self_check_failure_writes_nothing(tmp_path: Path, capsys: pytest.Captur
     real = kstool.executor.encode  # type: ignore[attr-defined]  # patched where the executor looks it up
 
     def lossy(entries: list[object], *args: object, **kwargs: object) -> bytes:
-        return real(entries[:-1], *args, **kwargs)  # type: ignore[arg-type]
+        return real(entries[:-1], *args, **kwargs)  # type: ignore[arg-type]  # forwards the caller's arguments
 
     spec = project(tmp_path, THREE)
     before = snapshot(tmp_path)

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -257,13 +258,13 @@ def _three(tmp_path: Path, capsys: pytest.CaptureFixture[str], *flags: str) -> t
     return spec, before
 
 
-def _before_commit(monkeypatch: pytest.MonkeyPatch, action: object) -> None:
+def _before_commit(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object]) -> None:
     """Run ``action()`` after apply planned and staged everything, right before its commit starts."""
     real = kstool.executor._stage
 
     def racing(*args: object, **kwargs: object) -> object:
-        staged = real(*args, **kwargs)  # type: ignore[arg-type]
-        action()  # type: ignore[operator]
+        staged = real(*args, **kwargs)  # type: ignore[arg-type]  # forwards the caller's arguments
+        action()
         return staged
 
     monkeypatch.setattr(kstool.executor, "_stage", racing)
@@ -350,7 +351,7 @@ def test_output_folder_removed_during_apply_is_not_recreated(
 
     def remove_then_plan(*args: object, **kwargs: object) -> bytes:  # after planning, before anything is staged
         shutil.rmtree(tmp_path / "out")
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]  # forwards the caller's arguments
 
     monkeypatch.setattr(kstool.executor, "lock_content", remove_then_plan)
     result = run(capsys, "apply", spec, "-o", str(tmp_path / "out"))
@@ -372,7 +373,7 @@ def test_a_signal_inside_the_commit_rolls_back(tmp_path: Path, capsys: pytest.Ca
     calls: list[str] = []
 
     def interrupted_after_first(self: kstool.transaction.Commit, rel: str, *args: object, **kwargs: object) -> None:
-        real(self, rel, *args, **kwargs)  # type: ignore[arg-type]
+        real(self, rel, *args, **kwargs)  # type: ignore[arg-type]  # forwards the caller's arguments
         calls.append(rel)
         if len(calls) == 1:
             os.kill(os.getpid(), sig)  # a real Ctrl-C (or SIGTERM), between the first and the second rename
