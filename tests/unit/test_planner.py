@@ -243,6 +243,8 @@ def test_the_guards_guard() -> None:
         open("never-written", "w")  # noqa: SIM115
     with pytest.raises(AssertionError, match="for writing"):
         os.open("never-written", os.O_CREAT | os.O_WRONLY)
+    with pytest.raises(AssertionError, match="for writing"):
+        Path("never-written").write_bytes(b"x")
     with pytest.raises(AssertionError, match=r"os\.replace"):
         os.replace("a", "b")
     with pytest.raises(AssertionError, match="generated a key"):
@@ -328,16 +330,17 @@ def test_update_reissues_with_the_same_key_and_replace_makes_a_new_one() -> None
 # -- SAN normalisation: names, not text -------------------------------------------------------------------
 
 @pytest.mark.parametrize(("on_cert", "in_spec", "same"), [
-    (("ip:::1",), ("ip:0:0:0:0:0:0:0:1",), True),
-    (("ip:2001:db8::1",), ("ip:2001:0DB8:0:0:0:0:0:0001",), True),
-    (("ip:::ffff:1.2.3.4",), ("ip:1.2.3.4",), False),  # IPv4-mapped IPv6 is other bytes than IPv4
-    (("dns:web.example",), ("DNS:Web.EXAMPLE",), True),
-    (("email:ops@x.org",), ("email:ops@X.ORG",), True),  # the domain part is case-insensitive
-    (("email:Ops@x.org",), ("email:ops@x.org",), False),  # the local part is not
-    (("uri:https://x.org/A",), ("uri:https://x.org/a",), False),  # URIs exactly
-    (("uri:https://x.org/a",), ("URI:https://x.org/a",), True),  # the type prefix is case-insensitive
-    (("dns:a.example", "dns:b.example"), ("dns:b.example", "dns:a.example"), False),  # the order counts
-    (("dns:a.example",), ("dns:a.example", "dns:b.example"), False),
+    pytest.param(("ip:::1",), ("ip:0:0:0:0:0:0:0:1",), True, id="ipv6-forms"),
+    pytest.param(("ip:2001:db8::1",), ("ip:2001:0DB8:0:0:0:0:0:0001",), True, id="ipv6-case-and-zeros"),
+    # IPv4-mapped IPv6 is other bytes than IPv4
+    pytest.param(("ip:::ffff:1.2.3.4",), ("ip:1.2.3.4",), False, id="ipv4-mapped-is-not-ipv4"),
+    pytest.param(("dns:web.example",), ("DNS:Web.EXAMPLE",), True, id="dns-case"),
+    pytest.param(("email:ops@x.org",), ("email:ops@X.ORG",), True, id="email-domain-case"),
+    pytest.param(("email:Ops@x.org",), ("email:ops@x.org",), False, id="email-local-part-case"),
+    pytest.param(("uri:https://x.org/A",), ("uri:https://x.org/a",), False, id="uri-case"),
+    pytest.param(("uri:https://x.org/a",), ("URI:https://x.org/a",), True, id="type-prefix-case"),
+    pytest.param(("dns:a.example", "dns:b.example"), ("dns:b.example", "dns:a.example"), False, id="order"),
+    pytest.param(("dns:a.example",), ("dns:a.example", "dns:b.example"), False, id="added"),
 ])
 def test_san_is_compared_as_names(on_cert: tuple[str, ...], in_spec: tuple[str, ...], same: bool) -> None:
     desired = ks("server", gen("web", san=in_spec))
