@@ -60,7 +60,7 @@ def count_calls(monkeypatch: pytest.MonkeyPatch) -> CountCalls:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     """The canary password must never show up in anything a test captured (stdout, stderr, logs)."""
     from tests.clirun import CANARY
 

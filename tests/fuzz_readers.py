@@ -74,7 +74,9 @@ TARGETS: tuple[Target, ...] = ("jks", "jceks", "pkcs12-modern", "pkcs12-legacy",
 
 
 def store_type(target: Target) -> StoreType:
-    return "pkcs12" if target.startswith("pkcs12") else target  # type: ignore[return-value]
+    if target == "jks" or target == "jceks":
+        return target
+    return "pkcs12"
 
 
 @functools.cache

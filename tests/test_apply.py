@@ -6,13 +6,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
 
 from kstool.facts import load_cert
 from kstool.formats.codec import decode
-from kstool.formats.model import KeyEntry, detect_type
+from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
 from tests.clirun import ROOT, copy_example, run, snapshot
 from tests.javatools import Java, keytool_list, sha256_hex
 
@@ -39,20 +40,30 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KS_PASS", PW)
 
 
-def entries_of(path: Path, password: str = PW) -> dict[str, object]:
+def entries_of(path: Path, password: str = PW) -> dict[str, Entry]:
     data = path.read_bytes()
     store_type = detect_type(data)
     assert store_type is not None
     return {e.alias: e for e in decode(data, store_type, password)}
 
 
-def plan_json(capsys: pytest.CaptureFixture[str], spec: Path) -> dict[str, object]:
+def as_key(entry: Entry) -> KeyEntry:
+    assert isinstance(entry, KeyEntry), entry
+    return entry
+
+
+def as_trusted(entry: Entry) -> TrustedEntry:
+    assert isinstance(entry, TrustedEntry), entry
+    return entry
+
+
+def plan_json(capsys: pytest.CaptureFixture[str], spec: Path) -> dict[str, Any]:
     result = run(capsys, "plan", spec, "--json")
     assert result.code == 0, result.err
-    return result.json()  # type: ignore[no-any-return]
+    return result.json()
 
 
-def actions(plan: dict) -> dict[str, object]:  # type: ignore[type-arg]
+def actions(plan: dict) -> dict[str, object]:
     return {k["name"]: (k["action"], {e["alias"]: e["action"] for e in k["entries"]}) for k in plan["keystores"]}
 
 
@@ -105,9 +116,9 @@ def test_example_artifacts_open_in_keytool_and_java(tmp_path: Path, capsys: pyte
     carbon = entries_of(folder / "wso2carbon.jks", (folder / "secrets/wso2carbon.pass").read_text().rstrip("\n"))
     trust = entries_of(folder / "client-truststore.jks",
                        (folder / "secrets/client-truststore.pass").read_text().rstrip("\n"))
-    assert trust["wso2carbon"].cert_der == carbon["wso2carbon"].chain_der[0]  # type: ignore[attr-defined]
+    assert as_trusted(trust["wso2carbon"]).cert_der == as_key(carbon["wso2carbon"]).chain_der[0]
     gateway = entries_of(folder / "gateway.jks", (folder / "secrets/gateway.pass").read_text().rstrip("\n"))
-    subjects = [load_cert(c).subject.rfc4514_string() for c in gateway["gateway"].chain_der]  # type: ignore[attr-defined]
+    subjects = [load_cert(c).subject.rfc4514_string() for c in as_key(gateway["gateway"]).chain_der]
     assert [s.split(",")[0] for s in subjects] == ["CN=gateway.example.org",
                                                     "CN=kstool Example Intermediate CA (TEST ONLY)",
                                                     "CN=kstool Example Root CA (TEST ONLY)"]
@@ -150,13 +161,13 @@ def test_changing_one_dname_replaces_that_entry_alone(tmp_path: Path, capsys: py
     plan = plan_json(capsys, spec)
     assert actions(plan) == {"a": ("update", {"one": "no-op", "two": "replace"}),
                              "b": ("no-op", {"three": "no-op"})}
-    two = next(e for e in plan["keystores"][0]["entries"] if e["alias"] == "two")  # type: ignore[index]
+    two = next(e for e in plan["keystores"][0]["entries"] if e["alias"] == "two")
     assert two["reasons"] == ["dname changed: CN=two → CN=deux"]
     assert run(capsys, "plan", spec, "--detailed-exitcode").code == 2
     assert run(capsys, "apply", spec).code == 0
     new_a = entries_of(tmp_path / "a.jks")
     assert new_a["one"] == old_a["one"]  # untouched key and certificate
-    assert new_a["two"].key_der != old_a["two"].key_der  # type: ignore[attr-defined]
+    assert as_key(new_a["two"]).key_der != as_key(old_a["two"]).key_der
     assert snapshot(tmp_path)["b.p12"] == b_before  # the other file is not even rewritten
     assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
 
@@ -175,7 +186,7 @@ def test_generate_setting_changes(tmp_path: Path, capsys: pytest.CaptureFixture[
     before = entries_of(tmp_path / "a.jks")["one"]
     write_spec(tmp_path, body.replace(*change))
     plan = plan_json(capsys, spec)
-    entry = plan["keystores"][0]["entries"][0]  # type: ignore[index]
+    entry = plan["keystores"][0]["entries"][0]
     assert entry["action"] == entry_action and reason in entry["reasons"]
     assert run(capsys, "apply", spec).code == 0
     after = entries_of(tmp_path / "a.jks")["one"]
@@ -190,7 +201,7 @@ def test_entry_removed_from_spec_is_deleted(tmp_path: Path, capsys: pytest.Captu
     write_spec(tmp_path, TWO.replace(gen_entry("two", "CN=two"), ""))
     plan = plan_json(capsys, spec)
     assert actions(plan)["a"] == ("update", {"one": "no-op", "two": "delete"})
-    assert plan["keystores"][0]["entries"][1]["reasons"] == ["entry not in spec"]  # type: ignore[index]
+    assert plan["keystores"][0]["entries"][1]["reasons"] == ["entry not in spec"]
     assert run(capsys, "apply", spec).code == 0
     assert set(entries_of(tmp_path / "a.jks")) == {"one"}
 
@@ -202,10 +213,10 @@ def test_alias_rename_keeps_the_key(tmp_path: Path, capsys: pytest.CaptureFixtur
     write_spec(tmp_path, TWO.replace("alias: two", "alias: zwei"))
     plan = plan_json(capsys, spec)
     assert actions(plan)["a"] == ("update", {"one": "no-op", "zwei": "update"})
-    assert plan["keystores"][0]["entries"][1]["reasons"] == ["alias changed: two → zwei"]  # type: ignore[index]
+    assert plan["keystores"][0]["entries"][1]["reasons"] == ["alias changed: two → zwei"]
     assert run(capsys, "apply", spec).code == 0
-    after = entries_of(tmp_path / "a.jks")["zwei"]
-    assert after.key_der == before.key_der  # type: ignore[attr-defined]
+    after = as_key(entries_of(tmp_path / "a.jks")["zwei"])
+    assert after.key_der == as_key(before).key_der
 
 
 def test_keystore_removed_from_spec_is_deleted_via_lock(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -226,13 +237,13 @@ def test_path_and_type_change_keep_keys(tmp_path: Path, capsys: pytest.CaptureFi
     before = entries_of(tmp_path / "a.jks")
     write_spec(tmp_path, TWO.replace("path: a.jks", "path: sub/a.p12"))
     plan = plan_json(capsys, spec)
-    ks = plan["keystores"][0]  # type: ignore[index]
+    ks = plan["keystores"][0]
     assert ks["action"] == "update"
     assert ks["reasons"] == ["path changed: a.jks → sub/a.p12", "type changed: jks → pkcs12"]
     assert run(capsys, "apply", spec).code == 0
     assert not (tmp_path / "a.jks").exists()
     after = entries_of(tmp_path / "sub" / "a.p12")
-    assert {a: e.key_der for a, e in after.items()} == {a: e.key_der for a, e in before.items()}  # type: ignore[attr-defined]
+    assert {a: as_key(e).key_der for a, e in after.items()} == {a: as_key(e).key_der for a, e in before.items()}
     assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
 
 
@@ -250,7 +261,7 @@ def test_password_rotation_with_previous_password(tmp_path: Path, capsys: pytest
     rotated = TWO.replace("    entries:\n", "    previous_password: {env: KS_OLD}\n    entries:\n")
     write_spec(tmp_path, rotated)
     plan = plan_json(capsys, spec)
-    assert [k["reasons"] for k in plan["keystores"]] == [["password changed"], ["password changed"]]  # type: ignore[index]
+    assert [k["reasons"] for k in plan["keystores"]] == [["password changed"], ["password changed"]]
     assert run(capsys, "apply", spec).code == 0
     for name, old in before.items():
         assert entries_of(tmp_path / name, PW2) == old  # same keys, same certificates
@@ -270,7 +281,7 @@ def test_key_password_for_jks(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     previous = "    previous_password: {env: KEY_PASS}\n"
     write_spec(tmp_path, store("a", "a.jks", gen_entry("one", "CN=one"), extra=previous))
     plan = plan_json(capsys, spec)
-    assert plan["keystores"][0]["reasons"] == ["key password changed"]  # type: ignore[index]
+    assert plan["keystores"][0]["reasons"] == ["key password changed"]
     assert run(capsys, "apply", spec).code == 0
     assert decode((tmp_path / "a.jks").read_bytes(), "jks", PW)
 
@@ -340,7 +351,7 @@ def test_json_plan_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str], env
     spec = write_spec(tmp_path, TWO)
     plan = plan_json(capsys, spec)
     assert plan["format_version"] == 1 and plan["changes"] is True
-    ks = plan["keystores"][0]  # type: ignore[index]
+    ks = plan["keystores"][0]
     assert {"name", "path", "type", "action", "reasons", "entries"} <= set(ks)
     entry = ks["entries"][0]
     assert {"alias", "action", "reasons"} <= set(entry)
@@ -354,7 +365,7 @@ def test_source_date_epoch_sets_not_before(tmp_path: Path, capsys: pytest.Captur
     spec = write_spec(tmp_path, store("a", "a.jks", gen_entry("one", "CN=one")))
     assert run(capsys, "apply", spec).code == 0
     entry = entries_of(tmp_path / "a.jks")["one"]
-    cert = x509.load_der_x509_certificate(entry.chain_der[0])  # type: ignore[attr-defined]
+    cert = x509.load_der_x509_certificate(as_key(entry).chain_der[0])
     assert int(cert.not_valid_before_utc.timestamp()) == 1700000000
     assert 0 < cert.serial_number < 2**64
 

@@ -182,7 +182,7 @@ _KEYS: dict[tuple[str, int | None], PrivateKey] = {}
 def _key(alg: str, size: int | None) -> PrivateKey:
     """One generated key per (alg, size) for the whole module: key generation is the slow, random part."""
     if (alg, size) not in _KEYS:
-        _KEYS[(alg, size)] = generate_private_key(alg, size)  # type: ignore[arg-type]
+        _KEYS[(alg, size)] = generate_private_key(alg, size)  # type: ignore[arg-type]  # the table's str
     return _KEYS[(alg, size)]
 
 
@@ -278,14 +278,14 @@ def test_generated_key_params(alg: str, size: int | None) -> None:
                                            ("Ed25519", 256), ("DSA", 2048)])
 def test_cannot_generate(alg: str, size: int | None) -> None:
     with pytest.raises(MaterialError, match=f"cannot generate a {alg} key of size {size}; supported: RSA 2048"):
-        generate_private_key(alg, size)  # type: ignore[arg-type]
+        generate_private_key(alg, size)  # type: ignore[arg-type]  # unsupported on purpose
 
 
 def test_key_params_refuses_what_java_17_lacks() -> None:
     with pytest.raises(MaterialError, match="EC curve secp256k1 is not supported"):
         key_params(ec.generate_private_key(ec.SECP256K1()))
     with pytest.raises(MaterialError, match="unsupported key type"):
-        key_params(x25519.X25519PrivateKey.generate())  # type: ignore[arg-type]
+        key_params(x25519.X25519PrivateKey.generate())  # type: ignore[arg-type]  # unsupported on purpose
 
 
 @pytest.mark.parametrize(("alg", "size", "expected"), [

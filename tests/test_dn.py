@@ -164,7 +164,7 @@ def _run_dnder(classes: Path, work: Path, strings: list[str]) -> list[JavaResult
 
 
 @pytest.fixture(scope="session")
-def java_dn(jdk: None, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def java_dn(jdk: None, tmp_path_factory: pytest.TempPathFactory):
     """``java_dn(strings)`` -> what JDK 17's X500Name(String) makes of each (one JVM per call)."""
     work = tmp_path_factory.mktemp("dnder")
     subprocess.run(["javac", *EXPORTS, "-nowarn", "-d", str(work), str(HERE / "java" / "DnDer.java")],
@@ -173,7 +173,7 @@ def java_dn(jdk: None, tmp_path_factory: pytest.TempPathFactory):  # type: ignor
 
 
 @pytest.fixture(scope="session")
-def java_table(java_dn) -> dict[str, JavaResult]:  # type: ignore[no-untyped-def]
+def java_table(java_dn) -> dict[str, JavaResult]:
     strings = ACCEPTED + REJECTED + [s for s, _ in REFUSED_BY_KSTOOL] + THROUGH_KEYTOOL
     return dict(zip(strings, java_dn(strings), strict=True))
 
@@ -245,7 +245,7 @@ def _generated_dnames(seed: int, count: int) -> list[str]:
 
 
 @pytest.mark.java
-def test_generated_strings_agree_with_java(java_dn) -> None:  # type: ignore[no-untyped-def]
+def test_generated_strings_agree_with_java(java_dn) -> None:
     strings = _generated_dnames(seed=20240101, count=4000)
     refused_on_purpose = 0
     for dname, java in zip(strings, java_dn(strings), strict=True):

@@ -112,6 +112,8 @@ def test_password_change_is_seen(project: Path, capsys: pytest.CaptureFixture[st
     monkeypatch.setenv("KS_PASS", f"{CANARY}-other")
     result = run(capsys, "plan", project)
     assert result.code == 1 and "does not open this keystore" in result.err
+    assert "p.p12" in result.err  # a store the lock describes (bytes, settings, inputs unchanged)
+    assert mac_checks  # the lock vouches for the bytes, not the password: the store's MAC proved it wrong
 
 
 def test_source_file_change_is_seen(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

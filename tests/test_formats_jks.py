@@ -19,6 +19,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -53,10 +54,10 @@ def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def _cert(subject: str, public: object, issuer: str, signer: PrivateKey) -> bytes:
+def _cert(subject: str, public: CertificatePublicKeyTypes, issuer: str, signer: PrivateKey) -> bytes:
     serial = int.from_bytes(hashlib.sha256(subject.encode()).digest()[:8], "big") | 1
     builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
-               .public_key(public).serial_number(serial)  # type: ignore[arg-type]
+               .public_key(public).serial_number(serial)
                .not_valid_before(NOT_BEFORE).not_valid_after(NOT_BEFORE + dt.timedelta(days=365)))
     algorithm = None if isinstance(signer, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     if isinstance(signer, ec.EllipticCurvePrivateKey):
@@ -231,13 +232,14 @@ def test_jceks_iterations_are_written_as_given(material: dict[str, Material]) ->
 ])
 def test_encoder_refuses_bad_entries(fmt: Fmt, case: str, message: str, material: dict[str, Material]) -> None:
     m = material["ec"]
-    entries: list[Entry] = {
+    by_case: dict[str, list[Entry]] = {
         "non-bmp alias": [_key(m, "key-\U0001f511")],
         "duplicate alias": [_key(m, "k"), _trusted(m, "K")],
         "empty chain": [KeyEntry("k", m.key_der, (), T0)],
         "not pkcs8": [KeyEntry("k", b"\x30\x00", m.chain, T0)],
         "huge timestamp": [_trusted(m, "k", 2**63)],
-    }[case]
+    }
+    entries = by_case[case]
     with pytest.raises(FormatError) as err:
         fmt.encode(entries, STORE_PW, KEY_PW)
     assert str(err.value) == message
@@ -297,7 +299,7 @@ def test_jceks_wrong_key_password_over_many_salts(material: dict[str, Material])
 
 @pytest.fixture(scope="session")
 def small(material: dict[str, Material]) -> dict[str, bytes]:
-    store = [_key(material["ec"], "k"), _trusted(material["ec"], "t")]
+    store: list[Entry] = [_key(material["ec"], "k"), _trusted(material["ec"], "t")]
     return {"JKS": encode_jks(store, STORE_PW, KEY_PW),
             "JCEKS": encode_jceks(store, STORE_PW, KEY_PW, iterations=FAST)}
 

@@ -19,12 +19,12 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-import kstool.formats.pkcs12 as pkcs12_module
 from kstool.errors import FormatError, WrongPasswordError
-from kstool.formats import der
+from kstool.formats import der, rc2
 from kstool.formats.derive import PUBLIC_KEY, derive
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry
 from kstool.formats.pkcs12 import (
@@ -62,7 +62,7 @@ def _cert(subject: str, key: PrivateKey, issuer: str, issuer_key: PrivateKey, *,
     return builder.sign(issuer_key, algorithm).public_bytes(serialization.Encoding.DER)
 
 
-def _pkcs8(key: PrivateKey) -> bytes:
+def _pkcs8(key: PrivateKeyTypes) -> bytes:
     return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
@@ -274,7 +274,7 @@ def test_truststore_and_empty_store_round_trip(pki: Pki) -> None:
 ])
 def test_encoder_refuses_bad_arguments(pki: Pki, kwargs: dict[str, object], error: type[Exception]) -> None:
     with pytest.raises(error):
-        encode_pkcs12([pki.key_entry("ec")], PASSWORD, **kwargs)  # type: ignore[arg-type]
+        encode_pkcs12([pki.key_entry("ec")], PASSWORD, **kwargs)  # type: ignore[arg-type]  # wrong on purpose
 
 
 _BAD_ENTRIES: dict[str, Callable[[Pki], list[Entry]]] = {
@@ -455,7 +455,7 @@ def test_cryptography_reads_ours(store: tuple[Profile, Path], entries: tuple[Ent
     loaded = pkcs12.load_pkcs12(path.read_bytes(), PASSWORD.encode())
     first = entries[0]
     assert isinstance(first, KeyEntry) and loaded.key is not None and loaded.cert is not None
-    assert _pkcs8(loaded.key) == first.key_der  # type: ignore[arg-type]
+    assert _pkcs8(loaded.key) == first.key_der
     assert loaded.cert.friendly_name == b"rsa"
     assert loaded.cert.certificate.public_bytes(serialization.Encoding.DER) == first.chain_der[0]
     assert len(loaded.additional_certs) == 5
@@ -510,10 +510,10 @@ def test_decode_openssl_export(tmp_path: Path, pki: Pki, extra: tuple[str, ...],
     data = _openssl_export(tmp_path, pki, *extra, chain=chain)
     (entry,) = decode_pkcs12(data, PASSWORD)
     expected_chain = (pki.leaves["ec"], pki.intermediate, pki.ca) if chain else (pki.leaves["ec"],)
-    assert entry == KeyEntry(alias, entry.key_der, expected_chain, 0)  # type: ignore[union-attr]
     assert isinstance(entry, KeyEntry)
+    assert entry == KeyEntry(alias, entry.key_der, expected_chain, 0)
     private = serialization.load_der_private_key(entry.key_der, None)
-    assert _pkcs8(private) == _pkcs8(pki.keys["ec"])  # type: ignore[arg-type]
+    assert _pkcs8(private) == _pkcs8(pki.keys["ec"])
 
 
 def test_wrong_password_without_mac_is_still_a_password_error(tmp_path: Path, pki: Pki) -> None:
@@ -526,7 +526,7 @@ def test_wrong_password_without_mac_is_still_a_password_error(tmp_path: Path, pk
 def test_decode_openssl_legacy_rc2_40_checks_the_mac_first(tmp_path: Path, pki: Pki,
                                                           count_calls: CountCalls) -> None:
     data = _openssl_export(tmp_path, pki, "-name", "web", "-legacy")  # RC2-40 certificates
-    calls = count_calls(pkcs12_module.rc2, "decrypt_cbc")
+    calls = count_calls(rc2, "decrypt_cbc")
     with pytest.raises(WrongPasswordError):  # the MAC is checked first: nothing is decrypted
         decode_pkcs12(data, "wrong-password")
     assert calls == []
@@ -556,7 +556,7 @@ def test_decode_cryptography_serializer(pki: Pki, encryption: str, kind: str) ->
     (entry,) = decode_pkcs12(data, PASSWORD)
     assert isinstance(entry, KeyEntry)
     assert (entry.alias, entry.chain_der) == ("Mixed-Case", (pki.leaves[kind], pki.intermediate, pki.ca))
-    assert _pkcs8(serialization.load_der_private_key(entry.key_der, None)) == _pkcs8(pki.keys[kind])  # type: ignore[arg-type]
+    assert _pkcs8(serialization.load_der_private_key(entry.key_der, None)) == _pkcs8(pki.keys[kind])
 
 
 def test_decode_cryptography_truststore(pki: Pki) -> None:

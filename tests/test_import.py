@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, load_der_private_key, load_pem_private_key
 
 from kstool.crypto.material import private_key_to_pkcs8
@@ -79,7 +80,8 @@ class Pki:
 
     def key_pkcs8(self, name: str) -> bytes:
         key = load_pem_private_key((self.dir / name).read_bytes(), None)
-        return private_key_to_pkcs8(key)  # type: ignore[arg-type]
+        assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey)
+        return private_key_to_pkcs8(key)
 
     def chain(self, leaf: str) -> tuple[bytes, ...]:
         return (self.cert_der(leaf), self.cert_der("inter.crt"), self.cert_der("root.crt"))
@@ -251,7 +253,7 @@ def plan_entries(capsys: pytest.CaptureFixture[str], spec: Path) -> dict[str, di
 
 
 def same_key(a: bytes, b: bytes) -> bool:
-    return load_der_private_key(a, None).private_numbers() == load_der_private_key(b, None).private_numbers()  # type: ignore[union-attr]
+    return load_der_private_key(a, None).private_numbers() == load_der_private_key(b, None).private_numbers()  # type: ignore[union-attr]  # RSA/EC keys only
 
 
 def fingerprints(entries: dict[str, Entry]) -> dict[str, tuple[str, ...]]:
@@ -443,7 +445,7 @@ def test_truststore_follows_the_entries_it_trusts(tmp_path: Path, capsys: pytest
     assert isinstance(new_srv, KeyEntry) and new_srv.chain_der[0] != srv.chain_der[0]
     assert "CN=srv2.example" in x509.load_der_x509_certificate(new_srv.chain_der[0]).subject.rfc4514_string()
     after = entries_of(tmp_path / "trust.p12")
-    assert after["srv-peer"].cert_der == new_srv.chain_der[0]  # type: ignore[union-attr]
+    assert after["srv-peer"] == TrustedEntry("srv-peer", new_srv.chain_der[0], after["srv-peer"].timestamp_ms)
     assert after["corp-root"] == trusted["corp-root"] and after["gw-peer"] == trusted["gw-peer"]
     ok(run(capsys, "plan", spec, "--detailed-exitcode"))
 
@@ -471,8 +473,8 @@ def test_truststore_follows_a_changed_import(tmp_path: Path, capsys: pytest.Capt
     assert any("certificate changed" in r for r in plan["trust/root"]["reasons"]), plan["trust/root"]
     ok(run(capsys, "apply", spec))
     trust = entries_of(tmp_path / "trust.jks")
-    assert trust["gw-peer"].cert_der == pki.cert_der(new_cert)  # type: ignore[union-attr]
-    assert trust["root"].cert_der == pki.cert_der("stranger.crt")  # type: ignore[union-attr]
+    assert trust["gw-peer"] == TrustedEntry("gw-peer", pki.cert_der(new_cert), trust["gw-peer"].timestamp_ms)
+    assert trust["root"] == TrustedEntry("root", pki.cert_der("stranger.crt"), trust["root"].timestamp_ms)
     ok(run(capsys, "plan", spec, "--detailed-exitcode"))
 
 

@@ -611,4 +611,5 @@ def test_inconsistent_rsa_key_is_refused(tmp_path: Path) -> None:
         load_private_key(tmp_path / "bad.key", data, None)
     fine = good.private_key().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                             serialization.NoEncryption())
-    assert load_private_key(tmp_path / "good.key", fine, None).private_numbers() == good
+    loaded = load_private_key(tmp_path / "good.key", fine, None)
+    assert isinstance(loaded, _rsa.RSAPrivateKey) and loaded.private_numbers() == good

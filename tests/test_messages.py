@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from cryptography import x509
@@ -225,7 +226,7 @@ def test_plain_error_adapter_reads_cryptographys_parse_errors() -> None:
 
 
 @pytest.mark.parametrize("store_type", ["pkcs12", "jks"])
-def test_a_flipped_byte_is_an_integrity_failure(store_type: str) -> None:
+def test_a_flipped_byte_is_an_integrity_failure(store_type: Literal["pkcs12", "jks"]) -> None:
     from kstool.crypto.material import private_key_to_pkcs8
     from kstool.errors import WrongPasswordError
     from kstool.formats.codec import decode

@@ -19,6 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from kstool.crypto.material import load_certificates
 from kstool.errors import KstoolError, MaterialError
+from kstool.formats.model import KeyEntry
 from kstool.fsutil import NotRegularFileError, read_regular_file
 from kstool.spec.model import EntrySpec, Generate, KeystoreSpec, Spec, TrustedReference, check_references
 from kstool.spec.yamlload import Location, SpecError
@@ -80,9 +81,9 @@ def _chain_spec(n: int) -> Spec:
     """k0/a is generated; k{i}/a trusts k{i-1}/a: one chain of n-1 references."""
     where = Location("s.yaml", 1, 1, ())
     gen = Generate("CN=x", (), "EC", 256, 90, (), ())
-    stores = [KeystoreSpec("k0", "k0.p12", "pkcs12", None, None, None, "modern", None,  # type: ignore[arg-type]
+    stores = [KeystoreSpec("k0", "k0.p12", "pkcs12", None, None, None, "modern", None,  # type: ignore[arg-type]  # no passwords: not needed here
                            (EntrySpec("a", gen, where),), where)]
-    stores += [KeystoreSpec(f"k{i}", f"k{i}.p12", "pkcs12", None, None, None, "modern", None,  # type: ignore[arg-type]
+    stores += [KeystoreSpec(f"k{i}", f"k{i}.p12", "pkcs12", None, None, None, "modern", None,  # type: ignore[arg-type]  # no passwords: not needed here
                             (EntrySpec("a", TrustedReference(f"k{i - 1}", "a"), where),), where) for i in range(1, n)]
     return Spec(Path("s.yaml"), Path(), tuple(stores))
 
@@ -98,7 +99,7 @@ def test_long_chains_of_trusted_references_resolve_in_linear_time() -> None:
 def test_reference_errors_still_name_the_cycle_and_the_missing_target() -> None:
     spec = _chain_spec(4)
     looped = Spec(spec.file, spec.base_dir, (*spec.keystores[1:],
-                                              KeystoreSpec("k0", "k0.p12", "pkcs12", None, None, None,  # type: ignore[arg-type]
+                                              KeystoreSpec("k0", "k0.p12", "pkcs12", None, None, None,  # type: ignore[arg-type]  # no passwords
                                                            "modern", None, (EntrySpec("a", TrustedReference("k3", "a"),
                                                                                       spec.keystores[0].location),),
                                                            spec.keystores[0].location)))
@@ -271,6 +272,7 @@ def test_pkcs12_chains_are_bounded() -> None:
                                      serialization.NoEncryption())
     root = _self_signed(keys[-1], f"c{MAX_CHAIN_LENGTH}")
     full = decode_pkcs12(_raw_p12([leaf_key], [*certs[:MAX_CHAIN_LENGTH - 1], root]), "password")
+    assert isinstance(full[0], KeyEntry)
     assert len(full[0].chain_der) == MAX_CHAIN_LENGTH - 1  # c0 … c62: c63 is missing, the chain stops there
     with pytest.raises(FormatError, match=f"longer than {MAX_CHAIN_LENGTH} certificates"):
         decode_pkcs12(_raw_p12([leaf_key], [*certs, root]), "password")

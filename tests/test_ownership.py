@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from kstool.formats.codec import decode
-from kstool.formats.model import KeyEntry, detect_type
+from kstool.formats.model import KeyEntry, StoreType, detect_type
 from tests.clirun import CANARY, ROOT, Result, run, snapshot
 
 PW = f"{CANARY}-own"
@@ -404,8 +404,9 @@ def test_two_keystores_sharing_a_generated_password_file_get_one_password(
     result = ok(run(capsys, "apply", spec))
     assert result.out.count("created password file secrets/shared.pass") == 1
     password = (tmp_path / "secrets" / "shared.pass").read_text(encoding="utf-8").strip()
-    for name, store_type in (("a.jks", "jks"), ("b.p12", "pkcs12")):
-        assert decode((tmp_path / name).read_bytes(), store_type, password)  # type: ignore[arg-type]
+    stores: tuple[tuple[str, StoreType], ...] = (("a.jks", "jks"), ("b.p12", "pkcs12"))
+    for name, store_type in stores:
+        assert decode((tmp_path / name).read_bytes(), store_type, password)
     assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
     assert sorted(p.name for p in (tmp_path / "secrets").iterdir()) == ["shared.pass"]
 

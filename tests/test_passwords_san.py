@@ -330,7 +330,7 @@ def _jks(folder: Path, extra: str = "", path: str = "a.jks") -> Path:
 def _reasons(capsys: pytest.CaptureFixture[str], spec: Path) -> list[str]:
     plan = run(capsys, "plan", spec, "--json")
     assert plan.code == 0, plan.err
-    return plan.json()["keystores"][0]["reasons"]  # type: ignore[no-any-return]
+    return plan.json()["keystores"][0]["reasons"]
 
 
 @pytest.fixture()

@@ -18,7 +18,7 @@ import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import cryptography_vectors  # type: ignore[import-untyped]
+import cryptography_vectors
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -35,7 +35,7 @@ from kstool.facts import cert_facts
 from kstool.formats.codec import decode
 from kstool.formats.javaser import skip_sealed_object
 from kstool.formats.jks import encode_jks
-from kstool.formats.model import KeyEntry, TrustedEntry
+from kstool.formats.model import KeyEntry, StoreType, TrustedEntry
 from kstool.formats.pkcs12 import as_read_back
 from tests.clirun import Result, run
 from tests.javatools import HERE, Java, keytool_list
@@ -435,7 +435,8 @@ def test_keystore_chain_out_of_order_is_ordered_and_kept_whole(env: Path, capsys
     mid = _cert("mid", mid_key, issuer=("root", root_key), ca=True)
     leaf = _cert("leaf", key, issuer=("mid", mid_key))
     _jks_source(env, [leaf, root, mid], key)
-    for path, store_type in (("out.p12", "pkcs12"), ("out.jks", "jks")):
+    outputs: tuple[tuple[str, StoreType], ...] = (("out.p12", "pkcs12"), ("out.jks", "jks"))
+    for path, store_type in outputs:
         result = run(capsys, "apply", _spec(env, _import("src.jks"), path=path))
         assert result.code == 0, result.err
         (entry,) = decode((env / path).read_bytes(), store_type, PW)

@@ -22,6 +22,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
 import kstool.fsutil
@@ -95,12 +96,12 @@ def _fail_on_call(monkeypatch: pytest.MonkeyPatch, n: int, *, forever: bool = Fa
         calls["n"] += 1
         return calls["n"] == n or (forever and calls["n"] > n)
 
-    real_write = kstool.transaction.atomic_write
+    real_write = kstool.transaction.atomic_write  # type: ignore[attr-defined]  # patched where transaction looks it up
 
     def flaky_write(path: Path, data: bytes, **kwargs: object) -> None:
         if failing():
             raise OSError(28, "No space left on device")
-        real_write(path, data, **kwargs)  # type: ignore[arg-type]
+        real_write(path, data, **kwargs)  # type: ignore[arg-type]  # forwards the caller's keywords
 
     class FlakyOs:
         def __getattr__(self, name: str) -> object:
@@ -164,7 +165,7 @@ def test_failure_inside_an_atomic_write_leaves_no_temp_file(tmp_path: Path, caps
             raise OSError(5, "Input/output error")
         real(*args)
 
-    monkeypatch.setattr(kstool.fsutil.os, target, broken)
+    monkeypatch.setattr(os, target, broken)
     result = run(capsys, "apply", spec)
     assert result.code == 1 and "Input/output error" in result.err
     assert not list(tmp_path.rglob("*.kstool-tmp"))
@@ -330,7 +331,7 @@ def test_temp_files_are_private_before_rename(tmp_path: Path, capsys: pytest.Cap
         modes.append(os.stat(src).st_mode & 0o777)
         real(src, dst)
 
-    monkeypatch.setattr(kstool.fsutil.os, "replace", spy)
+    monkeypatch.setattr(os, "replace", spy)
     spec = project(tmp_path, "  - name: a\n    path: a.jks\n    password: {file: s/a.pass, generate: true}\n"
                              "    entries:\n      - alias: root\n        trusted: {certificate: certs/root.crt}\n")
     assert run(capsys, "apply", spec).code == 0
@@ -417,19 +418,19 @@ def test_truncated_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
 
 # -- bad inputs, each with its exit code, message, and no file changed ----------------------------------
 
-def _cert(key: object, subject: str, *, days: tuple[int, int] = (-1, 365)) -> bytes:
+def _cert(key: CertificateIssuerPrivateKeyTypes, subject: str, *, days: tuple[int, int] = (-1, 365)) -> bytes:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     now = dt.datetime.now(dt.UTC)
     builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-               .public_key(key.public_key())  # type: ignore[attr-defined]
+               .public_key(key.public_key())
                .serial_number(7).not_valid_before(now + dt.timedelta(days=days[0]))
                .not_valid_after(now + dt.timedelta(days=days[1])))
-    cert = builder.sign(key, hashes.SHA256())  # type: ignore[arg-type]
+    cert = builder.sign(key, hashes.SHA256())
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _key_pem(key: object) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,  # type: ignore[attr-defined]
+def _key_pem(key: CertificateIssuerPrivateKeyTypes) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
 
@@ -628,10 +629,10 @@ def test_self_check_failure_writes_nothing(tmp_path: Path, capsys: pytest.Captur
     import kstool.executor
     import kstool.planner
 
-    real = kstool.executor.encode
+    real = kstool.executor.encode  # type: ignore[attr-defined]  # patched where the executor looks it up
 
     def lossy(entries: list[object], *args: object, **kwargs: object) -> bytes:
-        return real(entries[:-1], *args, **kwargs)  # type: ignore[arg-type]
+        return real(entries[:-1], *args, **kwargs)  # type: ignore[arg-type]  # forwards the caller's arguments
 
     spec = project(tmp_path, THREE)
     before = snapshot(tmp_path)

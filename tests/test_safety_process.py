@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -145,7 +146,7 @@ def _raise_in_worker(error: BaseException) -> None:
     raise error
 
 
-def _all_subclasses(cls: type) -> list[type]:
+def _all_subclasses(cls: type[KstoolError]) -> list[type[KstoolError]]:
     return [cls, *(s for sub in cls.__subclasses__() for s in _all_subclasses(sub))]
 
 
@@ -176,7 +177,9 @@ def test_pool_workers_hold_no_lock_and_errors_cross(tmp_path: Path, monkeypatch:
                                                     method: str) -> None:
     monkeypatch.setattr(kstool.parallel, "START_METHOD", method)
     monkeypatch.setattr(kstool.parallel, "cpu_count", lambda: 2)
-    with apply_lock(tmp_path) as identity, Pool(2) as pool:
+    with apply_lock(tmp_path) as fd, Pool(2) as pool:
+        locked = os.fstat(fd)
+        identity = (locked.st_dev, locked.st_ino)  # the folder the lock is held on (not the descriptor's number)
         seen = pmap(_lock_fds_in_worker, [identity] * 4, jobs=2, min_tasks=1, pool=pool)
         assert {pid for pid, _ in seen} - {os.getpid()}  # really in other processes
         assert all(fds == [] for _, fds in seen)  # none of them kept the locked folder open
@@ -258,13 +261,13 @@ def _three(tmp_path: Path, capsys: pytest.CaptureFixture[str], *flags: str) -> t
     return spec, before
 
 
-def _before_commit(monkeypatch: pytest.MonkeyPatch, action: object) -> None:
+def _before_commit(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object]) -> None:
     """Run ``action()`` after apply planned and staged everything, right before its commit starts."""
     real = kstool.executor._stage
 
     def racing(*args: object, **kwargs: object) -> object:
-        staged = real(*args, **kwargs)  # type: ignore[arg-type]
-        action()  # type: ignore[operator]
+        staged = real(*args, **kwargs)  # type: ignore[arg-type]  # forwards the caller's arguments
+        action()
         return staged
 
     monkeypatch.setattr(kstool.executor, "_stage", racing)
@@ -351,7 +354,7 @@ def test_output_folder_removed_during_apply_is_not_recreated(
 
     def remove_then_plan(*args: object, **kwargs: object) -> bytes:  # after planning, before anything is staged
         shutil.rmtree(tmp_path / "out")
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]  # forwards the caller's arguments
 
     monkeypatch.setattr(kstool.executor, "lock_content", remove_then_plan)
     result = run(capsys, "apply", spec, "-o", str(tmp_path / "out"))
@@ -373,7 +376,7 @@ def test_a_signal_inside_the_commit_rolls_back(tmp_path: Path, capsys: pytest.Ca
     calls: list[str] = []
 
     def interrupted_after_first(self: kstool.transaction.Commit, rel: str, *args: object, **kwargs: object) -> None:
-        real(self, rel, *args, **kwargs)  # type: ignore[arg-type]
+        real(self, rel, *args, **kwargs)  # type: ignore[arg-type]  # forwards the caller's arguments
         calls.append(rel)
         if len(calls) == 1:
             os.kill(os.getpid(), sig)  # a real Ctrl-C (or SIGTERM), between the first and the second rename
@@ -442,7 +445,7 @@ def test_enospc_at_the_lock_or_a_password_file_rolls_everything_back(
         _enospc_when(monkeypatch, kstool.fsutil, name, hit)
         _enospc_when(monkeypatch, kstool.executor, name, hit)
     else:
-        _enospc_when(monkeypatch, kstool.transaction.os, name, hit)
+        _enospc_when(monkeypatch, os, name, hit)  # the os module transaction uses
     result = run(capsys, "apply", spec)
     assert result.code == 1, result.err
     assert "No space left on device" in result.err and "nothing was changed" in result.err

@@ -164,9 +164,14 @@ def test_yaml11_traps_are_errors(value: str) -> None:
         load_yaml(f"a: {value}\n", "s.yaml")
 
 
-@pytest.mark.parametrize("value", ['"NO"', "'0600'", "true", "12", "~", "plain text"])
-def test_yaml_safe_values(value: str) -> None:
-    load_yaml(f"a: {value}\n", "s.yaml")
+@pytest.mark.parametrize(("value", "parsed"), [
+    ('"NO"', "NO"), ("'0600'", "0600"), ("true", True), ("false", False), ("12", 12), ("~", None),
+    ("plain text", "plain text"),
+])
+def test_yaml_safe_values(value: str, parsed: object) -> None:
+    data = load_yaml(f"a: {value}\n", "s.yaml").data
+    assert data == {"a": parsed}
+    assert type(data["a"]) is type(parsed)  # True is not 1, "0600" is not 384
 
 
 def test_schema_ships_in_package_and_matches_top_level_copy() -> None:
@@ -175,5 +180,7 @@ def test_schema_ships_in_package_and_matches_top_level_copy() -> None:
 
 
 def test_examples_validate() -> None:
-    for spec in ROOT.glob("examples/**/kstool.yaml"):
-        load_spec(spec)
+    specs = sorted(ROOT.glob("examples/**/kstool.yaml"))
+    assert ROOT / "examples" / "wso2" / "kstool.yaml" in specs  # the glob finds the shipped examples
+    for spec in specs:
+        assert load_spec(spec).keystores, spec
