@@ -140,9 +140,11 @@ class Plan:
         return tuple(out)
 
     def summary(self) -> dict[str, int]:
+        """Keystores per action; one that replaces a key counts as a replace (both views show this count)."""
         counts = {a.value: 0 for a in Action}
         for k in self.keystores:
-            counts[k.action.value] += 1
+            replaces_key = k.action is Action.UPDATE and any(e.action is Action.REPLACE for e in k.entries)
+            counts[Action.REPLACE.value if replaces_key else k.action.value] += 1
         return counts
 
     def entry_summary(self) -> dict[str, int]:

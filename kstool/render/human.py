@@ -108,9 +108,7 @@ def _summary(plan: dict[str, Any]) -> Line:
     n = len(plan["keystores"])
     if not plan["changes"]:
         return [("No changes.", "green"), (f" {n} keystore(s) match the spec.", "")]
-    counts = {action: 0 for action in SYMBOLS}
-    for ks in plan["keystores"]:
-        counts["replace" if _replaced_keys(ks) else ks["action"]] += 1
+    counts = plan["summary"]  # a keystore that replaces a key is counted as a replace there
     if plan.get("lock_file") == "update" and not any(counts[a] for a in ("create", "update", "replace", "delete")):
         return [("Plan:", "bold"), (f" only kstool.lock to write; {n} keystore(s) match the spec.", "")]
     destroyed = plan["summary"].get("keys_destroyed", 0)
