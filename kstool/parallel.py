@@ -154,7 +154,7 @@ class Pool:
 
 def _worker_processes(executor: ProcessPoolExecutor) -> list[multiprocessing.process.BaseProcess]:
     """The executor's live worker processes: ``ProcessPoolExecutor._processes`` (private; tested in
-    tests/test_safety_process.py) has no public equivalent for killing workers mid-task."""
+    tests/e2e/test_safety_process.py) has no public equivalent for killing workers mid-task."""
     processes = getattr(executor, "_processes", None) or {}
     return list(processes.values())
 

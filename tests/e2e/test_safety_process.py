@@ -28,8 +28,8 @@ from kstool.applylock import apply_lock
 from kstool.errors import KstoolError
 from kstool.interrupts import Interrupted
 from kstool.parallel import Pool, pmap
-from tests.clirun import CANARY, run, snapshot
-from tests.test_safety import THREE, project
+from tests.e2e.test_safety import THREE, project
+from tests.support.clirun import CANARY, run, snapshot
 
 PW = f"{CANARY}-store"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORKLOADS = ("gen-rsa", "gen-ec", "import", "noop-plan", "startup", "memory")
 ROW_KEYS = {"workload", "n", "kstool", "baseline", "baseline_name", "target", "met", "unit", "detail", "ratio"}
 

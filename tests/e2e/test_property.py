@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from kstool.formats.codec import decode
 from kstool.formats.model import KeyEntry, TrustedEntry, detect_type
-from tests.clirun import run, snapshot
+from tests.support.clirun import run, snapshot
 
 KEYWORDS = ("CN", "OU", "O", "L", "ST", "C")
 SAFE = string.ascii_letters + string.digits

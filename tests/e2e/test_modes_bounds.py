@@ -22,7 +22,7 @@ from kstool.errors import KstoolError, MaterialError
 from kstool.fsutil import NotRegularFileError, read_regular_file
 from kstool.spec.model import EntrySpec, Generate, KeystoreSpec, Spec, TrustedReference, check_references
 from kstool.spec.yamlload import Location, SpecError
-from tests.clirun import CANARY, ROOT, run
+from tests.support.clirun import CANARY, ROOT, run
 
 PW = f"{CANARY}-store"
 CERTS = ROOT / "examples" / "wso2" / "certs"

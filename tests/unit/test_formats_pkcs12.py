@@ -35,9 +35,9 @@ from kstool.formats.pkcs12 import (
     pkcs12_kdf,
 )
 from tests.conftest import CountCalls
-from tests.javatools import Java, keytool_list, openssl_pkcs12_info, sha256_hex
+from tests.support.javatools import Java, keytool_list, openssl_pkcs12_info, sha256_hex
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "changeit"
 T0 = 1_700_000_000_000
 NOT_BEFORE = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)

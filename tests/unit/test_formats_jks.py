@@ -28,9 +28,9 @@ from kstool.formats import der
 from kstool.formats import jks as kjks
 from kstool.formats.jks import MAX_ITERATIONS, decode_jceks, decode_jks, encode_jceks, encode_jks
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry
-from tests.javatools import Java, keytool_list, sha256_hex
+from tests.support.javatools import Java, keytool_list, sha256_hex
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 STORE_PW = "store-secret-1"
 KEY_PW = "key-secret-2"
 T0 = 1_700_000_000_000

@@ -1,6 +1,6 @@
-"""Mutation fuzzing of the three keystore readers: shared material for tests/test_fuzz.py, and a CI harness.
+"""Mutation fuzzing of the three keystore readers: shared material for tests/e2e/test_fuzz.py, and a CI harness.
 
-Run ``python3 tests/fuzz_readers.py --seconds 20 [--seed N]``: a seeded, time-bounded loop mutates valid JKS,
+Run ``python3 tests/support/fuzz_readers.py --seconds 20 [--seed N]``: a seeded, time-bounded loop mutates valid JKS,
 JCEKS and PKCS12 stores (and their passwords) and calls ``kstool.formats.codec.decode``. Only
 ``kstool.errors.FormatError`` (WrongPasswordError is one) may escape; anything else, or a decode slower than
 ``SLOW_SECONDS``, is a crash: it is printed with the input as hex and the exit code is 1.
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 if __package__ in (None, ""):  # run as a script: make ``tests`` and ``kstool`` importable from a clone
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization

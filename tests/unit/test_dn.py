@@ -1,6 +1,6 @@
 """kstool.crypto.dn against the judge: JDK 17's own -dname parser.
 
-keytool -genkeypair builds its subject with ``new sun.security.x509.X500Name(dname)``; tests/java/DnDer.java
+keytool -genkeypair builds its subject with ``new sun.security.x509.X500Name(dname)``; tests/support/java/DnDer.java
 runs exactly that for a whole table in one JVM, and a few strings go through real ``keytool -genkeypair``
 to show the shortcut writes the same DER as keytool.
 """
@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 from kstool.crypto.dn import DNError, format_dname, parse_dname
 from kstool.errors import KstoolError
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1] / "support"  # java/ sources live in tests/support
 EXPORTS = ["--add-exports", "java.base/sun.security.x509=ALL-UNNAMED"]
 
 # Strings keytool accepts; parse_dname must give the same DER.

@@ -27,7 +27,7 @@ def test_encoding_without_libcrypto_gives_the_same_bytes(monkeypatch: pytest.Mon
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from tests.test_reproducible import CERTS  # the shipped example CA
+    from tests.e2e.test_reproducible import CERTS  # the shipped example CA
 
     root = x509.load_pem_x509_certificate((CERTS / "root.crt").read_bytes()).public_bytes(Encoding.DER)
     entries = [TrustedEntry("root", root, 0)]

@@ -19,7 +19,7 @@ import pytest
 
 from kstool.formats.codec import decode
 from kstool.formats.model import KeyEntry, detect_type
-from tests.clirun import CANARY, ROOT, Result, run, snapshot
+from tests.support.clirun import CANARY, ROOT, Result, run, snapshot
 
 PW = f"{CANARY}-own"
 CERTS = ROOT / "examples" / "wso2" / "certs"

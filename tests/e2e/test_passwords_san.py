@@ -10,8 +10,8 @@ import pytest
 from kstool.crypto.san import SanItem, check_san, same_san, san_key
 from kstool.formats.codec import decode
 from kstool.formats.model import detect_type
-from tests.clirun import Result, run, snapshot
-from tests.javatools import Java, keytool_list
+from tests.support.clirun import Result, run, snapshot
+from tests.support.javatools import Java, keytool_list
 
 PW = "Store-Pass-1"
 PW2 = "Store-Pass-2"

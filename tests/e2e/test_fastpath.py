@@ -10,8 +10,8 @@ import pytest
 
 import kstool.formats.pkcs12 as pkcs12
 from kstool.formats import der
-from tests.clirun import CANARY, ROOT, run
 from tests.conftest import CountCalls
+from tests.support.clirun import CANARY, ROOT, run
 
 PW = f"{CANARY}-fast"
 SPEC = """version: 1

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.clirun import run
+from tests.support.clirun import run
 
 NOW = dt.datetime.now(dt.UTC)
 PW = "Msg-Store-Pw-1"

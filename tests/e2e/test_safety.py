@@ -28,7 +28,7 @@ import kstool.fsutil
 import kstool.transaction
 from kstool.formats.codec import decode
 from kstool.secrets import Secret
-from tests.clirun import CANARY, ROOT, run, snapshot
+from tests.support.clirun import CANARY, ROOT, run, snapshot
 
 PW = f"{CANARY}-store"
 PW2 = f"{CANARY}-rotated"

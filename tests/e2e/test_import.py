@@ -25,8 +25,8 @@ from kstool.crypto.material import private_key_to_pkcs8
 from kstool.errors import WrongPasswordError
 from kstool.formats.codec import decode
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
-from tests.clirun import Result, run, snapshot
-from tests.javatools import Java, keytool_list, sha256_hex
+from tests.support.clirun import Result, run, snapshot
+from tests.support.javatools import Java, keytool_list, sha256_hex
 
 PW = "Store-Pass-1"
 PW2 = "Store-Pass-2"

@@ -24,8 +24,8 @@ from kstool.formats import der
 from kstool.formats import jks as kjks
 from kstool.formats import pkcs12 as p12
 from kstool.formats.codec import decode
-from tests.clirun import ROOT, run
-from tests.fuzz_readers import (
+from tests.support.clirun import ROOT, run
+from tests.support.fuzz_readers import (
     INTERESTING,
     ITERATIONS,
     OP_KINDS,
@@ -246,7 +246,7 @@ def test_mac_less_store_with_mutated_certificates_is_a_format_error() -> None:
 @pytest.mark.slow
 def test_fuzz_harness_runs_clean_for_five_seconds() -> None:
     result = subprocess.run(  # our own script, fixed arguments
-        [sys.executable, str(ROOT / "tests" / "fuzz_readers.py"), "--seconds", "5", "--seed", "7"],
+        [sys.executable, str(ROOT / "tests" / "support" / "fuzz_readers.py"), "--seconds", "5", "--seed", "7"],
         capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "0 crash(es)" in result.stdout

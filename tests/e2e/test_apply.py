@@ -13,8 +13,8 @@ from cryptography import x509
 from kstool.facts import load_cert
 from kstool.formats.codec import decode
 from kstool.formats.model import KeyEntry, detect_type
-from tests.clirun import ROOT, copy_example, run, snapshot
-from tests.javatools import Java, keytool_list, sha256_hex
+from tests.support.clirun import ROOT, copy_example, run, snapshot
+from tests.support.javatools import Java, keytool_list, sha256_hex
 
 PW = "Store-Pass-1"
 PW2 = "Store-Pass-2"

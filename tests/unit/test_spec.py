@@ -12,7 +12,7 @@ from kstool.spec.model import Generate, ImportFiles, TrustedReference, load_spec
 from kstool.spec.validate import schema, schema_text
 from kstool.spec.yamlload import SpecError, load_yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 GOOD = """\
 version: 1

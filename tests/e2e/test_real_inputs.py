@@ -37,8 +37,8 @@ from kstool.formats.javaser import skip_sealed_object
 from kstool.formats.jks import encode_jks
 from kstool.formats.model import KeyEntry, TrustedEntry
 from kstool.formats.pkcs12 import as_read_back
-from tests.clirun import Result, run
-from tests.javatools import HERE, Java, keytool_list
+from tests.support.clirun import Result, run
+from tests.support.javatools import HERE, Java, keytool_list
 
 PW = "Store-Pass-1"
 VECTORS = Path(cryptography_vectors.__file__).parent / "x509"

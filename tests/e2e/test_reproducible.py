@@ -16,8 +16,8 @@ from kstool.formats.codec import encode
 from kstool.formats.model import Entry
 from kstool.inputs import resolve_inputs
 from kstool.spec.model import load_spec
-from tests.clirun import ROOT, run
-from tests.javatools import Java, keytool_list, openssl_pkcs12_info
+from tests.support.clirun import ROOT, run
+from tests.support.javatools import Java, keytool_list, openssl_pkcs12_info
 
 CERTS = ROOT / "examples" / "wso2" / "certs"
 PASSWORD = "Repro-Pass-1"

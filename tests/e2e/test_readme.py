@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clirun import ROOT, run
+from tests.support.clirun import ROOT, run
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
