@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from kstool.facts import load_cert
+from kstool.engine.facts import load_cert
 from kstool.formats.codec import decode
 from kstool.formats.model import KeyEntry, detect_type
 from tests.support.clirun import ROOT, copy_example, run, snapshot

@@ -407,9 +407,9 @@ def test_every_coloured_span_is_reset_on_its_own_line(workdir: Path, env: None, 
 
 def test_no_color_flag_on_every_command_that_prints(workdir: Path, env: None, monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    import kstool.output
+    import kstool.cli.views.console
 
-    monkeypatch.setattr(kstool.output, "_settings", {"no_color": False})  # restored after the test
+    monkeypatch.setattr(kstool.cli.views.console, "_settings", {"no_color": False})  # restored after the test
     _generated_spec(workdir, 1)
     monkeypatch.setenv("FORCE_COLOR", "1")
     assert "\x1b[" in run(capsys, "plan", "kstool.yaml").out

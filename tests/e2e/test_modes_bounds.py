@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 
 from kstool.crypto.material import load_certificates
+from kstool.engine.fsutil import NotRegularFileError, read_regular_file
 from kstool.errors import KstoolError, MaterialError
-from kstool.fsutil import NotRegularFileError, read_regular_file
 from kstool.spec.model import EntrySpec, Generate, KeystoreSpec, Spec, TrustedReference, check_references
 from kstool.spec.yamlload import Location, SpecError
 from tests.support.clirun import CANARY, ROOT, run
@@ -239,7 +239,7 @@ def _raw_p12(key_ders: list[bytes], cert_ders: list[bytes], *, names: bool = Fal
 @pytest.mark.parametrize("prove_only", [False, True], ids=["full-open", "lock-fast-path"])
 def test_a_macless_store_is_untrusted_on_every_open_path(prove_only: bool) -> None:
     """Even bytes that kstool.lock records (the fast path proves the password by the MAC alone) are refused."""
-    from kstool.observe import _try_open
+    from kstool.engine.observe import _try_open
 
     data = _raw_p12([], [_self_signed(ed25519.Ed25519PrivateKey.generate(), "x")], names=True)
     result = _try_open((data, "pkcs12", [("password", PW)], [PW], prove_only, not prove_only, prove_only))
@@ -317,7 +317,7 @@ def test_backups_keep_is_configurable(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_prune_orders_same_second_backups_by_their_counter(tmp_path: Path) -> None:
-    from kstool.transaction import prune_backups
+    from kstool.engine.commit import prune_backups
 
     names = ["a.jks.20261202T100000Z.kstool-backup", "a.jks.20261202T100000Z.1.kstool-backup",
              "a.jks.20261202T100000Z.2.kstool-backup", "a.jks.20261201T100000Z.7.kstool-backup"]

@@ -454,10 +454,10 @@ def test_a_malformed_lock_file_is_named_not_a_bug(tmp_path: Path, capsys: pytest
 
 def test_a_huge_or_special_lock_file_is_refused_without_reading_it(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    import kstool.lockfile
+    import kstool.engine.lockfile
 
     spec = write(tmp_path, store("a", "a.jks", gen("k", "a")))
-    monkeypatch.setattr(kstool.lockfile, "MAX_LOCK_BYTES", 1024)
+    monkeypatch.setattr(kstool.engine.lockfile, "MAX_LOCK_BYTES", 1024)
     (tmp_path / "kstool.lock").write_bytes(b" " * 2048)
     result = run(capsys, "plan", spec)
     assert result.code == 1 and "kstool.lock is not a kstool lock file: larger than" in result.err

@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 
 from kstool.crypto.material import load_certificates, private_key_to_pkcs8
 from kstool.crypto.policy import check_certificates
+from kstool.engine.facts import cert_facts
 from kstool.errors import FormatError, KstoolError
-from kstool.facts import cert_facts
 from kstool.formats.codec import decode
 from kstool.formats.javaser import skip_sealed_object
 from kstool.formats.jks import encode_jks
@@ -279,13 +279,13 @@ def test_serial_zero_root_store_loads_in_java(serial_zero: Path, capsys: pytest.
 
 def test_library_warnings_are_formatted_at_the_cli_boundary(
         env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    import kstool.commands
+    import kstool.cli.commands
 
     def noisy(spec: Path) -> int:
         warnings.warn("something deprecated\nover two lines", DeprecationWarning, stacklevel=1)
         return 0
 
-    monkeypatch.setattr(kstool.commands, "cmd_validate", noisy)
+    monkeypatch.setattr(kstool.cli.commands, "cmd_validate", noisy)
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         result = run(capsys, "validate", env / "kstool.yaml")

@@ -24,10 +24,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.x509.oid import NameOID
 
-import kstool.fsutil
-import kstool.transaction
+import kstool.engine.commit
+import kstool.engine.fsutil
+from kstool.engine.passwords import Secret
 from kstool.formats.codec import decode
-from kstool.secrets import Secret
 from tests.support.clirun import CANARY, ROOT, run, snapshot
 
 PW = f"{CANARY}-store"
@@ -95,7 +95,7 @@ def _fail_on_call(monkeypatch: pytest.MonkeyPatch, n: int, *, forever: bool = Fa
         calls["n"] += 1
         return calls["n"] == n or (forever and calls["n"] > n)
 
-    real_write = kstool.transaction.atomic_write
+    real_write = kstool.engine.commit.atomic_write
 
     def flaky_write(path: Path, data: bytes, **kwargs: object) -> None:
         if failing():
@@ -112,8 +112,8 @@ def _fail_on_call(monkeypatch: pytest.MonkeyPatch, n: int, *, forever: bool = Fa
                 raise OSError(28, "No space left on device")
             os.replace(src, dst)
 
-    monkeypatch.setattr(kstool.transaction, "atomic_write", flaky_write)
-    monkeypatch.setattr(kstool.transaction, "os", FlakyOs())
+    monkeypatch.setattr(kstool.engine.commit, "atomic_write", flaky_write)
+    monkeypatch.setattr(kstool.engine.commit, "os", FlakyOs())
 
 
 @pytest.mark.parametrize(("failing_call", "flags"), [
@@ -164,7 +164,7 @@ def test_failure_inside_an_atomic_write_leaves_no_temp_file(tmp_path: Path, caps
             raise OSError(5, "Input/output error")
         real(*args)
 
-    monkeypatch.setattr(kstool.fsutil.os, target, broken)
+    monkeypatch.setattr(kstool.engine.fsutil.os, target, broken)
     result = run(capsys, "apply", spec)
     assert result.code == 1 and "Input/output error" in result.err
     assert not list(tmp_path.rglob("*.kstool-tmp"))
@@ -330,7 +330,7 @@ def test_temp_files_are_private_before_rename(tmp_path: Path, capsys: pytest.Cap
         modes.append(os.stat(src).st_mode & 0o777)
         real(src, dst)
 
-    monkeypatch.setattr(kstool.fsutil.os, "replace", spy)
+    monkeypatch.setattr(kstool.engine.fsutil.os, "replace", spy)
     spec = project(tmp_path, "  - name: a\n    path: a.jks\n    password: {file: s/a.pass, generate: true}\n"
                              "    entries:\n      - alias: root\n        trusted: {certificate: certs/root.crt}\n")
     assert run(capsys, "apply", spec).code == 0
@@ -359,7 +359,7 @@ def test_debug_traceback_of_a_bug_carries_no_secret(tmp_path: Path, capsys: pyte
     def bug(*args: object, **kwargs: object) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr("kstool.planner.compute_plan", bug)
+    monkeypatch.setattr("kstool.engine.planner.compute_plan", bug)
     result = run(capsys, "--debug", "plan", spec)  # run() asserts no password appears in out/err
     assert result.code == 3 and "unexpected error (RuntimeError)" in result.err and "Traceback" in result.err
     plain = run(capsys, "plan", spec)
@@ -625,18 +625,18 @@ def test_hostile_certificate_inside_a_valid_store_is_a_clean_error(tmp_path: Pat
 def test_self_check_failure_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                            monkeypatch: pytest.MonkeyPatch, env: None) -> None:
     """An encoder bug that loses an entry is caught by re-opening the new artifact, before any write."""
-    import kstool.executor
-    import kstool.planner
+    import kstool.engine.execute
+    import kstool.engine.planner
 
-    real = kstool.executor.encode
+    real = kstool.engine.execute.encode
 
     def lossy(entries: list[object], *args: object, **kwargs: object) -> bytes:
         return real(entries[:-1], *args, **kwargs)  # type: ignore[arg-type]
 
     spec = project(tmp_path, THREE)
     before = snapshot(tmp_path)
-    monkeypatch.setattr(kstool.executor, "encode", lossy)
-    monkeypatch.setattr(kstool.planner, "encode", lossy)  # the planner encodes what it can know in advance
+    monkeypatch.setattr(kstool.engine.execute, "encode", lossy)
+    monkeypatch.setattr(kstool.engine.planner, "encode", lossy)  # the planner encodes what it can know in advance
     result = run(capsys, "apply", spec, "--jobs", "1")
     assert result.code == 1 and "internal self-check failed for a.jks" in result.err
     assert snapshot(tmp_path) == before

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 
-import kstool.executor
-import kstool.fsutil
-import kstool.parallel
-import kstool.transaction
-from kstool.applylock import apply_lock
+import kstool.engine.commit
+import kstool.engine.execute
+import kstool.engine.fsutil
+import kstool.engine.parallel
+from kstool.engine.interrupts import Interrupted
+from kstool.engine.parallel import Pool, pmap
+from kstool.engine.writer_lock import apply_lock
 from kstool.errors import KstoolError
-from kstool.interrupts import Interrupted
-from kstool.parallel import Pool, pmap
 from tests.e2e.test_safety import THREE, project
 from tests.support.clirun import CANARY, run, snapshot
 
@@ -152,10 +152,10 @@ def _all_subclasses(cls: type) -> list[type]:
 def _kstool_errors() -> list[KstoolError]:
     import inspect
 
-    import kstool.app
-    import kstool.commands
-    import kstool.executor
-    import kstool.verify  # noqa: F401  (every module that defines an error class)
+    import kstool.cli.app
+    import kstool.cli.commands
+    import kstool.engine.execute
+    import kstool.engine.verify  # noqa: F401  (every module that defines an error class)
     from kstool.errors import MultiError
 
     errors: list[KstoolError] = [MultiError([KstoolError("b.p12 is broken"), KstoolError("a.p12 is broken")])]
@@ -174,8 +174,8 @@ def _kstool_errors() -> list[KstoolError]:
 @pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
 def test_pool_workers_hold_no_lock_and_errors_cross(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                     method: str) -> None:
-    monkeypatch.setattr(kstool.parallel, "START_METHOD", method)
-    monkeypatch.setattr(kstool.parallel, "cpu_count", lambda: 2)
+    monkeypatch.setattr(kstool.engine.parallel, "START_METHOD", method)
+    monkeypatch.setattr(kstool.engine.parallel, "cpu_count", lambda: 2)
     with apply_lock(tmp_path) as identity, Pool(2) as pool:
         seen = pmap(_lock_fds_in_worker, [identity] * 4, jobs=2, min_tasks=1, pool=pool)
         assert {pid for pid, _ in seen} - {os.getpid()}  # really in other processes
@@ -198,11 +198,11 @@ def test_errors_pickle() -> None:
 def test_worker_processes_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
     """``Pool.terminate`` kills workers through ProcessPoolExecutor's private ``_processes``: fail loudly if it
     goes away."""
-    monkeypatch.setattr(kstool.parallel, "cpu_count", lambda: 2)
+    monkeypatch.setattr(kstool.engine.parallel, "cpu_count", lambda: 2)
     pool = Pool(2)
     try:
         pids = {pid for pid, _ in pmap(_lock_fds_in_worker, [(0, 0)] * 4, jobs=2, min_tasks=1, pool=pool)}
-        workers = kstool.parallel._worker_processes(pool.executor(4))
+        workers = kstool.engine.parallel._worker_processes(pool.executor(4))
         assert {p.pid for p in workers} >= pids and all(p.is_alive() for p in workers)
     finally:
         pool.terminate()
@@ -228,14 +228,14 @@ def process_starts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def test_j_48_for_two_keys_starts_at_most_two_workers(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kstool.parallel, "cpu_count", lambda: 64)
+    monkeypatch.setattr(kstool.engine.parallel, "cpu_count", lambda: 64)
     started = process_starts(monkeypatch)
     spec = rsa_spec(tmp_path, 2)
     assert run(capsys, "apply", spec, "-j", "48").code == 0
     assert 1 <= len(started) <= 2
-    assert kstool.parallel.workers_for(48, 2) == 2 and kstool.parallel.workers_for(48, 100) == 48
-    monkeypatch.setattr(kstool.parallel, "cpu_count", lambda: 2)
-    assert kstool.parallel.workers_for(48, 100) == 2 and kstool.parallel.workers_for(0, 5) == 1
+    assert kstool.engine.parallel.workers_for(48, 2) == 2 and kstool.engine.parallel.workers_for(48, 100) == 48
+    monkeypatch.setattr(kstool.engine.parallel, "cpu_count", lambda: 2)
+    assert kstool.engine.parallel.workers_for(48, 100) == 2 and kstool.engine.parallel.workers_for(0, 5) == 1
 
 
 # -- item 3: a file or folder changed under a running apply is never overwritten --------------------------------
@@ -257,14 +257,14 @@ def _three(tmp_path: Path, capsys: pytest.CaptureFixture[str], *flags: str) -> t
 
 def _before_commit(monkeypatch: pytest.MonkeyPatch, action: object) -> None:
     """Run ``action()`` after apply planned and staged everything, right before its commit starts."""
-    real = kstool.executor._stage
+    real = kstool.engine.execute._stage
 
     def racing(*args: object, **kwargs: object) -> object:
         staged = real(*args, **kwargs)  # type: ignore[arg-type]
         action()  # type: ignore[operator]
         return staged
 
-    monkeypatch.setattr(kstool.executor, "_stage", racing)
+    monkeypatch.setattr(kstool.engine.execute, "_stage", racing)
 
 
 def _no_temp_files(folder: Path) -> bool:
@@ -344,13 +344,13 @@ def test_a_subfolder_swapped_for_a_link_is_never_written_through(
 def test_output_folder_removed_during_apply_is_not_recreated(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: None) -> None:
     spec, _ = _three(tmp_path, capsys, "-o", str(tmp_path / "out"))
-    real = kstool.executor.lock_content
+    real = kstool.engine.execute.lock_content
 
     def remove_then_plan(*args: object, **kwargs: object) -> bytes:  # after planning, before anything is staged
         shutil.rmtree(tmp_path / "out")
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(kstool.executor, "lock_content", remove_then_plan)
+    monkeypatch.setattr(kstool.engine.execute, "lock_content", remove_then_plan)
     result = run(capsys, "apply", spec, "-o", str(tmp_path / "out"))
     assert result.code == 1, result.err
     assert "the output folder changed during apply" in result.err and "run apply again" in result.err
@@ -366,16 +366,16 @@ def test_a_signal_inside_the_commit_rolls_back(tmp_path: Path, capsys: pytest.Ca
                                                said: str) -> None:
     spec, before = _three(tmp_path, capsys)
     folder = tmp_path / "spec"
-    real = kstool.transaction.Commit.replace
+    real = kstool.engine.commit.Commit.replace
     calls: list[str] = []
 
-    def interrupted_after_first(self: kstool.transaction.Commit, rel: str, *args: object, **kwargs: object) -> None:
+    def interrupted_after_first(self: kstool.engine.commit.Commit, rel: str, *args: object, **kwargs: object) -> None:
         real(self, rel, *args, **kwargs)  # type: ignore[arg-type]
         calls.append(rel)
         if len(calls) == 1:
             os.kill(os.getpid(), sig)  # a real Ctrl-C (or SIGTERM), between the first and the second rename
 
-    monkeypatch.setattr(kstool.transaction.Commit, "replace", interrupted_after_first)
+    monkeypatch.setattr(kstool.engine.commit.Commit, "replace", interrupted_after_first)
     result = run(capsys, "apply", spec)
     assert result.code == code, result.err
     assert f"kstool: {said}; nothing was changed; restored: a.jks" in result.err
@@ -436,10 +436,10 @@ def test_enospc_at_the_lock_or_a_password_file_rolls_everything_back(
             + "  - name: d\n    path: d.jks\n    password: {file: secrets/d.pass, generate: true}\n    entries:\n"
               "      - alias: x\n        trusted: {certificate: certs/root.crt}\n")
     if where == "stage":
-        _enospc_when(monkeypatch, kstool.fsutil, name, hit)
-        _enospc_when(monkeypatch, kstool.executor, name, hit)
+        _enospc_when(monkeypatch, kstool.engine.fsutil, name, hit)
+        _enospc_when(monkeypatch, kstool.engine.execute, name, hit)
     else:
-        _enospc_when(monkeypatch, kstool.transaction.os, name, hit)
+        _enospc_when(monkeypatch, kstool.engine.commit.os, name, hit)
     result = run(capsys, "apply", spec)
     assert result.code == 1, result.err
     assert "No space left on device" in result.err and "nothing was changed" in result.err
@@ -476,8 +476,8 @@ def test_apply_under_every_start_method(tmp_path: Path, capsys: pytest.CaptureFi
                                         monkeypatch: pytest.MonkeyPatch, method: str) -> None:
     """Key generation, encoding and opening all go through the pool (RSA keys, >= 16 stores to encode, >= 32 to
     open), with workers that share no memory with kstool: every task and result pickles."""
-    monkeypatch.setattr(kstool.parallel, "START_METHOD", method)
-    monkeypatch.setattr(kstool.parallel, "cpu_count", lambda: 2)
+    monkeypatch.setattr(kstool.engine.parallel, "START_METHOD", method)
+    monkeypatch.setattr(kstool.engine.parallel, "cpu_count", lambda: 2)
     monkeypatch.setenv("KS_PASS", PW)
     rsa = "        generate: {dname: \"CN=r\", key: {algorithm: RSA, size: 2048}}\n"
     ec = "        generate: {dname: \"CN=e\", key: {algorithm: EC, size: 256}}\n"

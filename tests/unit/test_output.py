@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kstool.output import Out
+from kstool.cli.views.console import Out
 
 TRICKY = "certs/[red]odd[/] :lock: name.p12"
 

@@ -13,20 +13,20 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, load_der_private_key
 
-from kstool.digests import content_digest, encoding_settings
+from kstool.engine.commit import ChangedDuringApplyError, Commit, prune_backups
+from kstool.engine.digests import content_digest, encoding_settings
+from kstool.engine.facts import load_cert
+from kstool.engine.fsutil import Ownership, stage, stage_all
+from kstool.engine.inputs import Inputs, timestamp_ms
+from kstool.engine.interrupts import INTERRUPTS, as_interrupted
+from kstool.engine.lockfile import LOCK_NAME, LockedStore, lock_entry, locked_store, render_lock
+from kstool.engine.observe import Observed, read_artifact
+from kstool.engine.parallel import Pool, imap, pmap
+from kstool.engine.plan import Action, Follow, Keep, NewKey, Plan, Reissue
 from kstool.errors import KstoolError
-from kstool.facts import load_cert
 from kstool.formats.codec import Profile, decode, encode
 from kstool.formats.model import Entry, KeyEntry, StoreType, TrustedEntry
-from kstool.fsutil import Ownership, stage, stage_all
-from kstool.inputs import Inputs, timestamp_ms
-from kstool.interrupts import INTERRUPTS, as_interrupted
-from kstool.lockfile import LOCK_NAME, LockedStore, lock_entry, locked_store, render_lock
-from kstool.observe import Observed, read_artifact
-from kstool.parallel import Pool, imap, pmap
-from kstool.plan import Action, Follow, Keep, NewKey, Plan, Reissue
 from kstool.spec.model import FileRef, Generate, Spec
-from kstool.transaction import ChangedDuringApplyError, Commit, prune_backups
 
 Address = tuple[str, str]
 

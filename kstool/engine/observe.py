@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from kstool.digests import content_digest, encoding_settings
+from kstool.engine.digests import content_digest, encoding_settings
+from kstool.engine.facts import cert_facts, load_cert
+from kstool.engine.fsutil import check_confined
+from kstool.engine.inputs import Inputs, KeystoreInputs
+from kstool.engine.lockfile import CERT_FACTS, Lock, LockedStore
+from kstool.engine.passwords import Resolved
 from kstool.errors import KstoolError, WrongPasswordError
-from kstool.facts import cert_facts, load_cert
 from kstool.formats.codec import decode, has_integrity_check, prove_password
 from kstool.formats.model import Entry, KeyEntry, StoreType, detect_type
-from kstool.fsutil import check_confined
-from kstool.inputs import Inputs, KeystoreInputs
-from kstool.lockfile import CERT_FACTS, Lock, LockedStore
-from kstool.secrets import Resolved
 from kstool.spec.model import KeystoreSpec, Spec, TrustedReference
 
 MAX_STORE_BYTES = 64 * 1024 * 1024
@@ -329,7 +329,7 @@ class _Refused(NamedTuple):
 
 def _open_stores(found: list[_Found], *, jobs: int) -> list[ObservedStore | KstoolError]:
     """``open_store`` for many artifacts, decoding in ``jobs`` processes when there are many."""
-    from kstool.parallel import pmap  # noqa: PLC0415
+    from kstool.engine.parallel import pmap  # noqa: PLC0415
 
     errors: dict[int, KstoolError] = {}
     tasks: dict[int, _OpenTask] = {}

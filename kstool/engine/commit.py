@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kstool.errors import KstoolError
-from kstool.fsutil import TEMP_SUFFIX, atomic_write, check_confined, fsync_dir
-from kstool.interrupts import Interrupted, deferred, shielded
+from kstool.engine.fsutil import TEMP_SUFFIX, atomic_write, check_confined, fsync_dir
+from kstool.engine.interrupts import Interrupted, deferred, shielded
+from kstool.errors import ExitCode, KstoolError
 
 BACKUP_SUFFIX = ".kstool-backup"
 
@@ -31,7 +31,7 @@ BACKUP_SUFFIX = ".kstool-backup"
 class RestoreFailedError(KstoolError):
     """A commit failed midway and putting the old files back failed too."""
 
-    exit_code = 4
+    exit_code = ExitCode.RESTORE_FAILED
 
 
 class ChangedDuringApplyError(KstoolError):

@@ -12,11 +12,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from kstool.inputs import resolve_inputs
-from kstool.lockfile import Lock, lock_entry, read_lock, spec_owner
-from kstool.observe import observe
-from kstool.plan import Action, Keep, KeystoreChange
-from kstool.planner import compute_plan
+from kstool.engine import output_root
+from kstool.engine.inputs import resolve_inputs
+from kstool.engine.lockfile import Lock, lock_entry, read_lock, spec_owner
+from kstool.engine.observe import observe
+from kstool.engine.plan import Action, Keep, KeystoreChange
+from kstool.engine.planner import compute_plan
 from kstool.spec.model import load_spec
 
 
@@ -37,7 +38,8 @@ class VerifyReport:
         return not any(a.problems for a in self.artifacts)
 
 
-def verify(spec_path: Path, root: Path) -> VerifyReport:
+def verify(spec_path: Path, output_dir: Path | None) -> VerifyReport:
+    root = output_root(spec_path, output_dir)
     spec = load_spec(spec_path)
     inputs = resolve_inputs(spec, os.environ)
     lock = read_lock(root)

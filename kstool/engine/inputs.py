@@ -17,10 +17,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from kstool.engine.fsutil import NotRegularFileError, Ownership, read_regular_file, resolve_ownership
+from kstool.engine.passwords import Resolved, check_store_password, resolve
 from kstool.errors import Collector, KstoolError, MultiError, WrongPasswordError
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
-from kstool.fsutil import NotRegularFileError, Ownership, read_regular_file, resolve_ownership
-from kstool.secrets import Resolved, check_store_password, resolve
 from kstool.spec.model import (
     EmptyRef,
     EntrySpec,
@@ -202,7 +202,7 @@ def _material(entry: EntrySpec, env: Mapping[str, str], warnings: list[str]) -> 
 
 def _check_policy(entry: EntrySpec, content: Entry, now: datetime) -> bool:
     from kstool.crypto.policy import check_certificates  # noqa: PLC0415
-    from kstool.facts import load_cert  # noqa: PLC0415
+    from kstool.engine.facts import load_cert  # noqa: PLC0415
 
     ders = content.chain_der if isinstance(content, KeyEntry) else (content.cert_der,)
     source = entry.source
@@ -290,7 +290,7 @@ def _import_files(entry: EntrySpec, source: ImportFiles, env: Mapping[str, str],
 def _readable(path: Path, where: Location, certs: list[x509.Certificate]) -> list[x509.Certificate]:
     """``certs`` once each has proved that its key algorithm is one kstool (and Java) can use: a GOST or SM2
     certificate is named as such, not as a key that "does not match"."""
-    from kstool.facts import load_cert  # noqa: PLC0415
+    from kstool.engine.facts import load_cert  # noqa: PLC0415
 
     for cert in certs:
         try:

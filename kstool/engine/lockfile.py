@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kstool.engine.facts import entry_facts
+from kstool.engine.outpaths import LOCK_NAME, path_problem
 from kstool.errors import KstoolError
-from kstool.facts import entry_facts
 from kstool.formats.model import Entry
-from kstool.outpaths import LOCK_NAME, path_problem
 
 __all__ = ["LOCK_NAME", "Lock", "LockedStore", "lock_entry", "locked_store", "read_lock", "render_lock",
            "spec_owner"]

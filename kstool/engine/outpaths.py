@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import posixpath
 
-from kstool.applylock import HOLDER_FILE
-from kstool.fsutil import TEMP_SUFFIX
-from kstool.transaction import BACKUP_SUFFIX
+from kstool.engine.commit import BACKUP_SUFFIX
+from kstool.engine.fsutil import TEMP_SUFFIX
+from kstool.engine.writer_lock import HOLDER_FILE
 
 LOCK_NAME = "kstool.lock"
 

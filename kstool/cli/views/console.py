@@ -1,4 +1,4 @@
-"""Console output as lines of ``(text, style)`` segments.
+"""Console output as lines of ``(text, style)`` segments, and the lines every command shares (errors, warnings).
 
 On a terminal rich colours them; anywhere else (CI logs, pipes, ``NO_COLOR``) they are written as plain text
 without importing rich at all: its import alone costs ~85 ms, a tenth of a no-op plan over 500 keystores.
@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -31,6 +31,12 @@ _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\
 def disable_colour(disabled: bool = True) -> None:
     """``--no-color``: plain text for the rest of this invocation, as with ``NO_COLOR`` set (False: undo)."""
     _settings["no_color"] = disabled
+
+
+def is_terminal(stream: Any) -> bool:
+    """Whether ``stream`` is a terminal (a stream without ``isatty``, as some test doubles are, is not)."""
+    isatty = getattr(stream, "isatty", None)
+    return isatty is not None and bool(isatty())
 
 
 def escape(text: str) -> str:
@@ -68,8 +74,7 @@ class Out:
         self.console: Console | None = None  # set only where colours (and progress bars) make sense
         if os.environ.get("NO_COLOR") or _settings["no_color"]:
             return
-        isatty = getattr(self._stream, "isatty", None)
-        if (isatty is not None and isatty()) or os.environ.get("FORCE_COLOR"):
+        if is_terminal(self._stream) or os.environ.get("FORCE_COLOR"):
             from rich.console import Console  # noqa: PLC0415
 
             console = Console(stderr=stderr, highlight=False, soft_wrap=True)
@@ -92,3 +97,42 @@ class Out:
 
 def _plain(line: Line) -> str:
     return escape("".join(s if isinstance(s, str) else s[0] for s in line))
+
+
+def warn(message: str) -> None:
+    Out(stderr=True).line(("kstool: warning:", "yellow"), f" {message}")
+
+
+def errors(messages: Sequence[str]) -> None:
+    """``kstool: error:`` lines on stderr, one per error (plain: they are read in CI logs as often as anywhere)."""
+    sys.stderr.write("".join(f"kstool: error: {escape(message)}\n" for message in messages))
+
+
+def usage_error(message: str) -> None:
+    sys.stderr.write(f"kstool: error: {escape(message)} (see kstool --help)\n")
+
+
+def interrupted(signal_name: str, what: str) -> None:
+    """``signal_name`` is empty for Ctrl-C (SIGINT); ``what`` says what apply did about it, if anything."""
+    name = f" ({signal_name})" if signal_name else ""
+    sys.stderr.write(f"kstool: interrupted{name}{'; ' + what if what else ''}\n")
+
+
+def unexpected(exception_name: str) -> None:
+    sys.stderr.write(f"kstool: unexpected error ({exception_name}); this is a bug in kstool: please report it with "
+                     "the output of --debug\n")
+
+
+class WarningPrinter:
+    """``warnings.showwarning`` for one run: each library warning once, as one ``kstool: warning:`` line with its
+    text only (never a source path or line of code)."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def __call__(self, message: Warning | str, category: type[Warning], filename: str,  # noqa: PLR0917
+                 lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+        text = f"kstool: warning: {escape(' '.join(str(message).split()))} ({category.__name__})\n"
+        if text not in self.seen:
+            self.seen.add(text)
+            (file or sys.stderr).write(text)

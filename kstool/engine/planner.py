@@ -14,16 +14,16 @@ from typing import Literal
 from cryptography import x509
 
 from kstool.crypto.san import SanItem, from_general_names, same_san
-from kstool.digests import encoding_settings
+from kstool.engine.digests import encoding_settings
+from kstool.engine.facts import cert_facts, key_params, key_text, load_cert
+from kstool.engine.fsutil import Ownership
+from kstool.engine.inputs import Inputs, KeystoreInputs, timestamp_ms
+from kstool.engine.lockfile import CERT_FACTS
+from kstool.engine.observe import Observed, ObservedStore, Orphan
+from kstool.engine.plan import Action, Build, EntryChange, Follow, Keep, KeystoreChange, NewKey, Plan, Reissue
 from kstool.errors import KstoolError
-from kstool.facts import cert_facts, key_params, key_text, load_cert
 from kstool.formats.codec import encode
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry
-from kstool.fsutil import Ownership
-from kstool.inputs import Inputs, KeystoreInputs, timestamp_ms
-from kstool.lockfile import CERT_FACTS
-from kstool.observe import Observed, ObservedStore, Orphan
-from kstool.plan import Action, Build, EntryChange, Follow, Keep, KeystoreChange, NewKey, Plan, Reissue
 from kstool.spec.model import (
     EntrySpec,
     FileRef,

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
+from kstool.errors import ExitCode
+
 
 class Interrupted(BaseException):
     """SIGINT or SIGTERM arrived. ``what`` says what apply did about it (e.g. "nothing was changed").
@@ -35,7 +37,7 @@ class Interrupted(BaseException):
 
     @property
     def exit_code(self) -> int:
-        return 128 + self.signum
+        return ExitCode.signalled(self.signum)
 
 
 INTERRUPTS = (KeyboardInterrupt, Interrupted)

@@ -113,7 +113,7 @@ class Pool:
             import multiprocessing  # noqa: PLC0415
             from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
 
-            modules = ["kstool.parallel", "kstool.crypto.certs", "kstool.formats.jks", "kstool.formats.pkcs12"]
+            modules = ["kstool.engine.parallel", "kstool.crypto.certs", "kstool.formats.jks", "kstool.formats.pkcs12"]
             for module in modules:  # imported once here, not once per forked worker
                 __import__(module)
             context = multiprocessing.get_context(_start_method())
@@ -163,7 +163,7 @@ def _route_warnings() -> None:
     """Workers print library warnings as the CLI does (a forked worker inherits it; spawn would not)."""
     import warnings  # noqa: PLC0415
 
-    from kstool.cli import WarningPrinter  # noqa: PLC0415
+    from kstool.cli.views.console import WarningPrinter  # noqa: PLC0415
 
     warnings.showwarning = WarningPrinter()
 

@@ -1,4 +1,5 @@
-"""The plan for people, Terraform style, rendered from the same dict as --json.
+"""The plan, the one view both outputs read: ``plan_to_dict`` (the ``--json`` document, public facts only) and
+``render_plan``, the same dict for people, Terraform style.
 
 Lines are built as (text, style) segments: on a terminal rich colours them; anywhere else (CI logs, pipes,
 NO_COLOR) they are written as plain text, which is also much faster for plans of thousands of stores.
@@ -9,7 +10,75 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from kstool.output import Line, Out
+from kstool.cli.views.console import Line, Out, json_text
+from kstool.engine.plan import DestroyedKey, EntryChange, KeystoreChange, Plan
+
+FORMAT_VERSION = 1
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    destroyed = plan.destroyed_keys()
+    return {
+        "format_version": FORMAT_VERSION,
+        "spec": plan.spec_file,
+        "output_root": plan.output_root,
+        "changes": plan.has_changes,
+        "lock_file": "update" if plan.lock_update else "current",
+        "summary": {**plan.summary(), "keys_destroyed": len(destroyed)},
+        "entry_summary": plan.entry_summary(),
+        "keystores": [_keystore_dict(k) for k in plan.keystores],
+        # every private key apply would destroy (a backup keeps the old file unless --no-backup)
+        "destroyed_keys": [_destroyed_dict(d) for d in destroyed],
+        # recorded in kstool.lock, gone from the spec, but not deleted: apply removes them from kstool.lock
+        "left_alone": [{"name": n, "path": p, "reason": r} for n, p, r in plan.left_alone],
+        # artifacts other specs made in this output folder: never touched by this spec's apply
+        "other_specs": [{"name": n, "path": p, "spec": o} for n, p, o in plan.foreign],
+    }
+
+
+def _destroyed_dict(d: DestroyedKey) -> dict[str, Any]:
+    out: dict[str, Any] = {"keystore": d.keystore, "path": d.path, "alias": d.alias, "action": d.action.value,
+                           "reason": d.reason}
+    for k in ("subject", "key", "sha256", "public_key_sha256"):
+        if k in d.facts:
+            out[k] = d.facts[k]
+    return out
+
+
+def _keystore_dict(change: KeystoreChange) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": change.name,
+        "path": change.path,
+        "type": change.type,
+        "action": change.action.value,
+        "reasons": list(change.reasons),
+        "entries": [_entry_dict(e) for e in change.entries],
+    }
+    if change.moved_from:
+        out["moved_from"] = change.moved_from
+    if change.password_files:
+        out["password_files_generated"] = list(change.password_files)
+    if change.prevent_destroy:
+        out["prevent_destroy"] = True
+    if change.password_file_fixes:
+        out["password_files_fixed"] = list(change.password_file_fixes)
+    return out
+
+
+def _entry_dict(change: EntryChange) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "alias": change.alias,
+        "action": change.action.value,
+        "reasons": list(change.reasons),
+        "kind": change.kind,
+        "source": change.source,
+    }
+    if change.before is not None:
+        out["before"] = dict(change.before)
+    if change.after is not None:
+        out["after"] = dict(change.after)
+    return out
+
 
 SYMBOLS = {
     "create": ("+", "green"),
@@ -18,6 +87,14 @@ SYMBOLS = {
     "delete": ("-", "red"),
     "no-op": (" ", "dim"),
 }
+
+
+def show_plan(plan: Plan, *, as_json: bool, verbose: bool) -> None:
+    data = plan_to_dict(plan)
+    if as_json:
+        print(json_text(data))
+    else:
+        render_plan(data, Out(), verbose=verbose)
 
 
 def render_plan(plan: dict[str, Any], out: Out, *, verbose: bool = False) -> None:

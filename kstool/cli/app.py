@@ -1,16 +1,21 @@
-"""The typer application: flags → command functions → exit codes. ``kstool.cli.main`` runs it and catches errors."""
+"""The typer application: flags → ``kstool.cli.commands`` → exit codes. ``kstool.cli.main`` runs it and catches errors.
+
+Each command imports its function from ``kstool.cli.commands`` (the one registry) when it runs, so that
+``--help`` and usage errors load no engine code.
+"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kstool import __version__
+from kstool.errors import ExitCode
 
-state = {"debug": False}  # set by --debug for this invocation
+if TYPE_CHECKING:
+    from kstool.cli import Session
 
 app = typer.Typer(
     name="kstool",
@@ -34,7 +39,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on
 
 def _no_color(value: bool) -> None:
     if value:
-        from kstool.output import disable_colour  # noqa: PLC0415
+        from kstool.cli.views.console import disable_colour  # noqa: PLC0415
 
         disable_colour()
 
@@ -52,6 +57,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show a traceback for unexpected errors.")] = False,
@@ -63,13 +69,14 @@ def _main(
     (plan --detailed-exitcode), 3 unexpected error (a bug), 4 apply failed and restoring the old files
     failed too, 5 another apply holds the lock, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     """
-    state["debug"] = debug
+    if ctx.obj is not None:  # the Session run() passes: the error boundary reads it
+        ctx.obj.debug = debug
 
 
 @app.command()
 def validate(spec: SpecArg, no_color: NoColor = False) -> None:
     """Check a spec against the schema and its cross-references (no secrets or files needed)."""
-    from kstool.commands import cmd_validate  # noqa: PLC0415
+    from kstool.cli.commands import cmd_validate  # noqa: PLC0415
 
     raise typer.Exit(cmd_validate(spec))
 
@@ -100,7 +107,8 @@ def plan(
     no_color: NoColor = False,
 ) -> None:
     """Show what apply would do (create / update / replace / delete), with reasons. Writes nothing, takes no lock."""
-    from kstool.commands import Options, cmd_plan  # noqa: PLC0415
+    from kstool.cli.commands import cmd_plan  # noqa: PLC0415
+    from kstool.engine import Options  # noqa: PLC0415
 
     options = Options(output_dir, strict_permissions, replace_unreadable, jobs=jobs)
     raise typer.Exit(cmd_plan(spec, options, as_json=json, detailed_exitcode=detailed_exitcode, verbose=verbose))
@@ -123,7 +131,8 @@ def apply(
     no_color: NoColor = False,
 ) -> None:
     """Make the artifacts on disk match the spec, all or nothing; a second apply writes nothing."""
-    from kstool.commands import Options, cmd_apply  # noqa: PLC0415
+    from kstool.cli.commands import cmd_apply  # noqa: PLC0415
+    from kstool.engine import Options  # noqa: PLC0415
 
     options = Options(output_dir, strict_permissions, replace_unreadable, not no_backup, lock_timeout, jobs)
     raise typer.Exit(cmd_apply(spec, options, as_json=json, verbose=verbose))
@@ -132,7 +141,7 @@ def apply(
 @app.command()
 def verify(spec: SpecArg, output_dir: OutputDir = None, json: JsonFlag = False, no_color: NoColor = False) -> None:
     """Rebuild every artifact in memory; exit 1 naming each file that differs from the spec or kstool.lock."""
-    from kstool.commands import cmd_verify  # noqa: PLC0415
+    from kstool.cli.commands import cmd_verify  # noqa: PLC0415
 
     raise typer.Exit(cmd_verify(spec, output_dir, as_json=json))
 
@@ -148,7 +157,7 @@ def inspect(
     no_color: NoColor = False,
 ) -> None:
     """List a keystore's entries like keytool -list -v (public facts only)."""
-    from kstool.commands import cmd_inspect  # noqa: PLC0415
+    from kstool.cli.commands import cmd_inspect  # noqa: PLC0415
 
     raise typer.Exit(cmd_inspect(file, password_env=password_env, password_file=password_file, as_json=json))
 
@@ -156,23 +165,26 @@ def inspect(
 @app.command()
 def schema(no_color: NoColor = False) -> None:
     """Print the spec's JSON Schema (for editors: yaml-language-server $schema)."""
-    from kstool.commands import cmd_schema  # noqa: PLC0415
+    from kstool.cli.commands import cmd_schema  # noqa: PLC0415
 
     raise typer.Exit(cmd_schema())
 
 
-def run(args: list[str]) -> int:
-    """Parse ``args`` and run the command; kstool's own errors propagate to ``kstool.cli.main``."""
-    from kstool.output import disable_colour  # noqa: PLC0415
+def run(args: list[str], session: Session) -> int:
+    """Parse ``args`` and run the command; kstool's own errors propagate to ``kstool.cli.main``.
+
+    ``session`` records the global flags (``--debug``) for the error boundary.
+    """
+    from kstool.cli.views.console import disable_colour, usage_error  # noqa: PLC0415
 
     disable_colour(False)  # each invocation starts with the defaults (the tests run many in one process)
     mistake = _single_dash_long_option(args)
     if mistake:
-        sys.stderr.write(f"kstool: error: {mistake} (see kstool --help)\n")
-        return 1
+        usage_error(mistake)
+        return ExitCode.ERROR
     try:
         # without standalone mode the parser returns the code of a typer.Exit instead of raising it
-        code = app(args=args, prog_name="kstool", standalone_mode=False)
+        code = app(args=args, prog_name="kstool", standalone_mode=False, obj=session)
     except typer.Exit as e:
         return int(e.exit_code)
     except typer.Abort:
@@ -182,11 +194,9 @@ def run(args: list[str]) -> int:
     except typer.TyperException as e:  # usage errors: a missing argument, an unknown option...
         message = e.format_message() if hasattr(e, "format_message") else str(e)
         if message:  # empty for a bare `kstool`, which has printed the help already
-            from kstool.output import escape  # noqa: PLC0415
-
-            sys.stderr.write(f"kstool: error: {escape(message)} (see kstool --help)\n")
-        return 1
-    return code if isinstance(code, int) else 0
+            usage_error(message)
+        return ExitCode.ERROR
+    return code if isinstance(code, int) else ExitCode.OK
 
 
 def _single_dash_long_option(args: list[str]) -> str | None:

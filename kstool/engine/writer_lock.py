@@ -1,7 +1,7 @@
 """One writer per output root: an exclusive flock on the output folder itself.
 
 The kernel drops the lock when its holder dies (even on kill -9), so a stale lock never blocks anyone: no
-other process keeps a copy of the descriptor (pool workers close theirs first thing, ``kstool.parallel``),
+other process keeps a copy of the descriptor (pool workers close theirs first thing, ``kstool.engine.parallel``),
 and the descriptor is close-on-exec.
 
 While it holds the lock, apply names itself (pid and start time) in ``ROOT/.kstool-apply.lock`` so a
@@ -20,15 +20,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kstool.errors import KstoolError
-from kstool.fsutil import make_private_dirs
-from kstool.parallel import withheld_from_workers
+from kstool.engine.fsutil import make_private_dirs
+from kstool.engine.parallel import withheld_from_workers
+from kstool.errors import ExitCode, KstoolError
 
 HOLDER_FILE = ".kstool-apply.lock"
 _MAX_NOTE = 200  # characters of the holder note shown; the note is read through no link and only when regular
 
 class LockHeldError(KstoolError):
-    exit_code = 5
+    exit_code = ExitCode.LOCKED
 
 
 @contextlib.contextmanager
