@@ -112,7 +112,7 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     """
     from kstool.engine.inputs import resolve_inputs  # noqa: PLC0415
     from kstool.engine.lockfile import read_lock, spec_owner  # noqa: PLC0415
-    from kstool.engine.observe import observe  # noqa: PLC0415
+    from kstool.engine.observe import Trust, observe  # noqa: PLC0415
     from kstool.engine.plan import Action  # noqa: PLC0415
     from kstool.engine.planner import compute_plan  # noqa: PLC0415
     from kstool.spec.model import check_outputs, load_spec  # noqa: PLC0415
@@ -133,7 +133,7 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     plan = compute_plan(spec, inputs, observed, output_root=str(root))
     # the fast path leaves keys encrypted; a store that will be rewritten is opened in full, then re-planned
     changed = frozenset(c.name for c in plan.keystores if c.action is not Action.NOOP
-                        and c.name in observed.stores and observed.stores[c.name].partial)
+                        and c.name in observed.stores and observed.stores[c.name].trust >= Trust.PARTIAL)
     if changed:
         observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable,
                            jobs=options.effective_jobs, full=changed, owner=owner)

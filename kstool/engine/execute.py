@@ -8,6 +8,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -169,9 +170,9 @@ def _encode_all(plan: Plan, spec: Spec, inputs: Inputs, built: Mapping[Address, 
         assert ks is not None
         ki = inputs.keystores[change.name]
         entries = tuple(built[(change.name, e.alias)] for e in change.entries if e.action is not Action.DELETE)
-        tasks[change.name] = (change.path, ks.type, entries, ki.password.secret.reveal(),
-                              ki.key_password.secret.reveal() if ki.key_password else None, ks.pkcs12_profile,
-                              ks.iterations, change.expected)
+        tasks[change.name] = _EncodeTask(change.path, ks.type, entries, ki.password.secret.reveal(),
+                                         ki.key_password.secret.reveal() if ki.key_password else None,
+                                         ks.pkcs12_profile, ks.iterations, change.expected)
     encoded = pmap(encode_checked, list(tasks.values()), jobs=jobs, min_tasks=MIN_PARALLEL_ENCODES, pool=pool)
     return dict(zip(tasks, encoded, strict=True))
 
@@ -204,7 +205,7 @@ def _build_entries(plan: Plan, now: datetime, *, jobs: int = 1, reporter: Report
                 built[address] = _issue(e.alias, _own_key(build.key_der), build.generate, now)
             elif isinstance(build, Follow):
                 follows[address] = build
-    new = _new_entries([(address[1], gen, now) for address, gen in new_keys], jobs, report, pool)
+    new = _new_entries([_NewKeyTask(address[1], gen, now) for address, gen in new_keys], jobs, report, pool)
     built.update(zip((address for address, _ in new_keys), new, strict=True))
     while follows:  # references to references resolve in rounds; the spec has no cycles
         ready = {a: f for a, f in follows.items() if (f.keystore, f.alias) in built}
@@ -227,14 +228,19 @@ def _own_key(key_der: bytes) -> PrivateKeyTypes:
 _POOL_MIN_RSA_KEYS = 2
 
 
-_NewKeyTask = tuple[str, Generate, datetime]  # alias, what to generate, the certificate's notBefore
+class _NewKeyTask(NamedTuple):
+    """One key to generate with its self-signed certificate, sent to a worker process."""
+
+    alias: str
+    generate: Generate  # what to generate
+    now: datetime  # the certificate's notBefore
 
 
 def _new_entries(tasks: list[_NewKeyTask], jobs: int, report: Reporter, pool: Pool | None) -> list[KeyEntry]:
     """A new key with its self-signed certificate per task, in task order; over ``jobs`` processes when RSA keys
     are among them (each worker issues the certificate of the key it made, so signing runs in parallel too)."""
     report.start(len(tasks))
-    n_rsa = sum(1 for _, gen, _ in tasks if gen.algorithm == "RSA")
+    n_rsa = sum(1 for task in tasks if task.generate.algorithm == "RSA")
     out: list[KeyEntry] = []
     for entry in imap(new_entry, tasks, jobs=jobs if n_rsa >= _POOL_MIN_RSA_KEYS else 1, min_tasks=1, pool=pool):
         out.append(entry)
@@ -262,8 +268,17 @@ def _issue(alias: str, key: PrivateKeyTypes, gen: Generate, now: datetime) -> Ke
 
 MIN_PARALLEL_ENCODES = 16
 
-# (path, type, entries, password, key password, PKCS12 profile, iterations, bytes already encoded by the planner)
-_EncodeTask = tuple[str, StoreType, tuple[Entry, ...], str, str | None, Profile, int | None, bytes | None]
+class _EncodeTask(NamedTuple):
+    """One artifact to encode and read back, sent to a worker process: entries and passwords, no spec objects."""
+
+    path: str  # shown in the self-check's message
+    store_type: StoreType
+    entries: tuple[Entry, ...]
+    password: str
+    key_password: str | None
+    profile: Profile  # PKCS12 only
+    iterations: int | None
+    expected: bytes | None  # bytes the planner already encoded (its re-encode check), else None
 
 
 def encode_checked(task: _EncodeTask) -> bytes:

@@ -14,6 +14,7 @@ import os
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import IntEnum
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -31,6 +32,26 @@ from kstool.spec.model import KeystoreSpec, Spec, TrustedReference
 MAX_STORE_BYTES = 64 * 1024 * 1024
 
 
+class Trust(IntEnum):
+    """How far the no-op fast path trusts an artifact because kstool.lock vouches for it; each level includes the
+    ones below. Only ``observe`` decides the level; the planner and the executor read it from ``ObservedStore``.
+
+    Nothing is trusted that the store's own integrity check (or the lock's SHA-256 of the whole file) does not
+    back: a file kstool did not write, or that changed since, is ``NONE``.
+    """
+
+    NONE = 0  # opened and checked in full: integrity check, every key decrypted, every certificate parsed
+    # the bytes are exactly what kstool.lock recorded (``locked_settings`` holds the lock's settings digest): the
+    # integrity check is known to pass, so decoding skips it
+    INTACT = 1
+    # and its keys are under the store password: they are left encrypted (``key_der`` empty); the planner needs
+    # them for no no-op, and ``prepare`` opens the store in full when anything about it changes
+    PARTIAL = 2
+    # and the lock alone describes every entry (``locked`` is its record; ``entries`` is empty): nothing about it
+    # can have changed, so only the password is proven, through the integrity check, and nothing is decrypted
+    DESCRIBED = 3
+
+
 @dataclass(frozen=True, slots=True)
 class ObservedStore:
     path: str  # relative to the output root
@@ -40,13 +61,9 @@ class ObservedStore:
     opened_with: Literal["password", "previous_password"]
     key_password_changed: bool
     mode: int
-    locked_settings: str | None = None  # the lock's settings digest, when the file is exactly what it recorded
-    # keys left encrypted (key_der empty): only for intact files whose keys are under the store password; the
-    # planner never needs them for a no-op, and prepare() opens the store in full when anything changes
-    partial: bool = False
-    # set when the lock file alone describes the entries (``entries`` is then empty): the bytes, the settings and
-    # the inputs are all what kstool.lock recorded, and the store's integrity check proved the password
-    locked: LockedStore | None = field(default=None, repr=False)
+    locked_settings: str | None = None  # the lock's settings digest: set from Trust.INTACT up
+    trust: Trust = Trust.NONE
+    locked: LockedStore | None = field(default=None, repr=False)  # the lock's record: set at Trust.DESCRIBED only
     renamed_from: str | None = None  # found through kstool.lock under the spec's previous_name
     uid: int = -1  # the file's owner and group
     gid: int = -1
@@ -157,7 +174,7 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
         locked = _locked(ks, lock) if trust_lock else None
         intact = locked is not None and locked.path == rel and locked.sha256 == hashlib.sha256(data).hexdigest()
         settings = locked.settings if intact and locked else None
-        # keys under the store password need no decryption to prove anything (see ObservedStore.partial)
+        # keys under the store password need no decryption to prove anything (Trust.PARTIAL)
         partial = settings is not None and ks.name not in full and (ks.type == "pkcs12" or ks.key_password is None)
         # the lock alone describes it when nothing about it can have changed (a store other stores' trusted
         # references point into is opened: they need its certificates)
@@ -166,7 +183,9 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
                      and not wanted.differences(mode, info.st_uid, info.st_gid)
                      and ks.name not in referenced and _describes(locked, ks) and settings == encoding_settings(ks)
                      and locked.inputs == content_digest(ks, inputs.keystores[ks.name]))
-        found.append(_Found(ks, inputs.keystores[ks.name], rel, data, mode, settings, partial,
+        trust = (Trust.NONE if settings is None else Trust.DESCRIBED if described
+                 else Trust.PARTIAL if partial else Trust.INTACT)
+        found.append(_Found(ks, inputs.keystores[ks.name], rel, data, mode, settings, trust,
                             locked if described else None, info.st_uid, info.st_gid))
     stores: dict[str, ObservedStore] = {}
     unreadable: dict[str, Unreadable] = {}
@@ -310,14 +329,19 @@ class _Found:
     rel: str
     data: bytes = field(repr=False)
     mode: int
-    locked_settings: str | None  # set when the bytes are exactly what kstool.lock recorded
-    partial: bool = False  # leave the keys encrypted (see ObservedStore.partial)
-    locked: LockedStore | None = None  # the lock describes it: prove the password, decrypt nothing
+    locked_settings: str | None  # set from Trust.INTACT up
+    trust: Trust = Trust.NONE
+    locked: LockedStore | None = None  # set at Trust.DESCRIBED: prove the password, decrypt nothing
     uid: int = -1
     gid: int = -1
 
-# entries, store-password label, key password used, proven by the integrity check alone (entries empty)
-_Opened = tuple[tuple[Entry, ...], str, str, bool]
+class _Opened(NamedTuple):
+    """What opened a store (a worker's answer to an ``_OpenTask``)."""
+
+    entries: tuple[Entry, ...]
+    store_label: str  # "password" or "previous_password"
+    key_password: str  # the key password that opened the keys
+    proven_only: bool  # proven by the integrity check alone (Trust.DESCRIBED): entries empty
 
 
 class _Refused(NamedTuple):
@@ -351,7 +375,14 @@ def _open_stores(found: list[_Found], *, jobs: int) -> list[ObservedStore | Ksto
     return out
 
 
-_OpenTask = tuple[bytes, StoreType, list[tuple[str, str]], list[str], bool, bool, bool]
+class _OpenTask(NamedTuple):
+    """One store to open, sent to a worker process: bytes and candidate passwords, no spec objects."""
+
+    data: bytes
+    store_type: StoreType
+    store_passwords: list[tuple[str, str]]  # (label, password), the current one first
+    key_passwords: list[str]  # candidates, the effective key password first
+    trust: Trust
 
 
 def _open_task(found: _Found) -> _OpenTask:
@@ -368,8 +399,7 @@ def _open_task(found: _Found) -> _OpenTask:
     previous_key = [ki.previous_key_password.secret.reveal()] if ki.previous_key_password else []
     key_passwords = list(dict.fromkeys([ki.effective_key_password, *previous_key]
                                        + [p for _, p in store_passwords]))
-    return (data, store_type, store_passwords, key_passwords, found.locked_settings is not None, not found.partial,
-            found.locked is not None)
+    return _OpenTask(data, store_type, store_passwords, key_passwords, found.trust)
 
 
 _NO_INTEGRITY_CHECK = ("it has no integrity check (MAC), so its password does not protect it and anyone could have "
@@ -381,12 +411,13 @@ def _try_open(task: _OpenTask) -> _Opened | str | _Refused:
 
     Module-level and free of spec objects: it runs in worker processes too.
     """
-    data, store_type, store_passwords, key_passwords, known_intact, keys, prove_only = task
+    data, store_type, store_passwords, key_passwords, trust = task
+    known_intact, keys = trust >= Trust.INTACT, trust < Trust.PARTIAL
     # a store the password does not protect (a PKCS12 without a MAC) could have been planted by anyone: never trusted
-    if prove_only:
+    if trust is Trust.DESCRIBED:
         try:
             if prove_password(data, store_type, store_passwords[0][1]):
-                return (), store_passwords[0][0], key_passwords[0], True
+                return _Opened((), store_passwords[0][0], key_passwords[0], True)
             return _NO_INTEGRITY_CHECK  # False: there is no integrity check to prove the password with
         except WrongPasswordError:
             pass  # the full open below tries previous_password too, and names the problem
@@ -419,7 +450,7 @@ def _try_open(task: _OpenTask) -> _Opened | str | _Refused:
                 continue
             except KstoolError as e:
                 return str(e)
-            return entries, label, key_password, False
+            return _Opened(entries, label, key_password, False)
     return _Refused("key", candidates[0][0]) if store_type != "pkcs12" else _Refused("store")
 
 
@@ -455,8 +486,10 @@ def _observed(found: _Found, result: _Opened | str | _Refused) -> ObservedStore:
     # a key password that simply follows the store password is not a change of its own
     follows_store = ki.key_password is None and key_password == opener.secret.reveal()
     changed = store_type != "pkcs12" and key_password != ki.effective_key_password and not follows_store
+    # proven only: the lock describes it; else opened (keys left encrypted from Trust.PARTIAL up)
+    trust = found.trust if proven_only else min(found.trust, Trust.PARTIAL)
     return ObservedStore(rel, found.data, store_type, entries, opened_with, changed, found.mode,
-                         found.locked_settings, found.partial, found.locked if proven_only else None,
+                         found.locked_settings, trust, found.locked if proven_only else None,
                          uid=found.uid, gid=found.gid)
 
 

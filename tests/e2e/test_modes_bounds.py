@@ -239,10 +239,11 @@ def _raw_p12(key_ders: list[bytes], cert_ders: list[bytes], *, names: bool = Fal
 @pytest.mark.parametrize("prove_only", [False, True], ids=["full-open", "lock-fast-path"])
 def test_a_macless_store_is_untrusted_on_every_open_path(prove_only: bool) -> None:
     """Even bytes that kstool.lock records (the fast path proves the password by the MAC alone) are refused."""
-    from kstool.engine.observe import _try_open
+    from kstool.engine.observe import Trust, _OpenTask, _try_open
 
     data = _raw_p12([], [_self_signed(ed25519.Ed25519PrivateKey.generate(), "x")], names=True)
-    result = _try_open((data, "pkcs12", [("password", PW)], [PW], prove_only, not prove_only, prove_only))
+    trust = Trust.DESCRIBED if prove_only else Trust.NONE
+    result = _try_open(_OpenTask(data, "pkcs12", [("password", PW)], [PW], trust))
     assert isinstance(result, str) and result.startswith("it has no integrity check (MAC)")
 
 
