@@ -46,7 +46,7 @@ class Commit:
     done: list[tuple[str, bytes | None]] = field(default_factory=list)  # (path, old bytes or None if new)
     backup_paths: list[str] = field(default_factory=list)
     folders: set[Path] = field(default_factory=set)  # folders whose entries changed: fsynced by finish()
-    root_fd: int | None = None  # the output folder apply locked (``applylock.apply_lock``)
+    root_fd: int | None = None  # the output folder apply locked (``writer_lock.apply_lock``)
 
     def replace(self, rel: str, staged: Path, old: bytes | None, *, backup: bool = True) -> None:
         """Put the staged (written, fsynced) temp file in place of ``rel``, after backing up ``old``.

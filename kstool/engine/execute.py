@@ -50,7 +50,7 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
     One transaction holds every write: the keystores, the generated password files and kstool.lock are all
     staged (written and fsynced next to their targets) before the first one is put in place, and a failure or
     an interrupt at any step puts back what was already replaced. ``root_fd`` is the output folder apply
-    locked (``applylock.apply_lock``): if it is moved, removed or swapped for a link meanwhile, nothing is written.
+    locked (``writer_lock.apply_lock``): if it is moved, removed or swapped for a link meanwhile, nothing is written.
     """
     _check_ownership_settable(plan, spec, inputs)
     try:
