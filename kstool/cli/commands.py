@@ -6,13 +6,12 @@ cryptography stack, and ``--help`` loads nothing here.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 from kstool.cli.views.console import warn
 from kstool.engine import Options
-from kstool.errors import ExitCode, KstoolError
+from kstool.errors import ExitCode
 
 
 def cmd_validate(spec_path: Path) -> int:
@@ -83,45 +82,8 @@ def cmd_verify(spec_path: Path, output_dir: Path | None, *, as_json: bool) -> in
 
 def cmd_inspect(file: Path, *, password_env: str | None, password_file: Path | None, as_json: bool) -> int:
     from kstool.cli.views.inspect import show_inspect  # noqa: PLC0415
-    from kstool.engine.facts import inspect_entry  # noqa: PLC0415
-    from kstool.engine.observe import read_artifact  # noqa: PLC0415
-    from kstool.formats.codec import decode  # noqa: PLC0415
-    from kstool.formats.model import detect_type  # noqa: PLC0415
+    from kstool.engine.inspection import inspect_store  # noqa: PLC0415
 
-    password = _inspect_password(password_env, password_file)
-    found = read_artifact(file, str(file))
-    if found is None:
-        raise KstoolError(f"{file}: no such file")
-    data = found[0]
-    store_type = detect_type(data)
-    if store_type is None:
-        raise KstoolError(f"{file} is not a JKS, JCEKS or PKCS12 keystore")
-    try:
-        entries = decode(data, store_type, password)
-        now = datetime.now(UTC)
-        facts = [inspect_entry(e, now) for e in entries]
-    except KstoolError as e:
-        raise KstoolError(f"{file}: {e}") from None
-    show_inspect(file, store_type, facts, as_json=as_json)
+    found = inspect_store(file, password_env=password_env, password_file=password_file)
+    show_inspect(file, found.type, found.entries, as_json=as_json)
     return ExitCode.OK
-
-
-def _inspect_password(password_env: str | None, password_file: Path | None) -> str:
-    """The store password, read by the same rules as a spec's password references (kstool.engine.passwords)."""
-    from kstool.engine.passwords import check_env_text, read_password_file  # noqa: PLC0415
-
-    if (password_env is None) == (password_file is None):
-        raise KstoolError("inspect needs the store password: give --password-env VAR or --password-file FILE")
-    if password_env is not None:
-        value = os.environ.get(password_env)
-        if value is None:
-            raise KstoolError(f"environment variable {password_env} is not set")
-        if value == "":
-            raise KstoolError(f"environment variable {password_env} is set but empty")
-        check_env_text(password_env, value)
-        return value
-    assert password_file is not None
-    found = read_password_file(password_file, str(password_file))
-    if found is None:
-        raise KstoolError(f"password file {password_file} does not exist")
-    return found[0]
