@@ -1,4 +1,4 @@
-"""The one exception family that reaches users.
+"""The one exception family that reaches users, and ``ExitCode``: the only place exit codes are defined.
 
 ``str(error)`` is exactly what the user reads after ``kstool: error: ``. Messages never contain secrets:
 they name files, spec locations and fixes, never password values or key bytes.
@@ -7,19 +7,39 @@ they name files, spec locations and fixes, never password values or key bytes.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from enum import IntEnum
 from typing import TypeVar
 
 T = TypeVar("T")
 
 
+class ExitCode(IntEnum):
+    """Every exit status kstool returns (``kstool --help`` lists them for users)."""
+
+    OK = 0  # success, no changes
+    ERROR = 1  # an expected error (KstoolError), a usage error, or verify found drift
+    CHANGES = 2  # plan --detailed-exitcode: changes pending
+    UNEXPECTED = 3  # a bug in kstool
+    RESTORE_FAILED = 4  # apply failed and putting the old files back failed too
+    LOCKED = 5  # another apply holds the writer lock
+    INTERRUPTED = 130  # SIGINT (Ctrl-C); a signal exits 128 + its number, as a shell reports it: SIGTERM 143
+    TERMINATED = 143  # SIGTERM
+    BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a command whose reader went away (`| head`)
+
+    @classmethod
+    def signalled(cls, signum: int) -> int:
+        """128 + the signal's number, as a shell reports a process a signal ended."""
+        return 128 + signum
+
+
 class KstoolError(Exception):
     """An expected failure caused by user input or the environment; exit code 1 unless overridden."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.ERROR
 
     def __reduce__(self) -> tuple[object, ...]:
         """Pickled as it is, whatever a subclass's ``__init__`` takes: errors raised in a pool worker reach the
-        parent process (``kstool.parallel``) with their type, message and attributes."""
+        parent process (``kstool.engine.parallel``) with their type, message and attributes."""
         return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
@@ -53,7 +73,7 @@ class MultiError(KstoolError):
             flat.extend(error.errors if isinstance(error, MultiError) else (error,))
         self.errors: tuple[KstoolError, ...] = tuple(sorted(flat, key=_location_key))
         super().__init__("\n".join(str(e) for e in self.errors))
-        self.exit_code = max((e.exit_code for e in self.errors), default=1)
+        self.exit_code = max((e.exit_code for e in self.errors), default=ExitCode.ERROR)
 
 
 def _location_key(error: KstoolError) -> tuple[str, int, int]:

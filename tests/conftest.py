@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.javatools import Java, compile_java, have_jdk
+from tests.support.javatools import Java, compile_java, have_jdk
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +62,7 @@ def count_calls(monkeypatch: pytest.MonkeyPatch) -> CountCalls:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     """The canary password must never show up in anything a test captured (stdout, stderr, logs)."""
-    from tests.clirun import CANARY
+    from tests.support.clirun import CANARY
 
     outcome = yield
     report = outcome.get_result()

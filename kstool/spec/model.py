@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from kstool.crypto.dn import Rdns, parse_rdns
 from kstool.crypto.san import SanItem, check_san
+from kstool.engine.outpaths import reserved_problem, suffix_problem
 from kstool.errors import Collector, KstoolError
 from kstool.formats.model import StoreType
-from kstool.outpaths import reserved_problem, suffix_problem
 from kstool.spec.validate import validate
 from kstool.spec.yamlload import Document, JsonPath, Location, SpecError, load_yaml, read_spec_text
 

@@ -179,7 +179,7 @@ def _convert_scalar(node: yaml.ScalarNode, loc: Location) -> Any:
 
 
 def read_spec_text(path: Path) -> str:
-    from kstool.fsutil import NotRegularFileError, read_regular_file  # noqa: PLC0415
+    from kstool.engine.fsutil import NotRegularFileError, read_regular_file  # noqa: PLC0415
 
     try:
         if path.stat().st_size > MAX_SPEC_BYTES:

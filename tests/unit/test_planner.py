@@ -26,22 +26,22 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 import kstool.crypto.dn
 import kstool.formats.jks
 import kstool.formats.pkcs12  # noqa: F401  (the planner imports these lazily: imported here, before any patch)
-from kstool.commands import _check_destroy
 from kstool.crypto.certs import PrivateKey, build_self_signed
 from kstool.crypto.dn import parse_rdns, to_name
 from kstool.crypto.san import check_san, to_general_names
-from kstool.digests import encoding_settings
+from kstool.engine import _check_destroy
+from kstool.engine.digests import encoding_settings
+from kstool.engine.facts import cert_facts
+from kstool.engine.fsutil import Ownership
+from kstool.engine.inputs import Inputs, KeystoreInputs, timestamp_ms
+from kstool.engine.lockfile import CERT_FACTS, LockedStore
+from kstool.engine.observe import LeftAlone, Observed, ObservedStore, Orphan, Trust, Unreadable
+from kstool.engine.passwords import Resolved, Secret
+from kstool.engine.plan import Action, Follow, Keep, NewKey, Plan, Reissue
+from kstool.engine.planner import compute_plan
 from kstool.errors import KstoolError
-from kstool.facts import cert_facts
 from kstool.formats.codec import encode
 from kstool.formats.model import Entry, KeyEntry, StoreType, TrustedEntry
-from kstool.fsutil import Ownership
-from kstool.inputs import Inputs, KeystoreInputs, timestamp_ms
-from kstool.lockfile import CERT_FACTS, LockedStore
-from kstool.observe import LeftAlone, Observed, ObservedStore, Orphan, Unreadable
-from kstool.plan import Action, Follow, Keep, NewKey, Plan, Reissue
-from kstool.planner import compute_plan
-from kstool.secrets import Resolved, Secret
 from kstool.spec.model import (
     EntrySpec,
     EnvRef,
@@ -701,7 +701,7 @@ def test_locked_store_is_no_op_from_the_lock_alone() -> None:
     facts = {k: f"{k}-value" for k in CERT_FACTS}
     locked = LockedStore("server.jks", "jks", "0" * 64, ({"alias": "web", "kind": "key", **facts},))
     store = ObservedStore("server.jks", b"locked bytes", "jks", (), "password", False, 0o600,
-                          locked_settings=encoding_settings(WEB), partial=True, locked=locked)
+                          locked_settings=encoding_settings(WEB), trust=Trust.DESCRIBED, locked=locked)
     plan = Case((WEB,), stores={"server": store}).plan()
     assert rows(plan) == [("server", "no-op", ()), NOOP_WEB]
     assert plan.keystores[0].entries[0].before == facts
@@ -722,7 +722,7 @@ def test_partial_store_bytes_are_not_known() -> None:
     """A store opened without its keys (fast path) cannot be re-encoded: expected is None, so prepare() opens it."""
     entry = key_entry("web")
     partial = KeyEntry("web", b"", entry.chain_der, entry.timestamp_ms)
-    store = on_disk(WEB, partial, data=b"bytes", partial=True)
+    store = on_disk(WEB, partial, data=b"bytes", trust=Trust.PARTIAL)
     plan = Case((ks("server", gen("web"), path="moved.jks"),), stores={"server": store}).plan()
     assert plan.keystores[0].action is Action.UPDATE
     assert plan.keystores[0].expected is None

@@ -1,0 +1,195 @@
+"""The plan, the one view both outputs read: ``plan_to_dict`` (the ``--json`` document, public facts only) and
+``render_plan``, the same dict for people, Terraform style.
+
+Lines are built as (text, style) segments: on a terminal rich colours them; anywhere else (CI logs, pipes,
+NO_COLOR) they are written as plain text, which is also much faster for plans of thousands of stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from kstool.cli.views.console import Line, Out, json_text
+from kstool.engine.plan import DestroyedKey, EntryChange, KeystoreChange, Plan
+
+FORMAT_VERSION = 1
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    destroyed = plan.destroyed_keys()
+    return {
+        "format_version": FORMAT_VERSION,
+        "spec": plan.spec_file,
+        "output_root": plan.output_root,
+        "changes": plan.has_changes,
+        "lock_file": "update" if plan.lock_update else "current",
+        "summary": {**plan.summary(), "keys_destroyed": len(destroyed)},
+        "entry_summary": plan.entry_summary(),
+        "keystores": [_keystore_dict(k) for k in plan.keystores],
+        # every private key apply would destroy (a backup keeps the old file unless --no-backup)
+        "destroyed_keys": [_destroyed_dict(d) for d in destroyed],
+        # recorded in kstool.lock, gone from the spec, but not deleted: apply removes them from kstool.lock
+        "left_alone": [{"name": n, "path": p, "reason": r} for n, p, r in plan.left_alone],
+        # artifacts other specs made in this output folder: never touched by this spec's apply
+        "other_specs": [{"name": n, "path": p, "spec": o} for n, p, o in plan.foreign],
+    }
+
+
+def _destroyed_dict(d: DestroyedKey) -> dict[str, Any]:
+    out: dict[str, Any] = {"keystore": d.keystore, "path": d.path, "alias": d.alias, "action": d.action.value,
+                           "reason": d.reason}
+    for k in ("subject", "key", "sha256", "public_key_sha256"):
+        if k in d.facts:
+            out[k] = d.facts[k]
+    return out
+
+
+def _keystore_dict(change: KeystoreChange) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": change.name,
+        "path": change.path,
+        "type": change.type,
+        "action": change.action.value,
+        "reasons": list(change.reasons),
+        "entries": [_entry_dict(e) for e in change.entries],
+    }
+    if change.moved_from:
+        out["moved_from"] = change.moved_from
+    if change.password_files:
+        out["password_files_generated"] = list(change.password_files)
+    if change.prevent_destroy:
+        out["prevent_destroy"] = True
+    if change.password_file_fixes:
+        out["password_files_fixed"] = list(change.password_file_fixes)
+    return out
+
+
+def _entry_dict(change: EntryChange) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "alias": change.alias,
+        "action": change.action.value,
+        "reasons": list(change.reasons),
+        "kind": change.kind,
+        "source": change.source,
+    }
+    if change.before is not None:
+        out["before"] = dict(change.before)
+    if change.after is not None:
+        out["after"] = dict(change.after)
+    return out
+
+
+SYMBOLS = {
+    "create": ("+", "green"),
+    "update": ("~", "yellow"),
+    "replace": ("-/+", "red"),
+    "delete": ("-", "red"),
+    "no-op": (" ", "dim"),
+}
+
+
+def show_plan(plan: Plan, *, as_json: bool, verbose: bool) -> None:
+    data = plan_to_dict(plan)
+    if as_json:
+        print(json_text(data))
+    else:
+        render_plan(data, Out(), verbose=verbose)
+
+
+def render_plan(plan: dict[str, Any], out: Out, *, verbose: bool = False) -> None:
+    out.lines(plan_lines(plan, verbose=verbose))
+
+
+def plan_lines(plan: dict[str, Any], *, verbose: bool = False) -> list[Line]:
+    lines: list[Line] = []
+    for ks in plan["keystores"]:
+        lines += _keystore(ks, verbose)
+    for other in plan.get("left_alone", []):
+        lines.append([("  !", "yellow"), (f" keystore {other['name']} ({other['path']}) is in kstool.lock but not in "
+                                          f"the spec; its file is left alone: {other['reason']}; apply removes it "
+                                          "from kstool.lock", "")])
+    others = plan.get("other_specs", [])
+    if others:
+        specs = ", ".join(sorted({o["spec"] for o in others}))
+        lines.append([(f"    {len(others)} keystore(s) here belong to other specs ({specs}) and are left alone",
+                       "dim")])
+    if plan.get("lock_file") == "update":
+        lines.append([("  ~", "yellow"), (" kstool.lock is missing or out of date: apply writes it (commit it)", "")])
+    lines += _destroyed(plan.get("destroyed_keys", []))
+    lines.append(_summary(plan))
+    return lines
+
+
+def _destroyed(keys: list[dict[str, Any]]) -> list[Line]:
+    if not keys:
+        return []
+    lines: list[Line] = [[("Private keys this apply destroys", "bold red"),
+                          (" (the old file is kept as a backup unless --no-backup):", "")]]
+    for k in keys:
+        what = "every key in the file" if k["alias"] == "*" else k["alias"]
+        about = ", ".join(x for x in (k.get("key"), k.get("subject")) if x)
+        lines.append([("  - ", "red"), (f"{k['keystore']}/{what}", "bold"), (f" ({about})" if about else "", "dim"),
+                      (f": {k['action']}: {k['reason']}", "")])
+    return lines
+# reasons that only restate the action ("+ keystore x: create" needs no "new keystore" under it)
+_FILLER = frozenset({"new keystore", "new entry"})
+
+
+def _reasons(reasons: list[str], indent: str) -> Iterator[Line]:
+    for reason in reasons:
+        if reason not in _FILLER:
+            yield [(f"{indent}{reason}", "")]
+
+
+def _keystore(ks: dict[str, Any], verbose: bool) -> Iterator[Line]:
+    if ks["action"] == "no-op" and not ks.get("password_files_generated") and not ks.get("password_files_fixed") \
+            and not verbose:
+        return  # like terraform plan: only what changes (the summary counts the rest; -v lists it)
+    symbol, style = SYMBOLS[ks["action"]]
+    action = ks["action"] if ks["action"] != "no-op" else "no changes"
+    replaced = _replaced_keys(ks)
+    if replaced:  # counted as a replace in the headline: say why here
+        action += f" ({replaced} key{'s' if replaced > 1 else ''} replaced)"
+    yield [(f"{symbol:>3}", style), (" keystore ", ""), (ks["name"], "bold"),
+           (f" ({ks['path']}, {ks['type']}): ", ""), (action, style)]
+    yield from _reasons(ks["reasons"], "        ")
+    for path in ks.get("password_files_generated", []):
+        yield [(f"        password file {path} will be generated", "green")]
+    for fix in ks.get("password_files_fixed", []):
+        yield [(f"        password file {fix}: apply sets it as the spec says", "yellow")]
+    for entry in ks["entries"]:
+        if entry["action"] != "no-op" or verbose:
+            yield from _entry(entry)
+
+
+def _replaced_keys(ks: dict[str, Any]) -> int:
+    return sum(1 for e in ks["entries"] if e["action"] == "replace") if ks["action"] == "update" else 0
+
+
+def _entry(entry: dict[str, Any]) -> Iterator[Line]:
+    symbol, style = SYMBOLS[entry["action"]]
+    after = entry.get("after") or {}
+    before = entry.get("before") or {}
+    about = after.get("subject") or before.get("subject") or ""
+    key = after.get("key") or before.get("key") or ""
+    detail = ", ".join(x for x in (entry["kind"], key, about) if x)
+    yield [(f"    {symbol:>3}", style), (f" {entry['alias']} ", ""), (f"({detail})", "dim"), (": ", ""),
+           (entry["action"], style)]
+    yield from _reasons(entry["reasons"], "            ")
+
+
+def _summary(plan: dict[str, Any]) -> Line:
+    """One headline of one shape: every action counted, a keystore that replaces a key counted as a replace."""
+    e = plan["entry_summary"]
+    n = len(plan["keystores"])
+    if not plan["changes"]:
+        return [("No changes.", "green"), (f" {n} keystore(s) match the spec.", "")]
+    counts = plan["summary"]  # a keystore that replaces a key is counted as a replace there
+    if plan.get("lock_file") == "update" and not any(counts[a] for a in ("create", "update", "replace", "delete")):
+        return [("Plan:", "bold"), (f" only kstool.lock to write; {n} keystore(s) match the spec.", "")]
+    destroyed = plan["summary"].get("keys_destroyed", 0)
+    keys = [(f" {destroyed} private key(s) destroyed.", "bold red")] if destroyed else []
+    return [("Plan:", "bold"), (f" {counts['create']} to create, {counts['update']} to update, {counts['replace']} "
+            f"to replace, {counts['delete']} to delete (entries: {e['create']} to create, {e['update']} to update, "
+            f"{e['replace']} to replace, {e['delete']} to delete, {e['no-op']} unchanged).", ""), *keys]

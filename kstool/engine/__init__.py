@@ -1,0 +1,146 @@
+"""The pipeline, one module per stage, in the order ``prepare`` runs them.
+
+Nothing here prints: the CLI (``kstool.cli``) calls the engine and hands what it returns to a view. Modules are
+imported lazily (inside the functions) so that ``kstool validate`` never pays for the cryptography stack.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kstool.errors import KstoolError
+
+if TYPE_CHECKING:
+    from kstool.engine.inputs import Inputs
+    from kstool.engine.observe import Observed
+    from kstool.engine.plan import Plan
+    from kstool.spec.model import Spec
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    spec: Spec
+    inputs: Inputs
+    observed: Observed
+    plan: Plan
+    root: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """What plan and apply share; defaults are the safe choices."""
+
+    output_dir: Path | None = None
+    strict_permissions: bool = False  # a password file readable by group/others is an error, not a warning
+    replace_unreadable: bool = False  # rebuild artifacts that cannot be opened (the old file is backed up)
+    backups: bool = True
+    lock_timeout: float = 0.0
+    jobs: int = 0  # processes for RSA key generation and for encoding/decoding many stores; 0 = one per core
+
+    @property
+    def effective_jobs(self) -> int:
+        return self.jobs or os.cpu_count() or 1
+
+
+def output_root(spec_path: Path, output_dir: Path | None) -> Path:
+    """The folder artifacts are written to and read from: ``--output-dir``, else the spec's folder."""
+    if output_dir is None:
+        return spec_path.parent
+    # the output folder, or the first of its parents that exists, must be a folder
+    for folder in (output_dir, *output_dir.parents):
+        try:
+            is_dir = folder.is_dir()
+            exists = is_dir or folder.exists()
+        except OSError as e:
+            raise KstoolError(f"--output-dir {output_dir}: cannot look at {folder}: {e.strerror}") from None
+        if not exists:
+            continue
+        if not is_dir:
+            below = "is not a directory" if folder == output_dir else f"is below {folder}, which is not a directory"
+            raise KstoolError(f"--output-dir {output_dir} {below}: choose a folder")
+        break
+    return output_dir
+
+
+def writable_root(root: Path) -> None:
+    """Create the output folder (0700) if needed and make sure apply can write in it, before taking the lock."""
+    from kstool.engine.fsutil import make_private_dirs  # noqa: PLC0415
+
+    try:
+        make_private_dirs(root)  # parents too: 0700 whatever the umask
+    except OSError as e:
+        raise KstoolError(f"cannot create the output folder {root}: {e.strerror}; choose a folder you can write "
+                          "(--output-dir)") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise KstoolError(f"the output folder {root} is not writable; fix its permissions or choose another "
+                          "folder (--output-dir)")
+
+
+def _check_destroy(plan: Plan) -> None:
+    """prevent_destroy: true turns a plan that destroys one of the keystore's private keys into an error."""
+    protected = {k.name for k in plan.keystores if k.prevent_destroy}
+    hits = [d for d in plan.destroyed_keys() if d.keystore in protected]
+    if hits:
+        from kstool.engine.plan import Action  # noqa: PLC0415
+
+        what = "; ".join(f"{d.keystore}/{d.alias} ({d.action.value}: {d.reason})" for d in hits)
+        gone = [d.keystore for d in hits if d.action is Action.DELETE and d.reason == "keystore not in spec"]
+        fix = ("put the keystore back in the spec, or apply once with it and prevent_destroy: false" if gone
+               else "change the spec so its keys are kept, or set prevent_destroy: false to allow it")
+        raise KstoolError(f"this plan destroys private keys of keystore(s) with prevent_destroy: true: {what}; "
+                          f"{fix}")
+
+
+def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], root: Path | None = None) -> Context:
+    """Everything but writing, stage by stage:
+
+    1. ``kstool.spec``: the YAML with locations → JSON Schema → the frozen ``Spec`` (and its output paths);
+    2. ``passwords`` + ``inputs``: the passwords and every input file the spec names, read once;
+    3. ``lockfile`` (+ ``digests``): ``kstool.lock``, the record of the last apply, and whose artifacts are whose;
+    4. ``observe`` (with ``facts``): the artifacts on disk, trusted as far as the lock allows (``observe.Trust``);
+    5. ``planner`` → ``plan``: the pure comparison of spec and disk; stores the fast path left partly open are
+       opened in full and planned again; ``prevent_destroy`` is enforced.
+
+    Then ``execute`` (under ``writer_lock``) builds the artifacts and ``commit`` swaps them in, all or nothing;
+    ``verify`` re-runs stages 1-5 trusting nothing. ``root`` is ``output_root(spec_path, options.output_dir)``
+    (computed here, after the spec is loaded, unless apply already did, before taking the writer lock);
+    ``warn`` receives the inputs' warnings (a readable password file...) unless ``--strict-permissions``.
+    """
+    from kstool.engine.inputs import resolve_inputs  # noqa: PLC0415
+    from kstool.engine.lockfile import read_lock, spec_owner  # noqa: PLC0415
+    from kstool.engine.observe import Trust, observe  # noqa: PLC0415
+    from kstool.engine.plan import Action  # noqa: PLC0415
+    from kstool.engine.planner import compute_plan  # noqa: PLC0415
+    from kstool.spec.model import check_outputs, load_spec  # noqa: PLC0415
+
+    spec = load_spec(spec_path)
+    root = output_root(spec_path, options.output_dir) if root is None else root
+    if root.resolve() != spec.base_dir:
+        check_outputs(spec, root.resolve())  # load_spec checked them against the spec's folder
+    inputs = resolve_inputs(spec, os.environ)
+    for message in inputs.warnings:
+        if options.strict_permissions:
+            raise KstoolError(message.replace("is readable", "must not be readable", 1) + " (--strict-permissions)")
+        warn(message)
+    lock = read_lock(root)
+    owner = spec_owner(spec_path, root)
+    observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable,
+                       jobs=options.effective_jobs, owner=owner)
+    plan = compute_plan(spec, inputs, observed, output_root=str(root))
+    # the fast path leaves keys encrypted; a store that will be rewritten is opened in full, then re-planned
+    changed = frozenset(c.name for c in plan.keystores if c.action is not Action.NOOP
+                        and c.name in observed.stores and observed.stores[c.name].trust >= Trust.PARTIAL)
+    if changed:
+        observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable,
+                           jobs=options.effective_jobs, full=changed, owner=owner)
+        plan = compute_plan(spec, inputs, observed, output_root=str(root))
+    _check_destroy(plan)
+    if not plan.has_changes:
+        from kstool.engine.execute import lock_is_current  # noqa: PLC0415
+
+        plan = replace(plan, lock_update=not lock_is_current(root, spec, inputs, plan, observed))
+    return Context(spec, inputs, observed, plan, root)

@@ -1,0 +1,407 @@
+"""The only code that writes files: build every entry, encode, self-check, then write atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import NamedTuple
+
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import Encoding, load_der_private_key
+
+from kstool.engine.commit import ChangedDuringApplyError, Commit, prune_backups
+from kstool.engine.digests import content_digest, encoding_settings
+from kstool.engine.facts import load_cert
+from kstool.engine.fsutil import Ownership, stage, stage_all
+from kstool.engine.inputs import Inputs, timestamp_ms
+from kstool.engine.interrupts import INTERRUPTS, as_interrupted
+from kstool.engine.lockfile import LOCK_NAME, LockedStore, lock_entry, locked_store, render_lock
+from kstool.engine.observe import Observed, read_artifact
+from kstool.engine.parallel import Pool, imap, pmap
+from kstool.engine.plan import Action, Follow, Keep, NewKey, Plan, Reissue
+from kstool.errors import KstoolError
+from kstool.formats.codec import Profile, decode, encode
+from kstool.formats.model import Entry, KeyEntry, StoreType, TrustedEntry
+from kstool.spec.model import FileRef, Generate, Spec
+
+Address = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    written: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    password_files: tuple[str, ...] = ()
+    lock_written: bool = False
+    backups: tuple[str, ...] = field(default=())
+    pruned_backups: tuple[str, ...] = ()  # older backups deleted to keep the spec's backups.keep
+
+
+def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Path, *, now: datetime,
+            backups: bool = True, stamp: str = "", jobs: int = 1, reporter: Reporter | None = None,
+            root_fd: int | None = None) -> ApplyResult:
+    """Build and verify every artifact in memory, then commit them all (or, on failure, none).
+
+    One transaction holds every write: the keystores, the generated password files and kstool.lock are all
+    staged (written and fsynced next to their targets) before the first one is put in place, and a failure or
+    an interrupt at any step puts back what was already replaced. ``root_fd`` is the output folder apply
+    locked (``writer_lock.apply_lock``): if it is moved, removed or swapped for a link meanwhile, nothing is written.
+    """
+    _check_ownership_settable(plan, spec, inputs)
+    try:
+        with Pool(jobs) as pool:  # started only if some step is worth it; shared by key generation and encoding
+            built = _build_entries(plan, now, jobs=jobs, reporter=reporter, pool=pool)
+            outputs = _encode_all(plan, spec, inputs, built, jobs=jobs, pool=pool)
+    except INTERRUPTS as e:  # the pool's workers are killed already (Pool.__exit__)
+        raise as_interrupted(e).after("nothing was changed") from None
+    # everything is built and verified: only now does anything get written
+    commit = Commit(root, backups, stamp or now.strftime("%Y%m%dT%H%M%SZ"), root_fd=root_fd)
+    lock = lock_content(spec, inputs, plan, built, outputs=outputs, observed=observed)
+    old_lock = _read_lock_bytes(root)
+    passwords = _new_password_files(spec, inputs)
+    paths = {change.name: change.path for change in plan.keystores if change.name in outputs}
+    stores = {root / paths[name]: data for name, data in outputs.items()}
+    _refuse_shared_targets(stores, passwords)
+    ownership = {root / paths[name]: inputs.keystores[name].ownership for name in outputs}
+    for ki in inputs.keystores.values():
+        ownership.update(ki.password_files)
+    staged = _stage(commit, stores, passwords, lock if lock != old_lock else None, ownership)
+    written: list[str] = []
+    deleted: list[str] = []
+    try:
+        _put_in_place(commit, plan, observed, staged=staged, rewritten=outputs.keys(), passwords=passwords,
+                      old_lock=old_lock, written=written, deleted=deleted)
+        commit.finish()
+    except ChangedDuringApplyError as e:
+        commit.discard(staged.values())
+        commit.rollback("changed during apply", headline=str(e))
+    except (OSError, KstoolError) as e:
+        commit.discard(staged.values())  # new files never put in place
+        commit.rollback(f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}")
+    except INTERRUPTS as e:
+        commit.discard(staged.values())
+        commit.rollback_interrupted(as_interrupted(e))
+    _fix_password_files(inputs, observed)
+    artifacts = {p for change in plan.keystores for p in (change.path, change.moved_from) if p is not None}
+    pruned = prune_backups(root, artifacts, spec.backups_keep)
+    return ApplyResult(tuple(written), tuple(deleted), tuple(passwords), lock != old_lock,
+                       tuple(commit.backup_paths), tuple(pruned))
+
+
+def _put_in_place(commit: Commit, plan: Plan, observed: Observed, *, staged: dict[Path, Path],
+                  rewritten: Collection[str], passwords: Mapping[str, tuple[Path, bytes]], old_lock: bytes | None,
+                  written: list[str], deleted: list[str]) -> None:
+    """The commit's steps in order: new password files, new and changed stores, deletions, then kstool.lock.
+    Each step checks its target is still what apply observed; ``staged`` loses each file put in place."""
+    root = commit.root
+    for shown, (path, _) in passwords.items():
+        commit.create(path, staged[path], shown)
+        del staged[path]
+    for change in plan.keystores:
+        if change.name in rewritten:
+            old = observed.stores.get(change.name) or observed.unreadable.get(change.name)
+            # a moved store's old file is deleted below; at the new path there was nothing
+            before = old.data if old is not None and old.path == change.path else None
+            commit.replace(change.path, staged[root / change.path], before)
+            del staged[root / change.path]  # in place now: no longer a temp file to discard
+            written.append(change.path)
+    orphans = {o.name: o for o in observed.orphans}
+    for change in plan.keystores:
+        gone = change.path if change.action is Action.DELETE else change.moved_from
+        if gone is not None:
+            found = read_artifact(root / gone, gone)
+            if found is not None:
+                seen = (orphans.get(change.name) if change.action is Action.DELETE
+                        else observed.stores.get(change.name) or observed.unreadable.get(change.name))
+                # only the file plan judged kstool's, still as apply observed it (Commit.delete checks)
+                expected = seen.data if seen is not None and seen.path == gone else found[0]
+                commit.delete(gone, expected)
+                deleted.append(gone)
+    if root / LOCK_NAME in staged:  # the lock is in git: no backup, but restored on rollback
+        commit.replace(LOCK_NAME, staged[root / LOCK_NAME], old_lock, backup=False)
+        del staged[root / LOCK_NAME]
+
+
+def _refuse_shared_targets(stores: Mapping[Path, bytes], passwords: Mapping[str, tuple[Path, bytes]]) -> None:
+    """One commit writes each path once: a generated password file at a keystore's path is refused."""
+    targets = {os.path.abspath(path) for path in stores}
+    for shown, (path, _) in passwords.items():
+        if os.path.abspath(path) in targets:
+            raise KstoolError(f"{shown}: a generated password file at the path of a keystore apply writes; nothing "
+                              "was changed: give the password file or the keystore another path")
+
+
+def _stage(commit: Commit, stores: dict[Path, bytes], passwords: Mapping[str, tuple[Path, bytes]],
+           lock: bytes | None, ownership: Mapping[Path, Ownership]) -> dict[Path, Path]:
+    """Every new file written and fsynced (in parallel) next to its target, before the first one replaces
+    anything: all of them, or none (no temp file left, even on Ctrl-C)."""
+    staged: dict[Path, Path] = {}
+    try:
+        commit.check_root()  # staging creates folders: never recreate a removed output folder, nor follow a link
+        staged = stage_all({**stores, **dict(passwords.values())}, ownership=ownership)
+        if lock is not None:
+            staged[commit.root / LOCK_NAME] = stage(commit.root / LOCK_NAME, lock, mode=0o644)
+    except OSError as e:
+        commit.discard(staged.values())
+        raise KstoolError(f"apply failed while writing the new files ({e.strerror or e}); nothing was changed") \
+            from None
+    except KstoolError:
+        commit.discard(staged.values())
+        raise
+    except INTERRUPTS as e:
+        commit.discard(staged.values())
+        raise as_interrupted(e).after("nothing was changed") from None
+    return staged
+
+
+def _encode_all(plan: Plan, spec: Spec, inputs: Inputs, built: Mapping[Address, Entry], *, jobs: int,
+                pool: Pool) -> dict[str, bytes]:
+    """The new bytes of every keystore the plan writes, each read back and checked (``encode_checked``)."""
+    tasks: dict[str, _EncodeTask] = {}
+    for change in plan.keystores:
+        if change.action in (Action.NOOP, Action.DELETE):
+            continue
+        ks = spec.keystore(change.name)
+        assert ks is not None
+        ki = inputs.keystores[change.name]
+        entries = tuple(built[(change.name, e.alias)] for e in change.entries if e.action is not Action.DELETE)
+        tasks[change.name] = _EncodeTask(change.path, ks.type, entries, ki.password.secret.reveal(),
+                                         ki.key_password.secret.reveal() if ki.key_password else None,
+                                         ks.pkcs12_profile, ks.iterations, change.expected)
+    encoded = pmap(encode_checked, list(tasks.values()), jobs=jobs, min_tasks=MIN_PARALLEL_ENCODES, pool=pool)
+    return dict(zip(tasks, encoded, strict=True))
+
+
+class Reporter:
+    """Progress of a long apply: ``start(total)`` once, then ``advance()`` per key or artifact. Silent by default."""
+
+    def start(self, total: int) -> None:
+        """Called once with the number of steps."""
+
+    def advance(self) -> None:
+        """Called after each step."""
+
+
+def _build_entries(plan: Plan, now: datetime, *, jobs: int = 1, reporter: Reporter | None = None,
+                   pool: Pool | None = None) -> dict[Address, Entry]:
+    report = reporter or Reporter()
+    built: dict[Address, Entry] = {}
+    new_keys: list[tuple[Address, Generate]] = []
+    follows: dict[Address, Follow] = {}
+    for change in plan.keystores:
+        for e in change.entries:
+            build = e.build
+            address = (change.name, e.alias)
+            if isinstance(build, Keep):
+                built[address] = build.entry
+            elif isinstance(build, NewKey):
+                new_keys.append((address, build.generate))
+            elif isinstance(build, Reissue):
+                built[address] = _issue(e.alias, _own_key(build.key_der), build.generate, now)
+            elif isinstance(build, Follow):
+                follows[address] = build
+    new = _new_entries([_NewKeyTask(address[1], gen, now) for address, gen in new_keys], jobs, report, pool)
+    built.update(zip((address for address, _ in new_keys), new, strict=True))
+    while follows:  # references to references resolve in rounds; the spec has no cycles
+        ready = {a: f for a, f in follows.items() if (f.keystore, f.alias) in built}
+        if not ready:
+            raise AssertionError(f"unresolvable trusted references: {sorted(follows)}")
+        for address, follow in ready.items():
+            target = built[(follow.keystore, follow.alias)]
+            leaf = target.chain_der[0] if isinstance(target, KeyEntry) else target.cert_der
+            built[address] = TrustedEntry(address[1], leaf, timestamp_ms(load_cert(leaf)))
+            del follows[address]
+    return built
+
+
+def _own_key(key_der: bytes) -> PrivateKeyTypes:
+    """A key kstool generated or read from an integrity-checked store: skip cryptography's ~25 ms RSA check."""
+    return load_der_private_key(key_der, None, unsafe_skip_rsa_key_validation=True)
+
+
+# RSA key generation is the one slow step worth a process pool; EC and Ed25519 keys take microseconds.
+_POOL_MIN_RSA_KEYS = 2
+
+
+class _NewKeyTask(NamedTuple):
+    """One key to generate with its self-signed certificate, sent to a worker process."""
+
+    alias: str
+    generate: Generate  # what to generate
+    now: datetime  # the certificate's notBefore
+
+
+def _new_entries(tasks: list[_NewKeyTask], jobs: int, report: Reporter, pool: Pool | None) -> list[KeyEntry]:
+    """A new key with its self-signed certificate per task, in task order; over ``jobs`` processes when RSA keys
+    are among them (each worker issues the certificate of the key it made, so signing runs in parallel too)."""
+    report.start(len(tasks))
+    n_rsa = sum(1 for task in tasks if task.generate.algorithm == "RSA")
+    out: list[KeyEntry] = []
+    for entry in imap(new_entry, tasks, jobs=jobs if n_rsa >= _POOL_MIN_RSA_KEYS else 1, min_tasks=1, pool=pool):
+        out.append(entry)
+        report.advance()
+    return out
+
+
+def new_entry(task: _NewKeyTask) -> KeyEntry:
+    """Generate one key and issue its certificate (module-level: it runs in worker processes too)."""
+    from kstool.crypto.certs import generate_private_key  # noqa: PLC0415
+
+    alias, gen, now = task
+    return _issue(alias, generate_private_key(gen.algorithm, gen.size), gen, now)
+
+
+def _issue(alias: str, key: PrivateKeyTypes, gen: Generate, now: datetime) -> KeyEntry:
+    from kstool.crypto.certs import build_self_signed  # noqa: PLC0415
+    from kstool.crypto.material import private_key_to_pkcs8  # noqa: PLC0415
+
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        raise TypeError(f"cannot issue a certificate for a {type(key).__name__}")
+    cert = build_self_signed(key, gen.subject, not_before=now, validity_days=gen.validity_days, san=gen.san_names)
+    return KeyEntry(alias, private_key_to_pkcs8(key), (cert.public_bytes(Encoding.DER),), timestamp_ms(cert))
+
+
+MIN_PARALLEL_ENCODES = 16
+
+class _EncodeTask(NamedTuple):
+    """One artifact to encode and read back, sent to a worker process: entries and passwords, no spec objects."""
+
+    path: str  # shown in the self-check's message
+    store_type: StoreType
+    entries: tuple[Entry, ...]
+    password: str
+    key_password: str | None
+    profile: Profile  # PKCS12 only
+    iterations: int | None
+    expected: bytes | None  # bytes the planner already encoded (its re-encode check), else None
+
+
+def encode_checked(task: _EncodeTask) -> bytes:
+    """Encode one artifact and re-open it with its passwords: what we write must read back as intended.
+
+    Module-level and free of spec objects: it runs in worker processes too.
+    """
+    path, store_type, entries, password, key_password, profile, iterations, expected = task
+    if any(isinstance(e, KeyEntry) and not e.key_der for e in entries):
+        raise AssertionError(f"{path}: a key that was never decrypted reached the encoder")
+    data = expected if expected is not None else encode(list(entries), store_type, password,
+                                                         key_password=key_password, profile=profile,
+                                                         iterations=iterations)
+    back = decode(data, store_type, password, key_password=key_password)
+    if [_identity(e) for e in back] != [_identity(e) for e in entries]:
+        raise KstoolError(f"internal self-check failed for {path}: the encoded keystore does not read back "
+                          "as intended; nothing was written (please report this)")
+    return data
+
+
+def _identity(entry: Entry) -> tuple[object, ...]:
+    if isinstance(entry, KeyEntry):
+        return ("key", entry.alias, entry.key_der, entry.chain_der)
+    return ("trusted", entry.alias, entry.cert_der)
+
+
+def _new_password_files(spec: Spec, inputs: Inputs) -> dict[str, tuple[Path, bytes]]:
+    """The generated password files apply creates, by the name the spec gives them: (path, content)."""
+    created: dict[str, tuple[Path, bytes]] = {}
+    done: set[Path] = set()  # one generated file may serve several keystores (resolve_inputs generated it once)
+    for ks in spec.keystores:
+        ki = inputs.keystores[ks.name]
+        for resolved in (ki.password, ki.previous_password, ki.key_password):
+            if resolved is None or not resolved.generated:
+                continue
+            ref = resolved.ref
+            assert isinstance(ref, FileRef)
+            if ref.path in done:
+                continue
+            done.add(ref.path)
+            created[ref.shown] = (ref.path, resolved.secret.reveal().encode("utf-8") + b"\n")
+    return created
+
+
+def _check_ownership_settable(plan: Plan, spec: Spec, inputs: Inputs) -> None:
+    """Before anything is built: the owner and group the spec sets can be given by the user running apply."""
+    for change in plan.keystores:
+        ki = inputs.keystores.get(change.name)
+        ks = spec.keystore(change.name)
+        if ki is None or ks is None or change.action is Action.DELETE:
+            continue
+        if change.action is not Action.NOOP:
+            ki.ownership.check_settable(f"keystore {ks.name!r} at {ks.location}")
+        if change.password_files or change.password_file_fixes:
+            for path, wanted in ki.password_files.items():
+                wanted.check_settable(f"password file {path}")
+
+
+def _fix_password_files(inputs: Inputs, observed: Observed) -> None:
+    """Give generated password files that exist the spec's mode, owner and group (in place: their bytes stay)."""
+    for ki in inputs.keystores.values():
+        for path, wanted in ki.password_files.items():
+            actual = observed.password_files.get(path)
+            if actual is None or not wanted.differences(*actual):
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+                try:
+                    if wanted.uid != -1 or wanted.gid != -1:
+                        os.fchown(fd, wanted.uid, wanted.gid)
+                    os.fchmod(fd, wanted.mode)
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                raise KstoolError(f"password file {path}: cannot set its mode, owner or group ({e.strerror}); the "
+                                  "keystores are written: fix the cause and run apply again") from None
+
+
+def lock_content(spec: Spec, inputs: Inputs, plan: Plan, built: Mapping[Address, Entry], *,
+                 outputs: Mapping[str, bytes], observed: Observed) -> bytes:
+    """kstool.lock as it stands once this plan is applied."""
+    stores: dict[str, LockedStore] = dict(observed.foreign)  # other specs' records stay as they are
+    for change in plan.keystores:
+        if change.action is Action.DELETE:
+            continue
+        ks = spec.keystore(change.name)
+        assert ks is not None
+        store = observed.stores.get(change.name)
+        if store is not None and store.locked is not None and change.action is Action.NOOP:
+            # observe checked it describes this file and these inputs
+            stores[change.name] = dataclasses.replace(store.locked, owner=observed.owner,
+                                                      prevent_destroy=ks.prevent_destroy)
+            continue
+        data = outputs[change.name] if change.name in outputs else observed.stores[change.name].data
+        entries = [built[(change.name, e.alias)] for e in change.entries if e.action is not Action.DELETE]
+        stores[change.name] = locked_store(change.path, change.type, data, [lock_entry(e) for e in entries],
+                                           settings=encoding_settings(ks),
+                                           inputs=content_digest(ks, inputs.keystores[change.name]),
+                                           owner=observed.owner, prevent_destroy=ks.prevent_destroy)
+    return render_lock(stores)
+
+
+def lock_is_current(root: Path, spec: Spec, inputs: Inputs, plan: Plan, observed: Observed) -> bool:
+    """For a plan without changes: does kstool.lock already say exactly what apply would write?"""
+    built = {(c.name, e.alias): e.build.entry for c in plan.keystores for e in c.entries if isinstance(e.build, Keep)}
+    return _read_lock_bytes(root) == lock_content(spec, inputs, plan, built, outputs={}, observed=observed)
+
+
+def _read_lock_bytes(root: Path) -> bytes | None:
+    try:
+        return (root / LOCK_NAME).read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def source_date_epoch_or(now: datetime) -> datetime:
+    from datetime import UTC  # noqa: PLC0415
+
+    raw = os.environ.get("SOURCE_DATE_EPOCH")
+    if raw is None or raw == "":
+        return now
+    try:
+        return datetime.fromtimestamp(int(raw), UTC)
+    except (ValueError, OverflowError, OSError):
+        raise KstoolError(f"SOURCE_DATE_EPOCH={raw!r} is not a whole number of seconds since 1970") from None
+

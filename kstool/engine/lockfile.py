@@ -1,0 +1,170 @@
+"""kstool.lock: public facts about every artifact apply wrote, meant to be committed.
+
+Per keystore: path, type, sha256 of the file, two digests of what shaped it (``digests``) and, per entry,
+alias, kind and certificate facts (fingerprints, subject, issuer, serial, validity, public-key fingerprint).
+Never a secret. Stable key order, so
+a pull request shows exactly which certificates change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kstool.engine.facts import entry_facts
+from kstool.engine.outpaths import LOCK_NAME, path_problem
+from kstool.errors import KstoolError
+from kstool.formats.model import Entry
+
+__all__ = ["LOCK_NAME", "Lock", "LockedStore", "lock_entry", "locked_store", "read_lock", "render_lock",
+           "spec_owner"]
+
+FORMAT_VERSION = 1
+MAX_LOCK_BYTES = 64 * 1024 * 1024
+STORE_TYPES = ("jks", "jceks", "pkcs12")
+
+
+@dataclass(frozen=True, slots=True)
+class LockedStore:
+    path: str
+    type: str
+    sha256: str
+    entries: tuple[Mapping[str, Any], ...]
+    settings: str = ""  # digest of the spec settings that shape the bytes (digests.encoding_settings)
+    inputs: str = ""  # digest of the entries' content per the spec and its input files (digests.content_digest)
+    # the spec that made it (its file, relative to the output root); "" in a 0.1 lock: whichever spec applies
+    # first takes it over
+    owner: str = ""
+    prevent_destroy: bool = False  # the spec said prevent_destroy: true (kept here so removing it is refused too)
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    keystores: Mapping[str, LockedStore]
+
+
+def read_lock(root: Path) -> Lock | None:
+    """kstool.lock, checked: a file that is not what apply writes is an error naming it, never a traceback."""
+    path = root / LOCK_NAME
+    try:
+        info = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        raise KstoolError(f"{path}: cannot read the lock file: {e.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise _not_a_lock(path, "not a regular file")
+    if info.st_size > MAX_LOCK_BYTES:
+        raise _not_a_lock(path, f"larger than {MAX_LOCK_BYTES // (1024 * 1024)} MiB")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(MAX_LOCK_BYTES + 1)
+    except OSError as e:
+        raise KstoolError(f"{path}: cannot read the lock file: {e.strerror}") from None
+    if len(data) > MAX_LOCK_BYTES:
+        raise _not_a_lock(path, f"larger than {MAX_LOCK_BYTES // (1024 * 1024)} MiB")
+    try:
+        return Lock(_parse(data))
+    except RecursionError:
+        raise _not_a_lock(path, "nested too deeply") from None
+    except UnicodeDecodeError:
+        raise _not_a_lock(path, "not UTF-8 text") from None
+    except ValueError as e:  # json.JSONDecodeError is a ValueError
+        raise _not_a_lock(path, str(e)) from None
+
+
+def _not_a_lock(path: Path, why: str) -> KstoolError:
+    return KstoolError(f"{path} is not a kstool lock file: {why}; fix it (e.g. the merge) or delete it and run "
+                       "apply to rebuild it")
+
+
+def _parse(data: bytes) -> dict[str, LockedStore]:
+    raw = json.loads(data.decode("utf-8"))
+    if not isinstance(raw, dict):
+        raise ValueError(f"a JSON {type(raw).__name__}, not an object")
+    if raw.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"format_version {_short(raw.get('format_version'))}, expected {FORMAT_VERSION}")
+    stores = raw.get("keystores")
+    if not isinstance(stores, dict):
+        raise ValueError("'keystores' is not an object")
+    return {name: _store(name, s) for name, s in stores.items()}
+
+
+def _store(name: str, s: object) -> LockedStore:
+    where = f"keystores.{_short(name)}"
+    if not isinstance(s, dict):
+        raise ValueError(f"{where} is not an object")
+    for key in ("path", "type", "sha256"):
+        if not isinstance(s.get(key), str):
+            raise ValueError(f"{where}.{key} is missing or not a string")
+    for key in ("settings", "inputs", "owner"):
+        if not isinstance(s.get(key, ""), str):
+            raise ValueError(f"{where}.{key} is not a string")
+    if not isinstance(s.get("prevent_destroy", False), bool):
+        raise ValueError(f"{where}.prevent_destroy is not true or false")
+    if s["type"] not in STORE_TYPES:
+        raise ValueError(f"{where}.type is {_short(s['type'])}, not one of {', '.join(STORE_TYPES)}")
+    entries = s.get("entries")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ValueError(f"{where}.entries is not a list of objects")
+    problem = path_problem(s["path"])
+    if problem:
+        raise ValueError(f"{where}.path {_short(s['path'])} {problem}; kstool never touches files outside the "
+                         "output root or its own files")
+    return LockedStore(posixpath.normpath(s["path"]), s["type"], s["sha256"], tuple(entries), s.get("settings", ""),
+                       s.get("inputs", ""), s.get("owner", ""), s.get("prevent_destroy", False))
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def spec_owner(spec_file: Path, root: Path) -> str:
+    """How kstool.lock names the spec that owns an artifact: its file relative to the output root."""
+    return Path(os.path.relpath(spec_file.resolve(), root.resolve())).as_posix()
+
+
+def render_lock(stores: Mapping[str, LockedStore]) -> bytes:
+    doc = {
+        "format_version": FORMAT_VERSION,
+        "keystores": {
+            name: _render_store(s) for name, s in sorted(stores.items())
+        },
+    }
+    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _render_store(s: LockedStore) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": s.path, "type": s.type, "sha256": s.sha256, "settings": s.settings,
+                           "inputs": s.inputs, "entries": list(s.entries)}
+    if s.owner:
+        out["owner"] = s.owner
+    if s.prevent_destroy:
+        out["prevent_destroy"] = True
+    return out
+
+
+def locked_store(path: str, store_type: str, data: bytes, entries: Sequence[Mapping[str, Any]], *,
+                 settings: str, inputs: str, owner: str = "", prevent_destroy: bool = False) -> LockedStore:
+    return LockedStore(path, store_type, hashlib.sha256(data).hexdigest(), tuple(entries), settings, inputs, owner,
+                       prevent_destroy)
+
+
+def lock_entry(entry: Entry) -> dict[str, Any]:
+    """The public facts the lock file records for one entry."""
+    facts = entry_facts(entry)
+    return {k: facts[k] for k in LOCKED_FACTS if k in facts}
+
+
+# every certificate fact a plan shows, so a no-op plan can show an untouched artifact's entries from the lock alone
+CERT_FACTS = ("subject", "issuer", "serial", "not_before", "not_after", "sha256", "public_key_sha256", "key")
+LOCKED_FACTS = ("alias", "kind", *CERT_FACTS, "chain_sha256")
