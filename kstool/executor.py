@@ -7,6 +7,7 @@ import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -18,6 +19,7 @@ from kstool.errors import KstoolError
 from kstool.facts import load_cert
 from kstool.formats.codec import Profile, decode, encode
 from kstool.formats.model import Entry, KeyEntry, StoreType, TrustedEntry
+from kstool.formats.protection import KdfCache
 from kstool.fsutil import Ownership, stage, stage_all
 from kstool.inputs import Inputs, timestamp_ms
 from kstool.interrupts import INTERRUPTS, as_interrupted
@@ -172,7 +174,8 @@ def _encode_all(plan: Plan, spec: Spec, inputs: Inputs, built: Mapping[Address, 
         tasks[change.name] = (change.path, ks.type, entries, ki.password.secret.reveal(),
                               ki.key_password.secret.reveal() if ki.key_password else None, ks.pkcs12_profile,
                               ks.iterations, change.expected)
-    encoded = pmap(encode_checked, list(tasks.values()), jobs=jobs, min_tasks=MIN_PARALLEL_ENCODES, pool=pool)
+    check = partial(encode_checked, cache=inputs.kdf)  # a worker process gets an empty cache of its own
+    encoded = pmap(check, list(tasks.values()), jobs=jobs, min_tasks=MIN_PARALLEL_ENCODES, pool=pool)
     return dict(zip(tasks, encoded, strict=True))
 
 
@@ -266,7 +269,7 @@ MIN_PARALLEL_ENCODES = 16
 _EncodeTask = tuple[str, StoreType, tuple[Entry, ...], str, str | None, Profile, int | None, bytes | None]
 
 
-def encode_checked(task: _EncodeTask) -> bytes:
+def encode_checked(task: _EncodeTask, cache: KdfCache | None = None) -> bytes:
     """Encode one artifact and re-open it with its passwords: what we write must read back as intended.
 
     Module-level and free of spec objects: it runs in worker processes too.
@@ -274,10 +277,11 @@ def encode_checked(task: _EncodeTask) -> bytes:
     path, store_type, entries, password, key_password, profile, iterations, expected = task
     if any(isinstance(e, KeyEntry) and not e.key_der for e in entries):
         raise AssertionError(f"{path}: a key that was never decrypted reached the encoder")
+    cache = KdfCache() if cache is None else cache  # shared by the encode and its read-back: it derives nothing
     data = expected if expected is not None else encode(list(entries), store_type, password,
                                                          key_password=key_password, profile=profile,
-                                                         iterations=iterations)
-    back = decode(data, store_type, password, key_password=key_password)
+                                                         iterations=iterations, cache=cache)
+    back = decode(data, store_type, password, key_password=key_password, cache=cache)
     if [_identity(e) for e in back] != [_identity(e) for e in entries]:
         raise KstoolError(f"internal self-check failed for {path}: the encoded keystore does not read back "
                           "as intended; nothing was written (please report this)")

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from kstool.errors import Collector, KstoolError, MultiError, WrongPasswordError
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
+from kstool.formats.protection import KdfCache
 from kstool.fsutil import NotRegularFileError, Ownership, read_regular_file, resolve_ownership
 from kstool.secrets import Resolved, check_store_password, resolve
 from kstool.spec.model import (
@@ -63,6 +64,9 @@ class KeystoreInputs:
 class Inputs:
     keystores: Mapping[str, KeystoreInputs]
     warnings: tuple[str, ...] = field(default=())
+    # the keys derived from these passwords in this run: observe's decode, the planner's encode and apply's
+    # read-back derive each once (one object per run, dropped with it; never a module global)
+    kdf: KdfCache = field(default_factory=KdfCache, compare=False, repr=False)
 
 
 def resolve_inputs(spec: Spec, env: Mapping[str, str], *, now: datetime | None = None) -> Inputs:

@@ -344,7 +344,7 @@ def encode_store(ks: KeystoreSpec, inputs: Inputs, entries: list[Entry]) -> byte
     ki = inputs.keystores[ks.name]
     return encode(entries, ks.type, ki.password.secret.reveal(),
                   key_password=ki.key_password.secret.reveal() if ki.key_password else None,
-                  profile=ks.pkcs12_profile, iterations=ks.iterations)
+                  profile=ks.pkcs12_profile, iterations=ks.iterations, cache=inputs.kdf)
 
 
 # -- small helpers --------------------------------------------------------------------------------------

@@ -22,9 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-import kstool.formats.pkcs12 as pkcs12_module
 from kstool.errors import FormatError, WrongPasswordError
-from kstool.formats import der
+from kstool.formats import der, rc2
 from kstool.formats.derive import PUBLIC_KEY, derive
 from kstool.formats.model import Entry, KeyEntry, TrustedEntry
 from kstool.formats.pkcs12 import (
@@ -32,8 +31,8 @@ from kstool.formats.pkcs12 import (
     Profile,
     decode_pkcs12,
     encode_pkcs12,
-    pkcs12_kdf,
 )
+from kstool.formats.protection import pkcs12_kdf
 from tests.conftest import CountCalls
 from tests.javatools import Java, keytool_list, openssl_pkcs12_info, sha256_hex
 
@@ -526,7 +525,7 @@ def test_wrong_password_without_mac_is_still_a_password_error(tmp_path: Path, pk
 def test_decode_openssl_legacy_rc2_40_checks_the_mac_first(tmp_path: Path, pki: Pki,
                                                           count_calls: CountCalls) -> None:
     data = _openssl_export(tmp_path, pki, "-name", "web", "-legacy")  # RC2-40 certificates
-    calls = count_calls(pkcs12_module.rc2, "decrypt_cbc")
+    calls = count_calls(rc2, "decrypt_cbc")
     with pytest.raises(WrongPasswordError):  # the MAC is checked first: nothing is decrypted
         decode_pkcs12(data, "wrong-password")
     assert calls == []

@@ -30,7 +30,6 @@ Where kstool refuses what keytool accepts, on purpose (each raises ``DNError`` s
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from cryptography import x509
 
+from kstool.crypto.adapter import string_tag
 from kstool.errors import FormatError, KstoolError
 from kstool.formats import der
 
@@ -334,13 +334,8 @@ def to_name(rdns: Rdns) -> x509.Name:
 @lru_cache(maxsize=1024)
 def _to_name(rdns: Rdns) -> x509.Name:
     from cryptography import x509  # noqa: PLC0415
-    from cryptography.x509.name import _ASN1Type  # noqa: PLC0415
 
-    def attribute(oid: str, value: str, tag: int) -> x509.NameAttribute[str]:
-        # _validate=False: keytool accepts e.g. C=LKX or an empty C, which cryptography would refuse.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return x509.NameAttribute(x509.ObjectIdentifier(oid), value, _type=_ASN1Type(tag), _validate=False)
+    from kstool.crypto.adapter import name_attribute as attribute  # noqa: PLC0415
 
     try:
         return x509.Name([x509.RelativeDistinguishedName([attribute(*a) for a in rdn]) for rdn in rdns])
@@ -479,7 +474,7 @@ def _format_attribute(attribute: x509.NameAttribute[str | bytes]) -> str:
     dotted = attribute.oid.dotted_string
     keyword = _DISPLAY_KEYWORDS.get(dotted, f"OID.{dotted}")
     value = attribute.value
-    tag = attribute._type.value
+    tag = string_tag(attribute)
     if isinstance(value, bytes):  # a BIT STRING (X500 unique identifier), no unused bits
         return f"{keyword}=#{der.tlv(tag, bytes(1) + value).hex()}"
     if tag in _NOT_TEXT:  # keytool shows these as #hex too

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from kstool.crypto.dn import Rdns, parse_rdns
 from kstool.crypto.san import SanItem, check_san
 from kstool.errors import Collector, KstoolError
+from kstool.formats.codec import Profile
 from kstool.formats.model import StoreType
 from kstool.outpaths import reserved_problem, suffix_problem
 from kstool.spec.validate import validate
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from cryptography import x509
 
 KeyAlgorithm = Literal["RSA", "EC", "Ed25519"]
-Profile = Literal["modern", "legacy"]
 T = TypeVar("T")
 R = TypeVar("R")
 
