@@ -260,7 +260,7 @@ def cmd_schema() -> int:
 def cmd_inspect(file: Path, *, password_env: str | None, password_file: Path | None, as_json: bool) -> int:
     from kstool.facts import inspect_entry  # noqa: PLC0415
     from kstool.formats.codec import decode  # noqa: PLC0415
-    from kstool.formats.model import detect_type  # noqa: PLC0415
+    from kstool.formats.entries import detect_type  # noqa: PLC0415
     from kstool.observe import read_artifact  # noqa: PLC0415
 
     password = _inspect_password(password_env, password_file)

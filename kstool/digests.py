@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from kstool.crypto.san import san_key
-from kstool.formats.model import KeyEntry
+from kstool.formats.entries import KeyEntry
 from kstool.inputs import KeystoreInputs
 from kstool.spec.model import Generate, KeystoreSpec, TrustedReference
 

@@ -18,7 +18,7 @@ from kstool.digests import content_digest, encoding_settings
 from kstool.errors import KstoolError
 from kstool.facts import load_cert
 from kstool.formats.codec import Profile, decode, encode
-from kstool.formats.model import Entry, KeyEntry, StoreType, TrustedEntry
+from kstool.formats.entries import Entry, KeyEntry, StoreType, TrustedEntry
 from kstool.formats.protection import KdfCache
 from kstool.fsutil import Ownership, stage, stage_all
 from kstool.inputs import Inputs, timestamp_ms

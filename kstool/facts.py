@@ -15,7 +15,7 @@ from cryptography.x509 import InvalidVersion
 
 from kstool.crypto.certparse import parse_der, serial_number
 from kstool.errors import FormatError
-from kstool.formats.model import Entry, KeyEntry
+from kstool.formats.entries import Entry, KeyEntry
 
 PublicKey = CertificatePublicKeyTypes  # cryptography's own union: it grows with the library (ML-DSA, ...)
 

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from kstool.errors import Collector, KstoolError, MultiError, WrongPasswordError
-from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
+from kstool.formats.entries import Entry, KeyEntry, TrustedEntry, detect_type
 from kstool.formats.protection import KdfCache
 from kstool.fsutil import NotRegularFileError, Ownership, read_regular_file, resolve_ownership
 from kstool.secrets import Resolved, check_store_password, resolve

@@ -20,7 +20,7 @@ from typing import Any
 
 from kstool.errors import KstoolError
 from kstool.facts import entry_facts
-from kstool.formats.model import Entry
+from kstool.formats.entries import Entry
 from kstool.outpaths import LOCK_NAME, path_problem
 
 __all__ = ["LOCK_NAME", "Lock", "LockedStore", "lock_entry", "locked_store", "read_lock", "render_lock",

@@ -22,7 +22,7 @@ from kstool.digests import content_digest, encoding_settings
 from kstool.errors import KstoolError, WrongPasswordError
 from kstool.facts import cert_facts, load_cert
 from kstool.formats.codec import decode, has_integrity_check, prove_password
-from kstool.formats.model import Entry, KeyEntry, StoreType, detect_type
+from kstool.formats.entries import Entry, KeyEntry, StoreType, detect_type
 from kstool.formats.protection import KdfCache
 from kstool.fsutil import check_confined
 from kstool.inputs import Inputs, KeystoreInputs

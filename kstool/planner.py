@@ -18,7 +18,7 @@ from kstool.digests import encoding_settings
 from kstool.errors import KstoolError
 from kstool.facts import cert_facts, key_params, key_text, load_cert
 from kstool.formats.codec import encode
-from kstool.formats.model import Entry, KeyEntry, TrustedEntry
+from kstool.formats.entries import Entry, KeyEntry, TrustedEntry
 from kstool.fsutil import Ownership
 from kstool.inputs import Inputs, KeystoreInputs, timestamp_ms
 from kstool.lockfile import CERT_FACTS

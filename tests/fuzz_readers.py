@@ -37,7 +37,7 @@ from kstool.errors import FormatError
 from kstool.formats import der, protection
 from kstool.formats import pkcs12 as p12
 from kstool.formats.codec import decode, encode
-from kstool.formats.model import Entry, KeyEntry, StoreType, TrustedEntry
+from kstool.formats.entries import Entry, KeyEntry, StoreType, TrustedEntry
 
 PASSWORD = "fuzz-pass-1"
 ITERATIONS = 1234  # small (fast decodes) and unusual, so tests can find it among the DER INTEGERs

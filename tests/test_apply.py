@@ -12,7 +12,7 @@ from cryptography import x509
 
 from kstool.facts import load_cert
 from kstool.formats.codec import decode
-from kstool.formats.model import KeyEntry, detect_type
+from kstool.formats.entries import KeyEntry, detect_type
 from tests.clirun import ROOT, copy_example, run, snapshot
 from tests.javatools import Java, keytool_list, sha256_hex
 

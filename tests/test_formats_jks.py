@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 from kstool.errors import FormatError, WrongPasswordError
 from kstool.formats import der, protection
 from kstool.formats import jks as kjks
+from kstool.formats.entries import Entry, KeyEntry, TrustedEntry
 from kstool.formats.jks import MAX_ITERATIONS, decode_jceks, decode_jks, encode_jceks, encode_jks
-from kstool.formats.model import Entry, KeyEntry, TrustedEntry
 from tests.javatools import Java, keytool_list, sha256_hex
 
 REPO = Path(__file__).resolve().parent.parent
@@ -172,7 +172,7 @@ def test_same_inputs_give_identical_bytes(fmt: Fmt, multi: tuple[Entry, ...]) ->
 _CHILD = """
 import json, sys
 from kstool.formats.jks import encode_jceks, encode_jks
-from kstool.formats.model import KeyEntry, TrustedEntry
+from kstool.formats.entries import KeyEntry, TrustedEntry
 spec = json.load(open(sys.argv[1]))
 entries = [KeyEntry(e["alias"], bytes.fromhex(e["key"]), tuple(bytes.fromhex(c) for c in e["chain"]), e["ts"])
            if "key" in e else TrustedEntry(e["alias"], bytes.fromhex(e["cert"]), e["ts"]) for e in spec["entries"]]

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, load_der_priv
 from kstool.crypto.material import private_key_to_pkcs8
 from kstool.errors import WrongPasswordError
 from kstool.formats.codec import decode
-from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
+from kstool.formats.entries import Entry, KeyEntry, TrustedEntry, detect_type
 from tests.clirun import Result, run, snapshot
 from tests.javatools import Java, keytool_list, sha256_hex
 

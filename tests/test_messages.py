@@ -229,8 +229,8 @@ def test_a_flipped_byte_is_an_integrity_failure(store_type: str) -> None:
     from kstool.crypto.material import private_key_to_pkcs8
     from kstool.errors import WrongPasswordError
     from kstool.formats.codec import decode
+    from kstool.formats.entries import KeyEntry
     from kstool.formats.jks import encode_jks
-    from kstool.formats.model import KeyEntry
     from kstool.formats.pkcs12 import encode_pkcs12
 
     entry = KeyEntry("k", private_key_to_pkcs8(_KEY), (make_cert("k").public_bytes(serialization.Encoding.DER),), 0)

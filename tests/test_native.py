@@ -12,7 +12,7 @@ import pytest
 
 import kstool.formats.native as native
 import kstool.formats.pkcs12 as pkcs12
-from kstool.formats.model import TrustedEntry
+from kstool.formats.entries import TrustedEntry
 from kstool.formats.protection import python_pkcs12_kdf
 
 CASES = [(h, p, i, n) for h in ("sha1", "sha256", "sha512") for p, i, n in ((1, 1, 24), (2, 2048, 8), (3, 10000, 32),

@@ -15,7 +15,7 @@ import kstool.formats
 from kstool.errors import WrongPasswordError
 from kstool.formats import der, protection
 from kstool.formats.codec import decode, encode
-from kstool.formats.model import KeyEntry, StoreType
+from kstool.formats.entries import KeyEntry, StoreType
 from kstool.formats.protection import KdfCache
 from tests.test_reproducible import CERTS  # the shipped example material
 

@@ -33,9 +33,9 @@ from kstool.crypto.policy import check_certificates
 from kstool.errors import FormatError, KstoolError
 from kstool.facts import cert_facts
 from kstool.formats.codec import decode
+from kstool.formats.entries import KeyEntry, TrustedEntry
 from kstool.formats.javaser import skip_sealed_object
 from kstool.formats.jks import encode_jks
-from kstool.formats.model import KeyEntry, TrustedEntry
 from kstool.formats.pkcs12 import as_read_back
 from tests.clirun import Result, run
 from tests.javatools import HERE, Java, keytool_list

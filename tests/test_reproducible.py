@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kstool.formats.codec import encode
-from kstool.formats.model import Entry
+from kstool.formats.entries import Entry
 from kstool.inputs import resolve_inputs
 from kstool.spec.model import load_spec
 from tests.clirun import ROOT, run

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from kstool.formats.model import Entry, StoreType
+from kstool.formats.entries import Entry, StoreType
 
 if TYPE_CHECKING:  # protection imports cryptography: the commands that never decode skip it
     from kstool.formats.protection import KdfCache

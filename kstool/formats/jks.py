@@ -24,8 +24,8 @@ from kstool.errors import FormatError, IterationLimitError, WrongPasswordError
 from kstool.formats import der, protection
 from kstool.formats.codec import DEFAULT_JCEKS_ITERATIONS, MAX_ITERATIONS
 from kstool.formats.derive import derive
+from kstool.formats.entries import Entry, KeyEntry, TrustedEntry, check_entries, detect_type, is_pkcs8
 from kstool.formats.javaser import skip_sealed_object
-from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
 from kstool.formats.protection import (
     DES_BLOCK,
     JCEKS_SALT_LEN,
@@ -34,7 +34,6 @@ from kstool.formats.protection import (
     PBE_MD5_3DES,
     SHA1_LEN,
     KdfCache,
-    is_pkcs8,
 )
 
 _TAG_KEY = 1
@@ -42,7 +41,6 @@ _TAG_TRUSTED = 2
 _TAG_SECRET = 3  # JCEKS only: a serialized javax.crypto.SealedObject
 _CERT_TYPE = "X.509"
 _MAX_UTF_LEN = 0xFFFF
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,24 +131,6 @@ def _blob(data: bytes) -> bytes:
     return struct.pack(">i", len(data)) + data
 
 
-def _check_entries(entries: Sequence[Entry]) -> None:
-    seen: set[str] = set()
-    for entry in entries:
-        if not isinstance(entry, KeyEntry | TrustedEntry):
-            raise TypeError(f"not a keystore entry: {type(entry).__name__}")
-        if not _INT64[0] <= entry.timestamp_ms <= _INT64[1]:
-            raise FormatError(f"entry {entry.alias!r}: timestamp {entry.timestamp_ms} does not fit a Java long")
-        folded = entry.alias.lower()  # Java folds JKS/JCEKS aliases: two that differ by case collide
-        if folded in seen:
-            raise FormatError(f"duplicate alias {entry.alias!r} (aliases are case-insensitive in Java)")
-        seen.add(folded)
-        if isinstance(entry, KeyEntry):
-            if not entry.chain_der:
-                raise FormatError(f"key entry {entry.alias!r} has no certificate chain; Java needs the leaf")
-            if not is_pkcs8(entry.key_der):
-                raise FormatError(f"key entry {entry.alias!r}: the key is not a PKCS#8 PrivateKeyInfo")
-
-
 def _encode_entry(entry: Entry, protect: Callable[[KeyEntry], bytes]) -> bytes:
     cert_type = _utf(_CERT_TYPE, "certificate type")
     head = _utf(entry.alias, "alias") + struct.pack(">q", entry.timestamp_ms)
@@ -163,7 +143,7 @@ def _encode_entry(entry: Entry, protect: Callable[[KeyEntry], bytes]) -> bytes:
 
 def _encode_store(fmt: _Format, entries: Sequence[Entry], store_password: bytes,
                   protect: Callable[[KeyEntry], bytes]) -> bytes:
-    _check_entries(entries)
+    check_entries(entries, "jceks" if fmt is _JCEKS else "jks")
     body = fmt.magic + struct.pack(">ii", 2, len(entries))
     body += b"".join(_encode_entry(entry, protect) for entry in entries)
     return body + protection.store_digest(store_password, body)

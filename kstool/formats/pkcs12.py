@@ -32,7 +32,7 @@ from kstool.errors import FormatError, IterationLimitError, WrongPasswordError
 from kstool.formats import der, protection
 from kstool.formats.codec import DEFAULT_PKCS12_ITERATIONS, MAX_ITERATIONS, Profile
 from kstool.formats.derive import derive, secret_seed
-from kstool.formats.model import Entry, KeyEntry, TrustedEntry
+from kstool.formats.entries import Entry, KeyEntry, TrustedEntry, check_entries
 from kstool.formats.protection import (
     DES_EDE3_CBC,
     INTEGRITY_FAILED,
@@ -224,21 +224,6 @@ def _check_iterations(name: str, value: object) -> int:
     return value
 
 
-def _check_entries(entries: Sequence[Entry]) -> None:
-    seen: set[str] = set()
-    for entry in entries:
-        if not isinstance(entry, KeyEntry | TrustedEntry):
-            raise TypeError(f"not a keystore entry: {type(entry).__name__}")
-        if isinstance(entry, KeyEntry) and not entry.chain_der:
-            raise ValueError(f"key entry {entry.alias!r} has no certificate (Java needs at least the leaf)")
-        if entry.timestamp_ms < 0:
-            raise ValueError(f"entry {entry.alias!r} has a negative timestamp")
-        folded = entry.alias.lower()
-        if folded in seen:  # Java lowercases PKCS12 aliases and would silently keep only one
-            raise ValueError(f"duplicate alias {entry.alias!r} (aliases are case-insensitive in Java)")
-        seen.add(folded)
-
-
 def encode_pkcs12(entries: Sequence[Entry], password: str, *, profile: Profile = "modern",
                   iterations: int = DEFAULT_PKCS12_ITERATIONS, mac_iterations: int | None = None,
                   cache: KdfCache | None = None) -> bytes:
@@ -253,7 +238,7 @@ def encode_pkcs12(entries: Sequence[Entry], password: str, *, profile: Profile =
         raise ValueError(f"unknown PKCS12 profile {profile!r}")
     _check_iterations("iterations", iterations)
     mac_iterations = _check_iterations("mac_iterations", iterations if mac_iterations is None else mac_iterations)
-    _check_entries(entries)
+    check_entries(entries, "pkcs12")
 
     key_ders = [e.key_der for e in entries if isinstance(e, KeyEntry)]
     seed = secret_seed(key_ders)

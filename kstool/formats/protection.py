@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from kstool.crypto.adapter import decrepit_rc2, decrepit_triple_des
 from kstool.errors import FormatError, WrongPasswordError
 from kstool.formats import der, rc2
+from kstool.formats.entries import is_pkcs8
 
 # -- object identifiers -----------------------------------------------------------------------------------
 
@@ -384,15 +385,3 @@ def jceks_recover(encrypted: bytes, password_ascii: bytes, salt: bytes, iteratio
     key_der = plain[:-pad]
     return key_der if is_pkcs8(key_der) else None
 
-
-def is_pkcs8(data: bytes) -> bool:
-    """A PrivateKeyInfo shape: SEQUENCE { INTEGER 0|1, SEQUENCE algorithm, OCTET STRING, ... } and nothing else."""
-    try:
-        kids = der.decode(data).expect(der.SEQUENCE, "PrivateKeyInfo").children()
-        if len(kids) < 3 or kids[0].as_int() not in (0, 1):
-            return False
-        kids[1].expect(der.SEQUENCE, "AlgorithmIdentifier")
-        kids[2].expect(der.OCTET_STRING, "privateKey")
-    except FormatError:
-        return False
-    return True

@@ -17,7 +17,7 @@ from kstool.crypto.dn import Rdns, parse_rdns
 from kstool.crypto.san import SanItem, check_san
 from kstool.errors import Collector, KstoolError
 from kstool.formats.codec import Profile
-from kstool.formats.model import StoreType
+from kstool.formats.entries import StoreType
 from kstool.outpaths import reserved_problem, suffix_problem
 from kstool.spec.validate import validate
 from kstool.spec.yamlload import Document, JsonPath, Location, SpecError, load_yaml, read_spec_text
