@@ -42,7 +42,7 @@ from kstool.errors import FormatError, KstoolError
 from kstool.formats import der
 
 # cryptography is imported only to build the final Name (parse_rdns needs none of it): `kstool validate`
-# checks every dname without paying for the import. Tags are the ASN.1 universal tags (= _ASN1Type values).
+# checks every dname without paying for the import. Tags are the ASN.1 universal tags (cryptography numbers them so).
 _OCTET_STRING, _UTF8, _NUMERIC, _PRINTABLE_T, _T61, _IA5, _UTC_TIME, _GENERALIZED_TIME, _VISIBLE = (
     4, 12, 18, 19, 20, 22, 23, 24, 26)
 _UNIVERSAL, _BMP = 28, 30
