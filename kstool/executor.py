@@ -255,7 +255,7 @@ def new_entry(task: _NewKeyTask) -> KeyEntry:
 
 def _issue(alias: str, key: PrivateKeyTypes, gen: Generate, now: datetime) -> KeyEntry:
     from kstool.crypto.certs import build_self_signed  # noqa: PLC0415
-    from kstool.crypto.material import private_key_to_pkcs8  # noqa: PLC0415
+    from kstool.crypto.imports import private_key_to_pkcs8  # noqa: PLC0415
 
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
         raise TypeError(f"cannot issue a certificate for a {type(key).__name__}")

@@ -13,10 +13,11 @@ from typing import Literal
 
 from cryptography import x509
 
+from kstool.crypto.certs import display_key_params
 from kstool.crypto.san import SanItem, from_general_names, same_san
 from kstool.digests import encoding_settings
 from kstool.errors import KstoolError
-from kstool.facts import cert_facts, key_params, key_text, load_cert
+from kstool.facts import cert_facts, key_text, load_cert
 from kstool.formats.codec import encode
 from kstool.formats.entries import Entry, KeyEntry, TrustedEntry
 from kstool.fsutil import Ownership
@@ -165,7 +166,7 @@ def _compare_generated(entry: EntrySpec, gen: Generate, old: Entry) -> EntryChan
                        after_generate=gen)
     leaf = load_cert(old.chain_der[0])
     replace_reasons: list[str] = []
-    algorithm, size = key_params(leaf.public_key())
+    algorithm, size = display_key_params(leaf.public_key())
     if (algorithm, size) != (gen.algorithm, gen.size):
         replace_reasons.append(f"key changed: {key_text(algorithm, size)} → {key_text(gen.algorithm, gen.size)}")
     if leaf.subject != gen.subject:

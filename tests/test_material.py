@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa, x25519
 from cryptography.x509.oid import NameOID
 
-from kstool.crypto.material import (
+from kstool.crypto.imports import (
     PrivateKey,
     describe_certificate,
     key_matches_certificate,

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 
-from kstool.crypto.material import load_certificates
+from kstool.crypto.imports import load_certificates
 from kstool.errors import KstoolError, MaterialError
 from kstool.fsutil import NotRegularFileError, read_regular_file
 from kstool.spec.model import EntrySpec, Generate, KeystoreSpec, Spec, TrustedReference, check_references

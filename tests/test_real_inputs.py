@@ -28,7 +28,7 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kstool.crypto.material import load_certificates, private_key_to_pkcs8
+from kstool.crypto.imports import load_certificates, private_key_to_pkcs8
 from kstool.crypto.policy import check_certificates
 from kstool.errors import FormatError, KstoolError
 from kstool.facts import cert_facts

@@ -3,7 +3,7 @@
 JDK 17 ``keytool -genkeypair -dname S`` builds the subject with ``new sun.security.x509.X500Name(S)``
 (its "DEFAULT" format: RFC 1779 and RFC 2253 mixed, plus extra keywords). This module is a faithful
 port of that parser (``X500Name.parseDN``, ``RDN(String)``, ``AVA(Reader)``, ``AVAKeyword``), quirks
-included, so ``parse_dname(S).public_bytes()`` is the DER keytool writes. The tests compare both on a
+included, so ``to_name(parse_rdns(S)).public_bytes()`` is the DER keytool writes. The tests compare both on a
 table of strings and on generated ones.
 
 What keytool does, in short:
@@ -431,17 +431,13 @@ def _string_from_der(data: bytes) -> _Value | None:
     return _Value(text, node.tag)
 
 
-def parse_dname(text: str) -> x509.Name:
-    """The distinguished name JDK 17 ``keytool -genkeypair -dname text`` writes (same DER).
+def parse_rdns(text: str) -> Rdns:
+    """The RDNs of the distinguished name JDK 17 ``keytool -genkeypair -dname text`` writes (``to_name`` gives
+    the same DER), without importing cryptography.
 
     Raises ``DNError`` (with the character position and a fix) where keytool fails, and in the few
     places described in the module docstring where kstool refuses what keytool would accept.
     """
-    return to_name(parse_rdns(text))
-
-
-def parse_rdns(text: str) -> Rdns:
-    """``parse_dname`` without building the cryptography Name: the same checks, the same errors."""
     if not text:
         raise DNError("the dname is empty; keytool would write a certificate with an empty subject that "
                       "Java cannot load; give at least a common name, e.g. 'CN=example.com'")
@@ -462,7 +458,7 @@ def format_dname(name: x509.Name) -> str:
 
     Keywords are keytool's (ST, EMAILADDRESS, DNQ, ``OID.n.n`` for others); AVAs of a multi-valued RDN
     are joined by ``" + "``. Special characters are backslash-escaped rather than quoted, so
-    ``parse_dname(format_dname(parse_dname(s)))`` has the DER of ``parse_dname(s)``, except where a value
+    parsing ``format_dname(name)`` again gives the DER of ``name``, except where a value
     had its string type forced (a ``\\XX`` hex pair or ``#hex``, or control characters trimmed from
     a quoted value): the text is kept, the type then follows the usual rules.
     Values that are not text (e.g. a BIT STRING) are shown as ``#`` and the hex of their DER.

@@ -25,9 +25,9 @@ from typing import TypeVar
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from kstool.crypto.certparse import parse_der
+from kstool.crypto.certparse import CertificateParseError, cert_spki, parse_certificate, parse_der
+from kstool.crypto.certparse import spki as spki_der
 from kstool.errors import FormatError, IterationLimitError, WrongPasswordError
 from kstool.formats import der, protection
 from kstool.formats.codec import DEFAULT_PKCS12_ITERATIONS, MAX_ITERATIONS, Profile
@@ -513,10 +513,8 @@ def _cert(bag: _Bag) -> tuple[bytes, x509.Certificate] | None:
         return None  # SDSI certificates: nothing Java or kstool can use
     cert_der = _octets(_explicit0(cert_value, "CertBag value"), "certificate")
     try:
-        cert = parse_der(cert_der)
-        # names are parsed lazily, and one with an unknown string tag raises KeyError: fail here, not in _chain
-        cert.subject, cert.issuer  # noqa: B018
-    except (ValueError, KeyError, x509.InvalidVersion):
+        cert = parse_certificate(cert_der)  # names too: one with an unknown string tag fails here, not in _chain
+    except CertificateParseError:
         raise FormatError("malformed certificate in PKCS12 store") from None
     return cert_der, cert
 
@@ -575,25 +573,14 @@ def _verify_mac(pfx: _Pfx, password: str, cache: KdfCache) -> None:
 # -- decoding: entries ------------------------------------------------------------------------------------
 
 
-def _spki(public_key: PublicKeyTypes) -> bytes | None:
-    try:
-        return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        return None
-
-
 def _key_spki(key_der: bytes) -> bytes | None:
     try:
         private_key = serialization.load_der_private_key(key_der, password=None, unsafe_skip_rsa_key_validation=True)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         return None
-    return _spki(private_key.public_key())
-
-
-def _cert_spki(cert: x509.Certificate) -> bytes | None:
     try:
-        return _spki(cert.public_key())
-    except (ValueError, UnsupportedAlgorithm):
+        return spki_der(private_key.public_key())
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         return None
 
 
@@ -617,9 +604,9 @@ class _Certs:
         if self._by_spki is None:  # only stores whose keys lack a localKeyId (OpenSSL output) need it
             self._by_spki = {}
             for cert in self.certs:
-                cert_spki = _cert_spki(cert.cert)
-                if cert_spki is not None:
-                    self._by_spki.setdefault(cert_spki, cert)
+                cert_key = cert_spki(cert.cert)
+                if cert_key is not None:
+                    self._by_spki.setdefault(cert_key, cert)
         return self._by_spki.get(spki)
 
 

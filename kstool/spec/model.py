@@ -11,8 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from kstool.crypto import KeyAlgorithm
 from kstool.crypto.dn import Rdns, parse_rdns
 from kstool.crypto.san import SanItem, check_san
 from kstool.errors import Collector, KstoolError
@@ -25,7 +26,6 @@ from kstool.spec.yamlload import Document, JsonPath, Location, SpecError, load_y
 if TYPE_CHECKING:
     from cryptography import x509
 
-KeyAlgorithm = Literal["RSA", "EC", "Ed25519"]
 T = TypeVar("T")
 R = TypeVar("R")
 
