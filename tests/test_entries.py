@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from kstool.errors import FormatError
-from kstool.formats.codec import encode
+from kstool.formats.codec import MAX_ITERATIONS, MIN_ITERATIONS, encode
 from kstool.formats.entries import EntryError, KeyEntry, StoreType, TrustedEntry, check_entries, detect_type
 from tests.test_reproducible import CERTS
 
@@ -44,3 +47,9 @@ def test_store_specific_rules() -> None:
 def test_detect_type() -> None:
     assert [detect_type(b) for b in (b"\xfe\xed\xfe\xed", b"\xce\xce\xce\xce", b"\x30\x82", b"PK")] == [
         "jks", "jceks", "pkcs12", None]
+
+
+def test_schema_bounds_are_the_codec_constants() -> None:
+    schema = json.loads((Path(__file__).resolve().parent.parent / "kstool" / "kstool.schema.json").read_text())
+    bounds = schema["$defs"]["keystore"]["properties"]["iterations"]
+    assert (bounds["minimum"], bounds["maximum"]) == (MIN_ITERATIONS, MAX_ITERATIONS)
