@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.utils import CryptographyDeprecationWarning
 
 from kstool.errors import FormatError
@@ -43,6 +45,45 @@ def parse_der(data: bytes) -> x509.Certificate:
     """``x509.load_der_x509_certificate`` without the serial-number warning (ValueError when malformed)."""
     with _serial_zero_allowed():
         return x509.load_der_x509_certificate(data)
+
+
+class CertificateParseError(ValueError):
+    """cryptography cannot read a certificate: ``part`` says where ("der", "version" or "names"), ``cause`` is the
+    library's exception (its text may be Rust debug output: ``imports.plain_error`` makes it readable)."""
+
+    def __init__(self, part: str, cause: Exception) -> None:
+        super().__init__(f"certificate {part}: {type(cause).__name__}")
+        self.part, self.cause = part, cause
+
+
+def parse_certificate(data: bytes) -> x509.Certificate:
+    """The one certificate parser the others wrap: ``parse_der``, then the subject and issuer, which cryptography
+    parses lazily (an unknown string tag raises KeyError there). Any failure is ``CertificateParseError``."""
+    try:
+        cert = parse_der(data)
+    except x509.InvalidVersion as exc:  # not a ValueError
+        raise CertificateParseError("version", exc) from None
+    except (ValueError, KeyError, TypeError, UnsupportedAlgorithm) as exc:
+        raise CertificateParseError("der", exc) from None
+    try:
+        cert.subject, cert.issuer  # noqa: B018
+    except (ValueError, KeyError) as exc:
+        raise CertificateParseError("names", exc) from None
+    return cert
+
+
+def spki(public_key: PublicKeyTypes) -> bytes:
+    """SubjectPublicKeyInfo DER. Re-encoding through cryptography normalises the point format, so compressed and
+    uncompressed EC encodings of one key compare equal (Java re-encodes the same way)."""
+    return public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+def cert_spki(cert: x509.Certificate) -> bytes | None:
+    """``spki`` of the certificate's key; None for a key algorithm cryptography cannot read."""
+    try:
+        return spki(cert.public_key())
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return None
 
 
 def serial_number(cert: x509.Certificate) -> int:

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from kstool.crypto.san import check_san, to_general_names
+from kstool.crypto import KeyAlgorithm
 from kstool.errors import MaterialError
 from kstool.formats.derive import PUBLIC_KEY, derive
 
-KeyAlgorithm = Literal["RSA", "EC", "Ed25519"]
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 
@@ -51,8 +50,9 @@ def generate_private_key(algorithm: KeyAlgorithm, size: int | None) -> PrivateKe
                         "4096; EC 256, 384 or 521; Ed25519 (no size)")
 
 
-def key_params(key: PrivateKey | PublicKey) -> tuple[KeyAlgorithm, int | None]:
-    """``("RSA", 2048)``, ``("EC", 256)`` or ``("Ed25519", None)``; MaterialError for keys Java 17 lacks."""
+def supported_key_params(key: PrivateKey | PublicKey) -> tuple[KeyAlgorithm, int | None]:
+    """``("RSA", 2048)``, ``("EC", 256)`` or ``("Ed25519", None)`` for a key kstool generates or signs with;
+    MaterialError for keys Java 17 lacks (``display_key_params`` names any key instead)."""
     if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
         return "RSA", key.key_size
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
@@ -66,25 +66,28 @@ def key_params(key: PrivateKey | PublicKey) -> tuple[KeyAlgorithm, int | None]:
     raise MaterialError(f"unsupported key type {type(key).__name__}; use RSA, EC (P-256/384/521) or Ed25519")
 
 
+def display_key_params(key: CertificatePublicKeyTypes) -> tuple[str, int | None]:
+    """``("RSA", 2048)``, ``("EC", 256)``, ``("DSA", 1024)``, ``("Ed448", None)``... for any key a certificate
+    may carry (plans, lock files, inspect); never raises (``supported_key_params`` judges instead)."""
+    if isinstance(key, rsa.RSAPublicKey | dsa.DSAPublicKey):
+        return ("RSA" if isinstance(key, rsa.RSAPublicKey) else "DSA"), key.key_size
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "EC", key.curve.key_size
+    return type(key).__name__.removesuffix("PublicKey").removeprefix("_"), None
+
+
 def signature_hash_for(key: PrivateKey | PublicKey) -> SignatureHash | None:
     """The hash JDK 17 keytool signs with (SignatureUtil.getDefaultSigAlgForKey); None for Ed25519.
 
     RSA: SHA-256 up to 3072 bits, SHA-384 up to 7680, SHA-512 above. EC: SHA-256 below 384 bits,
     SHA-384 below 512, SHA-512 from 512 (P-521).
     """
-    algorithm, size = key_params(key)
+    algorithm, size = supported_key_params(key)
     if algorithm == "Ed25519" or size is None:
         return None
     if algorithm == "RSA":
         return hashes.SHA512() if size > 7680 else hashes.SHA384() if size > 3072 else hashes.SHA256()
     return hashes.SHA512() if size >= 512 else hashes.SHA384() if size >= 384 else hashes.SHA256()
-
-
-# -- subject alternative names ------------------------------------------------------------------------------
-
-def parse_san(items: Sequence[str]) -> list[x509.GeneralName]:
-    """keytool ``-ext SAN=`` items as cryptography GeneralNames (see ``kstool.crypto.san``)."""
-    return to_general_names(check_san(items))
 
 
 # -- certificates ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 JDK 17 ``keytool -genkeypair -dname S`` builds the subject with ``new sun.security.x509.X500Name(S)``
 (its "DEFAULT" format: RFC 1779 and RFC 2253 mixed, plus extra keywords). This module is a faithful
 port of that parser (``X500Name.parseDN``, ``RDN(String)``, ``AVA(Reader)``, ``AVAKeyword``), quirks
-included, so ``parse_dname(S).public_bytes()`` is the DER keytool writes. The tests compare both on a
+included, so ``to_name(parse_rdns(S)).public_bytes()`` is the DER keytool writes. The tests compare both on a
 table of strings and on generated ones.
 
 What keytool does, in short:
@@ -30,7 +30,6 @@ Where kstool refuses what keytool accepts, on purpose (each raises ``DNError`` s
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -38,11 +37,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from cryptography import x509
 
+from kstool.crypto.adapter import string_tag
 from kstool.errors import FormatError, KstoolError
 from kstool.formats import der
 
 # cryptography is imported only to build the final Name (parse_rdns needs none of it): `kstool validate`
-# checks every dname without paying for the import. Tags are the ASN.1 universal tags (= _ASN1Type values).
+# checks every dname without paying for the import. Tags are the ASN.1 universal tags (cryptography numbers them so).
 _OCTET_STRING, _UTF8, _NUMERIC, _PRINTABLE_T, _T61, _IA5, _UTC_TIME, _GENERALIZED_TIME, _VISIBLE = (
     4, 12, 18, 19, 20, 22, 23, 24, 26)
 _UNIVERSAL, _BMP = 28, 30
@@ -334,13 +334,8 @@ def to_name(rdns: Rdns) -> x509.Name:
 @lru_cache(maxsize=1024)
 def _to_name(rdns: Rdns) -> x509.Name:
     from cryptography import x509  # noqa: PLC0415
-    from cryptography.x509.name import _ASN1Type  # noqa: PLC0415
 
-    def attribute(oid: str, value: str, tag: int) -> x509.NameAttribute[str]:
-        # _validate=False: keytool accepts e.g. C=LKX or an empty C, which cryptography would refuse.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return x509.NameAttribute(x509.ObjectIdentifier(oid), value, _type=_ASN1Type(tag), _validate=False)
+    from kstool.crypto.adapter import name_attribute as attribute  # noqa: PLC0415
 
     try:
         return x509.Name([x509.RelativeDistinguishedName([attribute(*a) for a in rdn]) for rdn in rdns])
@@ -436,17 +431,13 @@ def _string_from_der(data: bytes) -> _Value | None:
     return _Value(text, node.tag)
 
 
-def parse_dname(text: str) -> x509.Name:
-    """The distinguished name JDK 17 ``keytool -genkeypair -dname text`` writes (same DER).
+def parse_rdns(text: str) -> Rdns:
+    """The RDNs of the distinguished name JDK 17 ``keytool -genkeypair -dname text`` writes (``to_name`` gives
+    the same DER), without importing cryptography.
 
     Raises ``DNError`` (with the character position and a fix) where keytool fails, and in the few
     places described in the module docstring where kstool refuses what keytool would accept.
     """
-    return to_name(parse_rdns(text))
-
-
-def parse_rdns(text: str) -> Rdns:
-    """``parse_dname`` without building the cryptography Name: the same checks, the same errors."""
     if not text:
         raise DNError("the dname is empty; keytool would write a certificate with an empty subject that "
                       "Java cannot load; give at least a common name, e.g. 'CN=example.com'")
@@ -467,7 +458,7 @@ def format_dname(name: x509.Name) -> str:
 
     Keywords are keytool's (ST, EMAILADDRESS, DNQ, ``OID.n.n`` for others); AVAs of a multi-valued RDN
     are joined by ``" + "``. Special characters are backslash-escaped rather than quoted, so
-    ``parse_dname(format_dname(parse_dname(s)))`` has the DER of ``parse_dname(s)``, except where a value
+    parsing ``format_dname(name)`` again gives the DER of ``name``, except where a value
     had its string type forced (a ``\\XX`` hex pair or ``#hex``, or control characters trimmed from
     a quoted value): the text is kept, the type then follows the usual rules.
     Values that are not text (e.g. a BIT STRING) are shown as ``#`` and the hex of their DER.
@@ -479,7 +470,7 @@ def _format_attribute(attribute: x509.NameAttribute[str | bytes]) -> str:
     dotted = attribute.oid.dotted_string
     keyword = _DISPLAY_KEYWORDS.get(dotted, f"OID.{dotted}")
     value = attribute.value
-    tag = attribute._type.value
+    tag = string_tag(attribute)
     if isinstance(value, bytes):  # a BIT STRING (X500 unique identifier), no unused bits
         return f"{keyword}=#{der.tlv(tag, bytes(1) + value).hex()}"
     if tag in _NOT_TEXT:  # keytool shows these as #hex too

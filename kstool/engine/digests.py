@@ -14,7 +14,7 @@ from typing import Any
 
 from kstool.crypto.san import san_key
 from kstool.engine.inputs import KeystoreInputs
-from kstool.formats.model import KeyEntry
+from kstool.formats.entries import KeyEntry
 from kstool.spec.model import Generate, KeystoreSpec, TrustedReference
 
 ENCODER_VERSION = 2  # bump when an encoder's output changes for the same inputs

@@ -7,6 +7,7 @@ import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,7 +27,8 @@ from kstool.engine.parallel import Pool, imap, pmap
 from kstool.engine.plan import Action, Follow, Keep, NewKey, Plan, Reissue
 from kstool.errors import KstoolError
 from kstool.formats.codec import Profile, decode, encode
-from kstool.formats.model import Entry, KeyEntry, StoreType, TrustedEntry
+from kstool.formats.entries import Entry, KeyEntry, StoreType, TrustedEntry
+from kstool.formats.protection import KdfCache
 from kstool.spec.model import FileRef, Generate, Spec
 
 Address = tuple[str, str]
@@ -173,7 +175,8 @@ def _encode_all(plan: Plan, spec: Spec, inputs: Inputs, built: Mapping[Address, 
         tasks[change.name] = _EncodeTask(change.path, ks.type, entries, ki.password.secret.reveal(),
                                          ki.key_password.secret.reveal() if ki.key_password else None,
                                          ks.pkcs12_profile, ks.iterations, change.expected)
-    encoded = pmap(encode_checked, list(tasks.values()), jobs=jobs, min_tasks=MIN_PARALLEL_ENCODES, pool=pool)
+    check = partial(encode_checked, cache=inputs.kdf)  # a worker process gets an empty cache of its own
+    encoded = pmap(check, list(tasks.values()), jobs=jobs, min_tasks=MIN_PARALLEL_ENCODES, pool=pool)
     return dict(zip(tasks, encoded, strict=True))
 
 
@@ -258,7 +261,7 @@ def new_entry(task: _NewKeyTask) -> KeyEntry:
 
 def _issue(alias: str, key: PrivateKeyTypes, gen: Generate, now: datetime) -> KeyEntry:
     from kstool.crypto.certs import build_self_signed  # noqa: PLC0415
-    from kstool.crypto.material import private_key_to_pkcs8  # noqa: PLC0415
+    from kstool.crypto.imports import private_key_to_pkcs8  # noqa: PLC0415
 
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
         raise TypeError(f"cannot issue a certificate for a {type(key).__name__}")
@@ -281,7 +284,7 @@ class _EncodeTask(NamedTuple):
     expected: bytes | None  # bytes the planner already encoded (its re-encode check), else None
 
 
-def encode_checked(task: _EncodeTask) -> bytes:
+def encode_checked(task: _EncodeTask, cache: KdfCache | None = None) -> bytes:
     """Encode one artifact and re-open it with its passwords: what we write must read back as intended.
 
     Module-level and free of spec objects: it runs in worker processes too.
@@ -289,10 +292,11 @@ def encode_checked(task: _EncodeTask) -> bytes:
     path, store_type, entries, password, key_password, profile, iterations, expected = task
     if any(isinstance(e, KeyEntry) and not e.key_der for e in entries):
         raise AssertionError(f"{path}: a key that was never decrypted reached the encoder")
+    cache = KdfCache() if cache is None else cache  # shared by the encode and its read-back: it derives nothing
     data = expected if expected is not None else encode(list(entries), store_type, password,
                                                          key_password=key_password, profile=profile,
-                                                         iterations=iterations)
-    back = decode(data, store_type, password, key_password=key_password)
+                                                         iterations=iterations, cache=cache)
+    back = decode(data, store_type, password, key_password=key_password, cache=cache)
     if [_identity(e) for e in back] != [_identity(e) for e in entries]:
         raise KstoolError(f"internal self-check failed for {path}: the encoded keystore does not read back "
                           "as intended; nothing was written (please report this)")

@@ -9,24 +9,12 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
-from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
-from cryptography.x509 import InvalidVersion
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from kstool.crypto.certparse import parse_der, serial_number
+from kstool.crypto.certparse import CertificateParseError, parse_certificate, serial_number
+from kstool.crypto.certs import display_key_params
 from kstool.errors import FormatError
-from kstool.formats.model import Entry, KeyEntry
-
-PublicKey = CertificatePublicKeyTypes  # cryptography's own union: it grows with the library (ML-DSA, ...)
-
-
-def key_params(key: PublicKey) -> tuple[str, int | None]:
-    """("RSA", 2048), ("EC", 256), ("Ed25519", None)... for any key a certificate may carry."""
-    if isinstance(key, rsa.RSAPublicKey | dsa.DSAPublicKey):
-        return ("RSA" if isinstance(key, rsa.RSAPublicKey) else "DSA"), key.key_size
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return "EC", key.curve.key_size
-    return type(key).__name__.removesuffix("PublicKey").removeprefix("_"), None
+from kstool.formats.entries import Entry, KeyEntry
 
 
 def key_text(algorithm: str, size: int | None) -> str:
@@ -36,12 +24,14 @@ def key_text(algorithm: str, size: int | None) -> str:
 @lru_cache(maxsize=4096)
 def load_cert(der: bytes) -> x509.Certificate:
     """A parsed certificate whose names and key parse too (cryptography parses them lazily)."""
-    from kstool.crypto.material import plain_error  # noqa: PLC0415
+    from kstool.crypto.imports import plain_error  # noqa: PLC0415
 
     try:
-        cert = parse_der(der)
-        _ = (cert.subject, cert.issuer, cert.not_valid_after_utc)
-    except (ValueError, KeyError, TypeError, InvalidVersion, UnsupportedAlgorithm) as e:
+        cert = parse_certificate(der)
+        _ = cert.not_valid_after_utc
+    except CertificateParseError as e:
+        raise FormatError(f"malformed or unsupported certificate ({plain_error(e.cause)})") from None
+    except (ValueError, KeyError, TypeError) as e:
         raise FormatError(f"malformed or unsupported certificate ({plain_error(e)})") from None
     try:
         cert.public_key()
@@ -71,13 +61,13 @@ def cert_facts(der: bytes) -> dict[str, str]:
 @lru_cache(maxsize=4096)
 def _cert_facts(der: bytes) -> dict[str, str]:
     from kstool.crypto.dn import format_dname  # noqa: PLC0415
-    from kstool.crypto.material import describe_certificate  # noqa: PLC0415
+    from kstool.crypto.imports import describe_certificate  # noqa: PLC0415
 
     cert = load_cert(der)
     facts = describe_certificate(cert)
     facts["subject"] = format_dname(cert.subject)
     facts["issuer"] = format_dname(cert.issuer)
-    algorithm, size = key_params(cert.public_key())
+    algorithm, size = display_key_params(cert.public_key())
     facts["key"] = key_text(algorithm, size)
     return facts
 
@@ -107,7 +97,7 @@ def certificate_details(der: bytes, now: datetime) -> dict[str, Any]:
 
     cert = load_cert(der)
     key = cert.public_key()
-    algorithm, size = key_params(key)
+    algorithm, size = display_key_params(key)
     after = cert.not_valid_after_utc
     details: dict[str, Any] = {
         "subject": format_dname(cert.subject),
@@ -139,7 +129,7 @@ def _extensions(cert: x509.Certificate) -> dict[str, Any]:
     try:
         extensions = list(cert.extensions)
     except ValueError as e:
-        from kstool.crypto.material import plain_error  # noqa: PLC0415
+        from kstool.crypto.imports import plain_error  # noqa: PLC0415
 
         raise FormatError(f"malformed certificate extensions ({plain_error(e)})") from None
     for ext in extensions:

@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from kstool.engine.fsutil import NotRegularFileError, Ownership, read_regular_file, resolve_ownership
 from kstool.engine.passwords import Resolved, check_store_password, resolve
 from kstool.errors import Collector, KstoolError, MultiError, WrongPasswordError
-from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
+from kstool.formats.entries import Entry, KeyEntry, TrustedEntry, detect_type
+from kstool.formats.protection import KdfCache
 from kstool.spec.model import (
     EmptyRef,
     EntrySpec,
@@ -63,6 +64,9 @@ class KeystoreInputs:
 class Inputs:
     keystores: Mapping[str, KeystoreInputs]
     warnings: tuple[str, ...] = field(default=())
+    # the keys derived from these passwords in this run: observe's decode, the planner's encode and apply's
+    # read-back derive each once (one object per run, dropped with it; never a module global)
+    kdf: KdfCache = field(default_factory=KdfCache, compare=False, repr=False)
 
 
 def resolve_inputs(spec: Spec, env: Mapping[str, str], *, now: datetime | None = None) -> Inputs:
@@ -256,7 +260,7 @@ def timestamp_ms(cert: x509.Certificate) -> int:
 
 def _import_files(entry: EntrySpec, source: ImportFiles, env: Mapping[str, str],
                   warnings: list[str]) -> KeyEntry:
-    from kstool.crypto.material import (  # noqa: PLC0415
+    from kstool.crypto.imports import (  # noqa: PLC0415
         load_certificates,
         load_private_key,
         order_chain,
@@ -366,7 +370,7 @@ def _skipped_secret_keys(data: bytes) -> tuple[str, ...]:
 def _keystore_chain(entry: EntrySpec, source: ImportKeystore, chosen: KeyEntry) -> tuple[x509.Certificate, ...]:
     """The key's chain checked like a file import's: every certificate Java can parse, ordered leaf → root."""
     from kstool.crypto.certparse import parse_der  # noqa: PLC0415
-    from kstool.crypto.material import check_java_parsable, order_chain  # noqa: PLC0415
+    from kstool.crypto.imports import check_java_parsable, order_chain  # noqa: PLC0415
 
     what = f"source keystore {shown(source.keystore, entry.location)}, key entry {chosen.alias!r}"
     try:
@@ -381,7 +385,7 @@ def _keystore_chain(entry: EntrySpec, source: ImportKeystore, chosen: KeyEntry) 
 
 
 def _trusted_certificate(entry: EntrySpec, source: TrustedCertificate) -> TrustedEntry:
-    from kstool.crypto.material import load_certificates  # noqa: PLC0415
+    from kstool.crypto.imports import load_certificates  # noqa: PLC0415
 
     where = entry.location
     try:

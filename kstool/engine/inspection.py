@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from kstool.errors import KstoolError
-from kstool.formats.model import StoreType
+from kstool.formats.entries import StoreType
 
 
 class Inspected(NamedTuple):
@@ -25,7 +25,7 @@ def inspect_store(file: Path, *, password_env: str | None, password_file: Path |
     from kstool.engine.facts import inspect_entry  # noqa: PLC0415
     from kstool.engine.observe import read_artifact  # noqa: PLC0415
     from kstool.formats.codec import decode  # noqa: PLC0415
-    from kstool.formats.model import detect_type  # noqa: PLC0415
+    from kstool.formats.entries import detect_type  # noqa: PLC0415
 
     password = _inspect_password(password_env, password_file)
     found = read_artifact(file, str(file))

@@ -21,7 +21,7 @@ from typing import Any
 from kstool.engine.facts import entry_facts
 from kstool.engine.outpaths import LOCK_NAME, path_problem
 from kstool.errors import KstoolError
-from kstool.formats.model import Entry
+from kstool.formats.entries import Entry
 
 __all__ = ["LOCK_NAME", "Lock", "LockedStore", "lock_entry", "locked_store", "read_lock", "render_lock",
            "spec_owner"]

@@ -9,6 +9,7 @@ store hash before any key is decrypted, so an error names the secret that failed
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 import stat
@@ -26,7 +27,8 @@ from kstool.engine.lockfile import CERT_FACTS, Lock, LockedStore
 from kstool.engine.passwords import Resolved
 from kstool.errors import KstoolError, WrongPasswordError
 from kstool.formats.codec import decode, has_integrity_check, prove_password
-from kstool.formats.model import Entry, KeyEntry, StoreType, detect_type
+from kstool.formats.entries import Entry, KeyEntry, StoreType, detect_type
+from kstool.formats.protection import KdfCache
 from kstool.spec.model import KeystoreSpec, Spec, TrustedReference
 
 MAX_STORE_BYTES = 64 * 1024 * 1024
@@ -189,7 +191,7 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
                             locked if described else None, info.st_uid, info.st_gid))
     stores: dict[str, ObservedStore] = {}
     unreadable: dict[str, Unreadable] = {}
-    for f, result in zip(found, _open_stores(found, jobs=jobs), strict=True):
+    for f, result in zip(found, _open_stores(found, jobs=jobs, cache=inputs.kdf), strict=True):
         if isinstance(result, ObservedStore):
             stores[f.ks.name] = dataclasses.replace(result, renamed_from=renamed.get(f.ks.name))
         elif tolerate_unreadable:
@@ -263,9 +265,9 @@ def _orphan(name: str, locked: LockedStore, root: Path, inputs: Inputs) -> Orpha
                               for r in (ki.password, ki.previous_password) if r is not None)
     for password in passwords:
         try:  # proven by the integrity check (a store without one proves nothing: it is not opened)
-            if not prove_password(data, store_type, password):
+            if not prove_password(data, store_type, password, cache=inputs.kdf):
                 continue
-            entries = decode(data, store_type, password, known_intact=True, keys=False)
+            entries = decode(data, store_type, password, known_intact=True, keys=False, cache=inputs.kdf)
             facts = tuple({"alias": e.alias, "kind": "key" if isinstance(e, KeyEntry) else "trusted",
                            **cert_facts(e.chain_der[0] if isinstance(e, KeyEntry) else e.cert_der)}
                           for e in entries)
@@ -351,7 +353,7 @@ class _Refused(NamedTuple):
     store_label: str | None = None
 
 
-def _open_stores(found: list[_Found], *, jobs: int) -> list[ObservedStore | KstoolError]:
+def _open_stores(found: list[_Found], *, jobs: int, cache: KdfCache) -> list[ObservedStore | KstoolError]:
     """``open_store`` for many artifacts, decoding in ``jobs`` processes when there are many."""
     from kstool.engine.parallel import pmap  # noqa: PLC0415
 
@@ -362,7 +364,8 @@ def _open_stores(found: list[_Found], *, jobs: int) -> list[ObservedStore | Ksto
             tasks[i] = _open_task(f)
         except KstoolError as e:  # not a keystore at all
             errors[i] = e
-    opened = dict(zip(tasks, pmap(_try_open, list(tasks.values()), jobs=jobs, min_tasks=MIN_PARALLEL_STORES),
+    try_open = functools.partial(_try_open, cache=cache)  # a worker process gets an empty cache of its own
+    opened = dict(zip(tasks, pmap(try_open, list(tasks.values()), jobs=jobs, min_tasks=MIN_PARALLEL_STORES),
                       strict=True))
     out: list[ObservedStore | KstoolError] = []
     for i, f in enumerate(found):
@@ -406,7 +409,7 @@ _NO_INTEGRITY_CHECK = ("it has no integrity check (MAC), so its password does no
                        "written it; kstool never writes such a file and does not trust its contents")
 
 
-def _try_open(task: _OpenTask) -> _Opened | str | _Refused:
+def _try_open(task: _OpenTask, cache: KdfCache | None = None) -> _Opened | str | _Refused:
     """Entries and which passwords opened them; _Refused if no password does; a message if the bytes are bad.
 
     Module-level and free of spec objects: it runs in worker processes too.
@@ -416,7 +419,7 @@ def _try_open(task: _OpenTask) -> _Opened | str | _Refused:
     # a store the password does not protect (a PKCS12 without a MAC) could have been planted by anyone: never trusted
     if trust is Trust.DESCRIBED:
         try:
-            if prove_password(data, store_type, store_passwords[0][1]):
+            if prove_password(data, store_type, store_passwords[0][1], cache=cache):
                 return _Opened((), store_passwords[0][0], key_passwords[0], True)
             return _NO_INTEGRITY_CHECK  # False: there is no integrity check to prove the password with
         except WrongPasswordError:
@@ -430,7 +433,7 @@ def _try_open(task: _OpenTask) -> _Opened | str | _Refused:
         return str(e)
     candidates = store_passwords
     if store_type != "pkcs12":  # the store hash names the store password first: a failing key is then named
-        proven = _store_password(data, store_type, store_passwords)
+        proven = _store_password(data, store_type, store_passwords)  # JKS/JCEKS: a store hash, no KDF
         if isinstance(proven, str | _Refused):
             return proven
         candidates = [proven]
@@ -440,7 +443,7 @@ def _try_open(task: _OpenTask) -> _Opened | str | _Refused:
         for key_password in key_candidates:
             try:
                 entries = decode(data, store_type, store_password, key_password=key_password,
-                                 known_intact=known_intact, keys=keys)
+                                 known_intact=known_intact, keys=keys, cache=cache)
                 for entry in entries:  # every certificate must parse: later steps read their names and keys
                     if isinstance(entry, KeyEntry) and not entry.chain_der:
                         return f"key entry {entry.alias!r} holds a private key without its certificate"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-from kstool.formats.model import Entry, StoreType
+from kstool.formats.entries import Entry, StoreType
 from kstool.spec.model import Generate
 
 

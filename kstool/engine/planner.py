@@ -13,9 +13,10 @@ from typing import Literal
 
 from cryptography import x509
 
+from kstool.crypto.certs import display_key_params
 from kstool.crypto.san import SanItem, from_general_names, same_san
 from kstool.engine.digests import encoding_settings
-from kstool.engine.facts import cert_facts, key_params, key_text, load_cert
+from kstool.engine.facts import cert_facts, key_text, load_cert
 from kstool.engine.fsutil import Ownership
 from kstool.engine.inputs import Inputs, KeystoreInputs, timestamp_ms
 from kstool.engine.lockfile import CERT_FACTS
@@ -23,7 +24,7 @@ from kstool.engine.observe import Observed, ObservedStore, Orphan
 from kstool.engine.plan import Action, Build, EntryChange, Follow, Keep, KeystoreChange, NewKey, Plan, Reissue
 from kstool.errors import KstoolError
 from kstool.formats.codec import encode
-from kstool.formats.model import Entry, KeyEntry, TrustedEntry
+from kstool.formats.entries import Entry, KeyEntry, TrustedEntry
 from kstool.spec.model import (
     EntrySpec,
     FileRef,
@@ -165,7 +166,7 @@ def _compare_generated(entry: EntrySpec, gen: Generate, old: Entry) -> EntryChan
                        after_generate=gen)
     leaf = load_cert(old.chain_der[0])
     replace_reasons: list[str] = []
-    algorithm, size = key_params(leaf.public_key())
+    algorithm, size = display_key_params(leaf.public_key())
     if (algorithm, size) != (gen.algorithm, gen.size):
         replace_reasons.append(f"key changed: {key_text(algorithm, size)} → {key_text(gen.algorithm, gen.size)}")
     if leaf.subject != gen.subject:
@@ -344,7 +345,7 @@ def encode_store(ks: KeystoreSpec, inputs: Inputs, entries: list[Entry]) -> byte
     ki = inputs.keystores[ks.name]
     return encode(entries, ks.type, ki.password.secret.reveal(),
                   key_password=ki.key_password.secret.reveal() if ki.key_password else None,
-                  profile=ks.pkcs12_profile, iterations=ks.iterations)
+                  profile=ks.pkcs12_profile, iterations=ks.iterations, cache=inputs.kdf)
 
 
 # -- small helpers --------------------------------------------------------------------------------------

@@ -15,38 +15,32 @@ iteration count is refused before any PBE work, as Java does.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-
-from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 from kstool.errors import FormatError, IterationLimitError, WrongPasswordError
-from kstool.formats import der
+from kstool.formats import der, protection
+from kstool.formats.codec import DEFAULT_JCEKS_ITERATIONS, MAX_ITERATIONS
 from kstool.formats.derive import derive
+from kstool.formats.entries import Entry, KeyEntry, TrustedEntry, check_entries, detect_type, is_pkcs8
 from kstool.formats.javaser import skip_sealed_object
-from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
-
-MAX_ITERATIONS = 5_000_000  # Java refuses larger JCEKS counts (com.sun.crypto.provider.KeyProtector)
-DEFAULT_JCEKS_ITERATIONS = 200_000  # what JDK 17 keytool writes
+from kstool.formats.protection import (
+    DES_BLOCK,
+    JCEKS_SALT_LEN,
+    JKS_KEY_PROTECTOR,
+    JKS_SALT_LEN,
+    PBE_MD5_3DES,
+    SHA1_LEN,
+    KdfCache,
+)
 
 _TAG_KEY = 1
 _TAG_TRUSTED = 2
 _TAG_SECRET = 3  # JCEKS only: a serialized javax.crypto.SealedObject
 _CERT_TYPE = "X.509"
-_INTEGRITY_WHITENER = b"Mighty Aphrodite"
-_DIGEST_LEN = 20
-_JKS_KEY_OID = "1.3.6.1.4.1.42.2.17.1.1"  # Sun KeyProtector
-_JCEKS_KEY_OID = "1.3.6.1.4.1.42.2.19.1"  # PBEWithMD5AndTripleDES
-_JKS_SALT_LEN = 20
-_JCEKS_SALT_LEN = 8
-_DES_BLOCK = 8
 _MAX_UTF_LEN = 0xFFFF
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +50,8 @@ class _Format:
     key_oid: str
 
 
-_JKS = _Format("JKS", b"\xfe\xed\xfe\xed", _JKS_KEY_OID)
-_JCEKS = _Format("JCEKS", b"\xce\xce\xce\xce", _JCEKS_KEY_OID)
+_JKS = _Format("JKS", b"\xfe\xed\xfe\xed", JKS_KEY_PROTECTOR)
+_JCEKS = _Format("JCEKS", b"\xce\xce\xce\xce", PBE_MD5_3DES)
 
 
 # -- passwords and strings --------------------------------------------------------------------------------
@@ -126,79 +120,6 @@ def _decode_modified_utf8(raw: bytes) -> str | None:
         return None
 
 
-def _is_pkcs8(data: bytes) -> bool:
-    """A PrivateKeyInfo shape: SEQUENCE { INTEGER 0|1, SEQUENCE algorithm, OCTET STRING, ... } and nothing else."""
-    try:
-        kids = der.decode(data).expect(der.SEQUENCE, "PrivateKeyInfo").children()
-        if len(kids) < 3 or kids[0].as_int() not in (0, 1):
-            return False
-        kids[1].expect(der.SEQUENCE, "AlgorithmIdentifier")
-        kids[2].expect(der.OCTET_STRING, "privateKey")
-    except FormatError:
-        return False
-    return True
-
-
-# -- key protection ---------------------------------------------------------------------------------------
-
-def _sha1(data: bytes) -> bytes:
-    return hashlib.sha1(data).digest()  # noqa: S324 - fixed by the JKS/JCEKS formats
-
-
-def _xor(data: bytes, stream: bytes) -> bytes:
-    return (int.from_bytes(data, "big") ^ int.from_bytes(stream[:len(data)], "big")).to_bytes(len(data), "big")
-
-
-def _jks_keystream(password: bytes, salt: bytes, length: int) -> bytes:
-    stream = bytearray()
-    digest = salt
-    while len(stream) < length:
-        digest = _sha1(password + digest)
-        stream += digest
-    return bytes(stream[:length])
-
-
-def _protect_jks(key_der: bytes, password: bytes, salt: bytes) -> bytes:
-    """Sun KeyProtector: ``salt || key XOR keystream || SHA1(password || key)`` in an EncryptedPrivateKeyInfo."""
-    body = _xor(key_der, _jks_keystream(password, salt, len(key_der)))
-    check = _sha1(password + key_der)
-    algorithm = der.seq(der.oid(_JKS_KEY_OID), der.null())
-    return der.seq(algorithm, der.octet_string(salt + body + check))
-
-
-@lru_cache(maxsize=256)  # apply reads back each store it writes: the second derivation is free
-def _pbe_md5_3des(password: bytes, salt: bytes, iterations: int) -> tuple[bytes, bytes]:
-    """Key and IV of Sun's PBEWithMD5AndTripleDES (``com.sun.crypto.provider.PBES1Core``)."""
-    md5 = hashlib.md5  # MD5 is fixed by the JCEKS format
-    halves = [salt[:4], salt[4:]]
-    if halves[0] == halves[1]:
-        # JDK 17 reverses the first half, [a,b,c,d] -> [d,c,b,a] (measured with Cipher
-        # "PBEWithMD5AndTripleDES"); pyjks copies an old JCE typo, [d,a,b,d], that Java no longer has
-        halves[0] = halves[0][::-1]
-    derived = b""
-    for half in halves:
-        digest = half
-        for _ in range(iterations):
-            digest = md5(digest + password).digest()
-        derived += digest
-    return derived[:24], derived[24:]
-
-
-def _des_cbc(key: bytes, iv: bytes, data: bytes, *, encrypt: bool) -> bytes:
-    cipher = Cipher(TripleDES(key), modes.CBC(iv))
-    ctx = cipher.encryptor() if encrypt else cipher.decryptor()
-    return ctx.update(data) + ctx.finalize()
-
-
-def _protect_jceks(key_der: bytes, password: bytes, salt: bytes, iterations: int) -> bytes:
-    """PBEWithMD5AndTripleDES (PKCS#5 padding) in an EncryptedPrivateKeyInfo, as JceKeyStore writes it."""
-    key, iv = _pbe_md5_3des(password, salt, iterations)
-    pad = _DES_BLOCK - len(key_der) % _DES_BLOCK
-    encrypted = _des_cbc(key, iv, key_der + bytes([pad]) * pad, encrypt=True)
-    params = der.seq(der.octet_string(salt), der.integer(iterations))
-    return der.seq(der.seq(der.oid(_JCEKS_KEY_OID), params), der.octet_string(encrypted))
-
-
 # -- encoding ---------------------------------------------------------------------------------------------
 
 def _utf(text: str, what: str) -> bytes:
@@ -208,24 +129,6 @@ def _utf(text: str, what: str) -> bytes:
 
 def _blob(data: bytes) -> bytes:
     return struct.pack(">i", len(data)) + data
-
-
-def _check_entries(entries: Sequence[Entry]) -> None:
-    seen: set[str] = set()
-    for entry in entries:
-        if not isinstance(entry, KeyEntry | TrustedEntry):
-            raise TypeError(f"not a keystore entry: {type(entry).__name__}")
-        if not _INT64[0] <= entry.timestamp_ms <= _INT64[1]:
-            raise FormatError(f"entry {entry.alias!r}: timestamp {entry.timestamp_ms} does not fit a Java long")
-        folded = entry.alias.lower()  # Java folds JKS/JCEKS aliases: two that differ by case collide
-        if folded in seen:
-            raise FormatError(f"duplicate alias {entry.alias!r} (aliases are case-insensitive in Java)")
-        seen.add(folded)
-        if isinstance(entry, KeyEntry):
-            if not entry.chain_der:
-                raise FormatError(f"key entry {entry.alias!r} has no certificate chain; Java needs the leaf")
-            if not _is_pkcs8(entry.key_der):
-                raise FormatError(f"key entry {entry.alias!r}: the key is not a PKCS#8 PrivateKeyInfo")
 
 
 def _encode_entry(entry: Entry, protect: Callable[[KeyEntry], bytes]) -> bytes:
@@ -238,16 +141,12 @@ def _encode_entry(entry: Entry, protect: Callable[[KeyEntry], bytes]) -> bytes:
             + struct.pack(">i", len(entry.chain_der)) + chain)
 
 
-def _store_digest(store_password: bytes, body: bytes) -> bytes:
-    return _sha1(store_password + _INTEGRITY_WHITENER + body)
-
-
 def _encode_store(fmt: _Format, entries: Sequence[Entry], store_password: bytes,
                   protect: Callable[[KeyEntry], bytes]) -> bytes:
-    _check_entries(entries)
+    check_entries(entries, "jceks" if fmt is _JCEKS else "jks")
     body = fmt.magic + struct.pack(">ii", 2, len(entries))
     body += b"".join(_encode_entry(entry, protect) for entry in entries)
-    return body + _store_digest(store_password, body)
+    return body + protection.store_digest(store_password, body)
 
 
 def encode_jks(entries: Sequence[Entry], store_password: str, key_password: str) -> bytes:
@@ -257,15 +156,18 @@ def encode_jks(entries: Sequence[Entry], store_password: str, key_password: str)
 
     def protect(entry: KeyEntry) -> bytes:
         alias = _modified_utf8(entry.alias, "alias")
-        salt = derive("kstool/jks/key-salt", entry.key_der, key_pw, alias, length=_JKS_SALT_LEN)
-        return _protect_jks(entry.key_der, key_pw, salt)
+        salt = derive("kstool/jks/key-salt", entry.key_der, key_pw, alias, length=JKS_SALT_LEN)
+        return protection.jks_protect(entry.key_der, key_pw, salt)
 
     return _encode_store(_JKS, entries, store_pw, protect)
 
 
 def encode_jceks(entries: Sequence[Entry], store_password: str, key_password: str, *,
-                 iterations: int = DEFAULT_JCEKS_ITERATIONS) -> bytes:
-    """A version-2 JCEKS store; keys use PBEWithMD5AndTripleDES with ``iterations`` rounds."""
+                 iterations: int = DEFAULT_JCEKS_ITERATIONS, cache: KdfCache | None = None) -> bytes:
+    """A version-2 JCEKS store; keys use PBEWithMD5AndTripleDES with ``iterations`` rounds.
+
+    ``cache``: pass the one the checking ``decode_jceks`` gets, and it derives no key again.
+    """
     if isinstance(iterations, bool) or not isinstance(iterations, int) or not 1 <= iterations <= MAX_ITERATIONS:
         raise TypeError(f"iterations must be an int in 1..{MAX_ITERATIONS}")
     _ascii_password(store_password, "store")  # Java would take it, but one rule for JCEKS is clearer
@@ -274,8 +176,8 @@ def encode_jceks(entries: Sequence[Entry], store_password: str, key_password: st
 
     def protect(entry: KeyEntry) -> bytes:
         alias = _modified_utf8(entry.alias, "alias")
-        salt = derive("kstool/jceks/key-salt", entry.key_der, key_pw, alias, length=_JCEKS_SALT_LEN)
-        return _protect_jceks(entry.key_der, key_pw, salt, iterations)
+        salt = derive("kstool/jceks/key-salt", entry.key_der, key_pw, alias, length=JCEKS_SALT_LEN)
+        return protection.jceks_protect(entry.key_der, key_pw, salt, iterations, cache=cache)
 
     return _encode_store(_JCEKS, entries, store_pw, protect)
 
@@ -283,7 +185,7 @@ def encode_jceks(entries: Sequence[Entry], store_password: str, key_password: st
 # -- decoding ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
-class _Protected:
+class ProtectedKey:
     """A key as stored: parsed, not yet decrypted."""
 
     alias: str
@@ -372,8 +274,8 @@ def _pbe_params(reader: _Reader, alias: str, params: der.Node | None) -> tuple[b
         salt, iterations = fields[0].expect(der.OCTET_STRING, "salt").value, fields[1].as_int()
     except FormatError as exc:
         raise reader.fail(f"key {alias!r}: malformed PBE parameters: {exc}") from None
-    if len(salt) != _JCEKS_SALT_LEN:
-        raise reader.fail(f"key {alias!r}: PBE salt is {len(salt)} bytes, expected {_JCEKS_SALT_LEN}")
+    if len(salt) != JCEKS_SALT_LEN:
+        raise reader.fail(f"key {alias!r}: PBE salt is {len(salt)} bytes, expected {JCEKS_SALT_LEN}")
     if not 1 <= iterations <= MAX_ITERATIONS:  # refused before any PBE work, as Java does
         raise reader.fail(f"key {alias!r}: iteration count {iterations} is outside 1..{MAX_ITERATIONS}",
                           IterationLimitError)
@@ -388,16 +290,16 @@ def _parse_protected(reader: _Reader, alias: str, epki: bytes) -> tuple[bytes, i
     if reader.fmt is _JKS:
         if params is not None and params.tag != der.NULL:
             raise reader.fail(f"key {alias!r}: unexpected KeyProtector parameters")
-        if len(encrypted) <= _JKS_SALT_LEN + _DIGEST_LEN:
+        if len(encrypted) <= JKS_SALT_LEN + SHA1_LEN:
             raise reader.fail(f"key {alias!r}: protected key too short")
-        return encrypted[:_JKS_SALT_LEN], 0, encrypted[_JKS_SALT_LEN:]
+        return encrypted[:JKS_SALT_LEN], 0, encrypted[JKS_SALT_LEN:]
     salt, iterations = _pbe_params(reader, alias, params)
-    if not encrypted or len(encrypted) % _DES_BLOCK:
+    if not encrypted or len(encrypted) % DES_BLOCK:
         raise reader.fail(f"key {alias!r}: encrypted key is not a whole number of 3DES blocks")
     return salt, iterations, encrypted
 
 
-def _read_entry(reader: _Reader, version: int) -> _Protected | TrustedEntry | _SecretKey:
+def _read_entry(reader: _Reader, version: int) -> ProtectedKey | TrustedEntry | _SecretKey:
     tag = reader.int32("entry tag")
     if tag not in ((_TAG_KEY, _TAG_TRUSTED) if reader.fmt is _JKS else (_TAG_KEY, _TAG_TRUSTED, _TAG_SECRET)):
         raise reader.fail(f"unknown entry tag {tag}")
@@ -414,7 +316,7 @@ def _read_entry(reader: _Reader, version: int) -> _Protected | TrustedEntry | _S
     salt, iterations, encrypted = _parse_protected(
         reader, alias, reader.take(reader.count("key length"), "protected key"))
     chain = tuple(_read_cert(reader, version) for _ in range(reader.count("certificate count")))
-    return _Protected(alias, timestamp_ms, salt, iterations, encrypted, chain)
+    return ProtectedKey(alias, timestamp_ms, salt, iterations, encrypted, chain)
 
 
 def _wrong_magic(fmt: _Format, data: bytes) -> FormatError:
@@ -424,7 +326,7 @@ def _wrong_magic(fmt: _Format, data: bytes) -> FormatError:
     return FormatError(f"not a {fmt.name} keystore: bad magic number")
 
 
-def _parse(fmt: _Format, data: bytes) -> tuple[list[_Protected | TrustedEntry | _SecretKey], int]:
+def _parse(fmt: _Format, data: bytes) -> tuple[list[ProtectedKey | TrustedEntry | _SecretKey], int]:
     """Every entry, and the offset where the store hash starts; structure only."""
     if data[:4] != fmt.magic:
         raise _wrong_magic(fmt, data)
@@ -435,7 +337,7 @@ def _parse(fmt: _Format, data: bytes) -> tuple[list[_Protected | TrustedEntry | 
         raise reader.fail(f"unsupported version {version}")
     entries = [_read_entry(reader, version) for _ in range(reader.count("entry count"))]
     body_end = reader.pos
-    reader.take(_DIGEST_LEN, "integrity hash")
+    reader.take(SHA1_LEN, "integrity hash")
     if reader.pos != len(data):
         raise reader.fail(f"{len(data) - reader.pos} bytes of trailing data after the integrity hash")
     seen: set[str] = set()
@@ -446,45 +348,35 @@ def _parse(fmt: _Format, data: bytes) -> tuple[list[_Protected | TrustedEntry | 
     return entries, body_end
 
 
-def _recover_jks(item: _Protected, password: str) -> bytes | None:
-    pw = _utf16_password(password, "key")
-    body, check = item.encrypted[:-_DIGEST_LEN], item.encrypted[-_DIGEST_LEN:]
-    key_der = _xor(body, _jks_keystream(pw, item.salt, len(body)))
-    if not hmac.compare_digest(_sha1(pw + key_der), check):
-        return None
-    return key_der
+def _recover_jks(item: ProtectedKey, password: str) -> bytes | None:
+    return protection.jks_recover(item.encrypted, _utf16_password(password, "key"), item.salt)
 
 
-def _recover_jceks(item: _Protected, password: str) -> bytes | None:
-    key, iv = _pbe_md5_3des(_ascii_password(password, "key"), item.salt, item.iterations)
-    plain = _des_cbc(key, iv, item.encrypted, encrypt=False)
-    pad = plain[-1]
-    if not 1 <= pad <= _DES_BLOCK or plain[-pad:] != bytes([pad]) * pad:
-        return None
-    key_der = plain[:-pad]
-    return key_der if _is_pkcs8(key_der) else None
+def _recover_jceks(item: ProtectedKey, password: str, cache: KdfCache | None) -> bytes | None:
+    return protection.jceks_recover(item.encrypted, _ascii_password(password, "key"), item.salt, item.iterations,
+                                    cache=cache)
 
 
-def _recover(fmt: _Format, item: _Protected, password: str, defaulted: bool) -> KeyEntry:
-    key_der = _recover_jks(item, password) if fmt is _JKS else _recover_jceks(item, password)
+def _recover(fmt: _Format, item: ProtectedKey, password: str, defaulted: bool, cache: KdfCache | None) -> KeyEntry:
+    key_der = _recover_jks(item, password) if fmt is _JKS else _recover_jceks(item, password, cache)
     if key_der is None:
         hint = " (it differs from the store password: pass the key password)" if defaulted else ""
         raise WrongPasswordError(f"{fmt.name} keystore: the key password for alias {item.alias!r} "
                                  f"is wrong{hint}")
-    if not _is_pkcs8(key_der):
+    if not is_pkcs8(key_der):
         raise FormatError(f"{fmt.name} keystore: the key of alias {item.alias!r} is not a PKCS#8 private key")
     return KeyEntry(item.alias, key_der, item.chain_der, item.timestamp_ms)
 
 
 def _check_store_hash(fmt: _Format, data: bytes, body_end: int, store_password: str) -> None:
-    expected = _store_digest(_utf16_password(store_password, "store"), data[:body_end])
+    expected = protection.store_digest(_utf16_password(store_password, "store"), data[:body_end])
     if not hmac.compare_digest(expected, data[body_end:]):
         raise WrongPasswordError(f"{fmt.name} keystore password incorrect or file corrupted "
                                  "(integrity check failed)")
 
 
 def _parse_checked(fmt: _Format, data: bytes,
-                   store_password: str) -> tuple[list[_Protected | TrustedEntry | _SecretKey], int]:
+                   store_password: str) -> tuple[list[ProtectedKey | TrustedEntry | _SecretKey], int]:
     """``_parse``, except that a store whose bytes fail to parse and fail the integrity hash too (a flipped
     byte, a wrong password) is reported as the integrity failure it is, not as the field that broke."""
     try:
@@ -492,8 +384,8 @@ def _parse_checked(fmt: _Format, data: bytes,
     except IterationLimitError:
         raise
     except FormatError:
-        if data[:4] == fmt.magic and len(data) > _DIGEST_LEN:
-            _check_store_hash(fmt, data, len(data) - _DIGEST_LEN, store_password)
+        if data[:4] == fmt.magic and len(data) > SHA1_LEN:
+            _check_store_hash(fmt, data, len(data) - SHA1_LEN, store_password)
         raise
     _check_store_hash(fmt, data, parsed[1], store_password)
     return parsed
@@ -504,13 +396,27 @@ def prove_store_password(data: bytes, store_password: str, *, jceks: bool = Fals
     _parse_checked(_JCEKS if jceks else _JKS, data, store_password)
 
 
+def protected_keys(data: bytes, *, jceks: bool = False) -> tuple[ProtectedKey, ...]:
+    """The key entries of a JKS (or JCEKS) store as stored: salt, iterations and ciphertext, decrypting nothing
+    and checking no password (structure only; for tools and tests that look at key protection)."""
+    return tuple(e for e in _parse(_JCEKS if jceks else _JKS, data)[0] if isinstance(e, ProtectedKey))
+
+
+def encode_with_protector(entries: Sequence[Entry], store_password: str, protect: Callable[[KeyEntry], bytes], *,
+                          jceks: bool = False) -> bytes:
+    """A version-2 store whose keys ``protect`` turns into EncryptedPrivateKeyInfo DER (see ``protection``):
+    for tests and tools that need a protection the encoders never choose (a given salt, an odd count)."""
+    return _encode_store(_JCEKS if jceks else _JKS, entries, _utf16_password(store_password, "store"), protect)
+
+
 def secret_key_aliases(data: bytes) -> tuple[str, ...]:
     """The aliases of a JCEKS store's secret-key entries, in file order (structure only, no password)."""
     return tuple(e.alias for e in _parse(_JCEKS, data)[0] if isinstance(e, _SecretKey))
 
 
 def _decode(fmt: _Format, data: bytes, store_password: str, key_password: str | None, *,
-            alias: str | None, keys: bool = True, skip_secret_keys: bool = False) -> tuple[Entry, ...]:
+            alias: str | None, keys: bool = True, skip_secret_keys: bool = False,
+            cache: KdfCache | None = None) -> tuple[Entry, ...]:
     parsed, _ = _parse_checked(fmt, data, store_password)
     secret = [e.alias for e in parsed if isinstance(e, _SecretKey)]
     if secret and not skip_secret_keys:
@@ -521,9 +427,9 @@ def _decode(fmt: _Format, data: bytes, store_password: str, key_password: str | 
         entries = [e for e in entries if e.alias.lower() == alias.lower()]
     password = store_password if key_password is None else key_password
     if not keys:  # the store hash proved the store password; the keys stay encrypted (key_der empty)
-        return tuple(KeyEntry(e.alias, b"", e.chain_der, e.timestamp_ms) if isinstance(e, _Protected) else e
+        return tuple(KeyEntry(e.alias, b"", e.chain_der, e.timestamp_ms) if isinstance(e, ProtectedKey) else e
                      for e in entries)
-    return tuple(_recover(fmt, e, password, key_password is None) if isinstance(e, _Protected) else e
+    return tuple(_recover(fmt, e, password, key_password is None, cache) if isinstance(e, ProtectedKey) else e
                  for e in entries)
 
 
@@ -538,8 +444,9 @@ def decode_jks(data: bytes, store_password: str, key_password: str | None = None
 
 
 def decode_jceks(data: bytes, store_password: str, key_password: str | None = None, *,
-                 alias: str | None = None, keys: bool = True, skip_secret_keys: bool = False) -> tuple[Entry, ...]:
+                 alias: str | None = None, keys: bool = True, skip_secret_keys: bool = False,
+                 cache: KdfCache | None = None) -> tuple[Entry, ...]:
     """Entries of a JCEKS store (v1 or v2), in file order; secret-key entries are refused (FormatError), or
-    left out with ``skip_secret_keys`` (``secret_key_aliases`` lists them)."""
+    left out with ``skip_secret_keys`` (``secret_key_aliases`` lists them). ``cache``: derivations to reuse."""
     return _decode(_JCEKS, data, store_password, key_password, alias=alias, keys=keys,
-                   skip_secret_keys=skip_secret_keys)
+                   skip_secret_keys=skip_secret_keys, cache=KdfCache() if cache is None else cache)

@@ -1,28 +1,58 @@
-"""The RFC 7292 PKCS12 key derivation from the system's libcrypto, when it has one.
+"""The RFC 7292 PKCS12 key derivation from the system's libcrypto, on Linux, when it has one.
 
-cryptography exposes no PKCS12 KDF, and the pure-Python one (``pkcs12.pkcs12_kdf``) spends ~2.5 ms in a
-loop of 10,000 hashes per PKCS12 MAC; OpenSSL's ``PKCS12_key_gen_uni`` does the same in ~0.7 ms. It is
-used only after it reproduces the Python implementation on a known vector, and everything works without it.
+cryptography exposes no PKCS12 KDF, and the pure-Python one (``protection.python_pkcs12_kdf``) spends ~2.5 ms in
+a loop of 10,000 hashes per PKCS12 MAC; OpenSSL's ``PKCS12_key_gen_uni`` does the same in ~0.7 ms. It is an
+optimisation only, and everything works without it:
+
+- Linux only: elsewhere the library is not loaded at all (on macOS, loading the unversioned system libcrypto
+  aborts the process, uncatchably);
+- only a versioned soname, ``libcrypto.so.3`` then ``libcrypto.so.1.1`` (the ABI ``PKCS12_key_gen_uni`` has
+  had since OpenSSL 1.1), never whatever ``libcrypto.so`` a development package links to;
+- ``KSTOOL_NO_NATIVE=1`` in the environment turns it off;
+- it is used only after it reproduces the Python implementation on known vectors.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import os
+import sys
 from collections.abc import Callable
 from functools import cache
 
 NativeKdf = Callable[[str, bytes, bytes, int, int, int], bytes]
 
+SONAMES = ("libcrypto.so.3", "libcrypto.so.1.1")
+OPT_OUT = "KSTOOL_NO_NATIVE"
 
-@cache
+
+def disabled() -> bool:
+    """Is the native KDF turned off (``KSTOOL_NO_NATIVE=1``), or is this not Linux?"""
+    return os.environ.get(OPT_OUT, "") not in ("", "0") or not sys.platform.startswith("linux")
+
+
 def pkcs12_kdf() -> NativeKdf | None:
     """``f(hash_name, password_bmp, salt, purpose, iterations, length)``, or None without a usable libcrypto."""
+    if disabled():
+        return None
+    return _load()
+
+
+def load_uncached() -> NativeKdf | None:
+    """The KDF of the first versioned libcrypto that loads, if it passes ``self_check``."""
+    for soname in SONAMES:
+        derive = _bind(soname)
+        if derive is not None:
+            return derive if self_check(derive) else None
+    return None
+
+
+_load = cache(load_uncached)  # the library and its self-check, once per process (no password involved)
+
+
+def _bind(soname: str) -> NativeKdf | None:
     try:
-        name = ctypes.util.find_library("crypto")
-        if name is None:
-            return None
-        lib = ctypes.CDLL(name)
+        lib = ctypes.CDLL(soname)
         get_digest = lib.EVP_get_digestbyname
         keygen = lib.PKCS12_key_gen_uni
     except (OSError, AttributeError):
@@ -43,11 +73,12 @@ def pkcs12_kdf() -> NativeKdf | None:
             raise ValueError("PKCS12_key_gen_uni failed")
         return out.raw
 
-    return derive if _agrees(derive) else None
+    return derive
 
 
-def _agrees(derive: NativeKdf) -> bool:
-    from kstool.formats.pkcs12 import python_pkcs12_kdf  # noqa: PLC0415
+def self_check(derive: NativeKdf) -> bool:
+    """Does ``derive`` reproduce the pure-Python KDF on known inputs (SHA-1 and SHA-256, every purpose)?"""
+    from kstool.formats.protection import python_pkcs12_kdf  # noqa: PLC0415
 
     password = "kstool-self-test".encode("utf-16-be") + b"\0\0"
     try:

@@ -16,30 +16,36 @@ the MAC before decrypting anything, and turns every malformed input into ``Forma
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from functools import lru_cache
-from typing import Literal, TypeVar
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.decrepit.ciphers import algorithms as decrepit
-from cryptography.hazmat.primitives import hashes, padding, serialization
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
-from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher, algorithms, modes
-from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+from cryptography.hazmat.primitives import serialization
 
-from kstool.crypto.certparse import parse_der
+from kstool.crypto.certparse import CertificateParseError, cert_spki, parse_certificate, parse_der
+from kstool.crypto.certparse import spki as spki_der
 from kstool.errors import FormatError, IterationLimitError, WrongPasswordError
-from kstool.formats import der, rc2
+from kstool.formats import der, protection
+from kstool.formats.codec import DEFAULT_PKCS12_ITERATIONS, MAX_ITERATIONS, Profile
 from kstool.formats.derive import derive, secret_seed
-from kstool.formats.model import Entry, KeyEntry, TrustedEntry
-
-Profile = Literal["modern", "legacy"]
-MAX_ITERATIONS = 5_000_000  # what Java accepts when loading; more is a denial-of-service, not protection
+from kstool.formats.entries import Entry, KeyEntry, TrustedEntry, check_entries
+from kstool.formats.protection import (
+    DES_EDE3_CBC,
+    INTEGRITY_FAILED,
+    NULL_PASSWORD,
+    PBES2,
+    PBES2_CIPHERS,
+    PBKDF2,
+    PKCS12_PBE_KEY_LENGTHS,
+    KdfCache,
+    Pbes2,
+    Pkcs12Pbe,
+    Protection,
+)
 
 # -- object identifiers -----------------------------------------------------------------------------------
 
@@ -56,12 +62,6 @@ FRIENDLY_NAME = "1.2.840.113549.1.9.20"
 LOCAL_KEY_ID = "1.2.840.113549.1.9.21"
 JAVA_TRUSTED_USAGE = "2.16.840.1.113894.746875.1.1"  # Oracle's attribute: without it keytool sees 0 entries
 ANY_EXTENDED_KEY_USAGE = "2.5.29.37.0"
-PBES2 = "1.2.840.113549.1.5.13"
-PBKDF2 = "1.2.840.113549.1.5.12"
-PBE_SHA1_3DES = "1.2.840.113549.1.12.1.3"
-PBE_SHA1_RC2_128 = "1.2.840.113549.1.12.1.5"
-PBE_SHA1_RC2_40 = "1.2.840.113549.1.12.1.6"
-DES_EDE3_CBC = "1.2.840.113549.3.7"
 
 _PRF_HASHES: dict[str, str] = {  # PBKDF2 PRF OID -> hash name
     "1.2.840.113549.2.7": "sha1",
@@ -77,30 +77,13 @@ _DIGESTS: dict[str, str] = {  # MAC digest OID -> hash name
     "2.16.840.1.101.3.4.2.2": "sha384",
     "2.16.840.1.101.3.4.2.3": "sha512",
 }
-_PBES2_CIPHERS: dict[str, int] = {  # PBES2 encryption scheme OID -> key length in bytes
-    "2.16.840.1.101.3.4.1.2": 16,  # aes128-CBC
-    "2.16.840.1.101.3.4.1.22": 24,  # aes192-CBC
-    "2.16.840.1.101.3.4.1.42": 32,  # aes256-CBC
-    DES_EDE3_CBC: 24,  # old OpenSSL PBES2 default
-}
-_AES256_CBC = "2.16.840.1.101.3.4.1.42"
-_HMAC_SHA256 = "1.2.840.113549.2.9"
 _SHA1 = "1.3.14.3.2.26"
 _SHA256 = "2.16.840.1.101.3.4.2.1"
 
-_HASH_CLASSES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
-    "sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256,
-    "sha384": hashes.SHA384, "sha512": hashes.SHA512,
-}
-_BLOCK_SIZES = {"sha1": 64, "sha224": 64, "sha256": 64, "sha384": 128, "sha512": 128}  # the KDF's v
-
-_KDF_KEY, _KDF_IV, _KDF_MAC = 1, 2, 3  # RFC 7292 Appendix B.3 purpose IDs
 _PBES2_SALT_LEN = 16
 _PKCS12_SALT_LEN = 20  # MAC and legacy PBE salts, as Java writes them
 _MAX_NESTING = 8  # safeContentsBag recursion; real files use 0 or 1
 _TIME_PREFIX = b"Time "
-
-_INTEGRITY_FAILED = "wrong password, or the PKCS12 store is corrupt (integrity check failed)"
 
 # -- passwords and key derivation -------------------------------------------------------------------------
 
@@ -114,17 +97,6 @@ def _check_password(password: str) -> None:
 
 _T = TypeVar("_T")
 
-# OpenSSL's NULL password (PKCS12_create(NULL, ...)): no bytes at all, not even the terminator. Java asks for it
-# with a lone NUL character, which its PKCS12 KDF turns into no bytes, after an empty password failed.
-_NULL_PASSWORD = "\x00"  # noqa: S105 (a password encoding, not a secret)
-
-
-def _bmp_password(password: str) -> bytes:
-    """RFC 7292 B.1: BMPString with a two-byte NUL terminator (what Java and OpenSSL feed the KDF)."""
-    if password == _NULL_PASSWORD:
-        return b""
-    return password.encode("utf-16-be") + b"\x00\x00"
-
 
 def _retry_empty_as_null(password: str, attempt: Callable[[str], _T]) -> _T:
     """``attempt(password)``; an empty password that fails is retried as the NULL password, as Java does
@@ -134,134 +106,7 @@ def _retry_empty_as_null(password: str, attempt: Callable[[str], _T]) -> _T:
     except WrongPasswordError:
         if password != "":
             raise
-    return attempt(_NULL_PASSWORD)
-
-
-def _fill(data: bytes, v: int) -> bytes:
-    """``data`` repeated to the next multiple of ``v`` bytes (empty stays empty)."""
-    if not data:
-        return b""
-    n = v * -(-len(data) // v)
-    return (data * (n // len(data) + 1))[:n]
-
-
-# Decoding a store and encoding it again (plan compares the two) derive the same keys from the same salts:
-# a small per-process cache halves the work of a no-op plan.
-@lru_cache(maxsize=256)
-def pkcs12_kdf(hash_name: str, password_bmp: bytes, salt: bytes, *, purpose: int, iterations: int,
-               length: int) -> bytes:
-    """RFC 7292 Appendix B.2 key derivation: the system's libcrypto when it has it (kstool.formats.native),
-    else the pure-Python implementation below."""
-    from kstool.formats.native import pkcs12_kdf as native  # noqa: PLC0415
-
-    fast = native()
-    if fast is not None and hash_name in ("sha1", "sha256", "sha384", "sha512", "sha224"):
-        return fast(hash_name, password_bmp, salt, purpose, iterations, length)
-    return python_pkcs12_kdf(hash_name, password_bmp, salt, purpose=purpose, iterations=iterations, length=length)
-
-
-def python_pkcs12_kdf(hash_name: str, password_bmp: bytes, salt: bytes, *, purpose: int, iterations: int,
-                      length: int) -> bytes:
-    """RFC 7292 Appendix B.2 key derivation (``openssl kdf PKCS12KDF`` computes the same)."""
-    new = getattr(hashlib, hash_name)
-    v = _BLOCK_SIZES[hash_name]
-    d = bytes([purpose]) * v
-    i = bytearray(_fill(salt, v) + _fill(password_bmp, v))
-    out = b""
-    while True:
-        a: bytes = new(d + bytes(i)).digest()
-        for _ in range(iterations - 1):
-            a = new(a).digest()
-        out += a
-        if len(out) >= length:
-            return out[:length]
-        b = int.from_bytes(_fill(a, v), "big") + 1
-        for j in range(0, len(i), v):
-            block = (int.from_bytes(i[j:j + v], "big") + b) % (1 << (8 * v))
-            i[j:j + v] = block.to_bytes(v, "big")
-
-
-@lru_cache(maxsize=256)
-def _pbkdf2(hash_name: str, password: str, salt: bytes, iterations: int, length: int) -> bytes:
-    # Java's PBKDF2 takes the UTF-8 bytes of the password (ASCII here), not the BMPString form.
-    kdf = PBKDF2HMAC(algorithm=_HASH_CLASSES[hash_name](), length=length, salt=salt, iterations=iterations)
-    return kdf.derive(password.encode("utf-8"))
-
-
-# -- ciphers ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Rc2:
-    """RC2 with a key size cryptography's RC2 does not take (40-bit: old OpenSSL exports); decryption only."""
-
-    key: bytes = field(repr=False)
-    block_size = 64
-
-
-def _block_cipher(oid: str, key: bytes) -> BlockCipherAlgorithm | _Rc2:
-    if oid in (DES_EDE3_CBC, PBE_SHA1_3DES):
-        return decrepit.TripleDES(key)
-    if oid in (PBE_SHA1_RC2_128, PBE_SHA1_RC2_40):
-        native = getattr(decrepit, "RC2", None)
-        if native is None or len(key) * 8 not in native.key_sizes:
-            return _Rc2(key)
-        algorithm: BlockCipherAlgorithm = native(key)
-        return algorithm
-    return algorithms.AES(key)
-
-
-def _cbc_encrypt(cipher: BlockCipherAlgorithm, iv: bytes, plaintext: bytes) -> bytes:
-    padder = padding.PKCS7(cipher.block_size).padder()
-    encryptor = Cipher(cipher, modes.CBC(iv)).encryptor()
-    return encryptor.update(padder.update(plaintext) + padder.finalize()) + encryptor.finalize()
-
-
-def _cbc_decrypt(cipher: BlockCipherAlgorithm | _Rc2, iv: bytes, ciphertext: bytes) -> bytes:
-    if not ciphertext or len(ciphertext) * 8 % cipher.block_size:
-        raise FormatError("malformed PKCS12 store: encrypted content is not a whole number of blocks")
-    if isinstance(cipher, _Rc2):
-        padded = rc2.decrypt_cbc(cipher.key, len(cipher.key) * 8, iv, ciphertext)
-    else:
-        decryptor = Cipher(cipher, modes.CBC(iv)).decryptor()
-        padded = decryptor.update(ciphertext) + decryptor.finalize()
-    unpadder = padding.PKCS7(cipher.block_size).unpadder()
-    try:
-        return unpadder.update(padded) + unpadder.finalize()
-    except ValueError:  # bad padding: the password does not open this bag
-        raise WrongPasswordError(_INTEGRITY_FAILED) from None
-
-
-@dataclass(frozen=True, slots=True)
-class _Pbes2:
-    prf: str  # hash name
-    salt: bytes
-    iterations: int
-    cipher: str  # OID
-    iv: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class _Pkcs12Pbe:
-    scheme: str  # OID
-    salt: bytes
-    iterations: int
-
-
-_Protection = _Pbes2 | _Pkcs12Pbe
-_PKCS12_PBE_KEY_LENGTHS = {PBE_SHA1_3DES: 24, PBE_SHA1_RC2_128: 16, PBE_SHA1_RC2_40: 5}
-
-
-def _decrypt(protection: _Protection, password: str, ciphertext: bytes) -> bytes:
-    if isinstance(protection, _Pbes2):
-        key = _pbkdf2(protection.prf, password, protection.salt, protection.iterations,
-                      _PBES2_CIPHERS[protection.cipher])
-        return _cbc_decrypt(_block_cipher(protection.cipher, key), protection.iv, ciphertext)
-    length = _PKCS12_PBE_KEY_LENGTHS[protection.scheme]
-    bmp = _bmp_password(password)
-    key = pkcs12_kdf("sha1", bmp, protection.salt, purpose=_KDF_KEY, iterations=protection.iterations, length=length)
-    iv = pkcs12_kdf("sha1", bmp, protection.salt, purpose=_KDF_IV, iterations=protection.iterations, length=8)
-    return _cbc_decrypt(_block_cipher(protection.scheme, key), iv, ciphertext)
+    return attempt(NULL_PASSWORD)
 
 
 # -- encoding ---------------------------------------------------------------------------------------------
@@ -275,6 +120,7 @@ class _Encryptor:
     password: str
     iterations: int
     salt: bytes  # modern: the one PBKDF2 salt every bag of the store shares (so one PBKDF2 run per store)
+    cache: KdfCache
 
     def encrypt(self, plaintext: bytes, domain: str, key: bytes,
                 parts: tuple[bytes, ...]) -> tuple[bytes, bytes]:
@@ -285,24 +131,12 @@ class _Encryptor:
         from password and salt, so bags must not share a salt there).
         """
         if self.profile == "legacy":
-            return self._pbe_sha1_3des(plaintext, derive(f"{domain}-salt", key, *parts, length=_PKCS12_SALT_LEN))
-        return self._pbes2_aes256(plaintext, self.salt, derive(f"{domain}-iv", key, *parts, length=16))
-
-    def _pbe_sha1_3des(self, plaintext: bytes, salt: bytes) -> tuple[bytes, bytes]:
-        bmp = _bmp_password(self.password)  # the IV comes from the password and salt, not from us
-        cipher_key = pkcs12_kdf("sha1", bmp, salt, purpose=_KDF_KEY, iterations=self.iterations, length=24)
-        iv = pkcs12_kdf("sha1", bmp, salt, purpose=_KDF_IV, iterations=self.iterations, length=8)
-        alg = der.seq(der.oid(PBE_SHA1_3DES), der.seq(der.octet_string(salt), der.integer(self.iterations)))
-        return alg, _cbc_encrypt(decrepit.TripleDES(cipher_key), iv, plaintext)
-
-    def _pbes2_aes256(self, plaintext: bytes, salt: bytes, iv: bytes) -> tuple[bytes, bytes]:
-        cipher_key = _pbkdf2("sha256", self.password, salt, self.iterations, 32)
-        # keyLength and an explicit PRF with NULL parameters, as JDK 17 writes them
-        kdf_params = der.seq(der.octet_string(salt), der.integer(self.iterations), der.integer(32),
-                             der.seq(der.oid(_HMAC_SHA256), der.null()))
-        alg = der.seq(der.oid(PBES2), der.seq(der.seq(der.oid(PBKDF2), kdf_params),
-                                              der.seq(der.oid(_AES256_CBC), der.octet_string(iv))))
-        return alg, _cbc_encrypt(algorithms.AES(cipher_key), iv, plaintext)
+            salt = derive(f"{domain}-salt", key, *parts, length=_PKCS12_SALT_LEN)
+            return protection.encrypt_pbe_sha1_3des(plaintext, self.password, salt, self.iterations,
+                                                    cache=self.cache)
+        iv = derive(f"{domain}-iv", key, *parts, length=16)
+        return protection.encrypt_pbes2_aes256(plaintext, self.password, self.salt, iv, self.iterations,
+                                               cache=self.cache)
 
 
 def _attribute(oid: str, value: bytes) -> bytes:
@@ -374,18 +208,12 @@ def _encrypted_data_info(content: bytes, encryptor: _Encryptor, seed: bytes,
 
 
 def _mac_data(auth_safe: bytes, password: str, profile: Profile, *, iterations: int, seed: bytes,
-              parts: tuple[bytes, ...]) -> bytes:
+              parts: tuple[bytes, ...], cache: KdfCache) -> bytes:
     hash_name, digest_oid = ("sha1", _SHA1) if profile == "legacy" else ("sha256", _SHA256)
     salt = derive("kstool/p12/mac-salt", seed, *parts, auth_safe, length=_PKCS12_SALT_LEN)
-    mac = _compute_mac(hash_name, password, salt, iterations, auth_safe)
+    mac = protection.pkcs12_mac(hash_name, password, salt, iterations, auth_safe, cache=cache)
     digest_info = der.seq(der.seq(der.oid(digest_oid), der.null()), der.octet_string(mac))
     return der.seq(digest_info, der.octet_string(salt), der.integer(iterations))
-
-
-def _compute_mac(hash_name: str, password: str, salt: bytes, iterations: int, content: bytes) -> bytes:
-    size = hashlib.new(hash_name).digest_size
-    key = pkcs12_kdf(hash_name, _bmp_password(password), salt, purpose=_KDF_MAC, iterations=iterations, length=size)
-    return hmac.new(key, content, hash_name).digest()
 
 
 def _check_iterations(name: str, value: object) -> int:
@@ -396,34 +224,21 @@ def _check_iterations(name: str, value: object) -> int:
     return value
 
 
-def _check_entries(entries: Sequence[Entry]) -> None:
-    seen: set[str] = set()
-    for entry in entries:
-        if not isinstance(entry, KeyEntry | TrustedEntry):
-            raise TypeError(f"not a keystore entry: {type(entry).__name__}")
-        if isinstance(entry, KeyEntry) and not entry.chain_der:
-            raise ValueError(f"key entry {entry.alias!r} has no certificate (Java needs at least the leaf)")
-        if entry.timestamp_ms < 0:
-            raise ValueError(f"entry {entry.alias!r} has a negative timestamp")
-        folded = entry.alias.lower()
-        if folded in seen:  # Java lowercases PKCS12 aliases and would silently keep only one
-            raise ValueError(f"duplicate alias {entry.alias!r} (aliases are case-insensitive in Java)")
-        seen.add(folded)
-
-
 def encode_pkcs12(entries: Sequence[Entry], password: str, *, profile: Profile = "modern",
-                  iterations: int = 10_000, mac_iterations: int | None = None) -> bytes:
+                  iterations: int = DEFAULT_PKCS12_ITERATIONS, mac_iterations: int | None = None,
+                  cache: KdfCache | None = None) -> bytes:
     """A PKCS12 store holding ``entries``; the same arguments always give the same bytes.
 
     ``modern``: PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC) for keys and certificates, HMAC-SHA256 MAC (JDK 17's
     defaults). ``legacy``: pbeWithSHAAnd3-KeyTripleDES-CBC for both, HMAC-SHA1 MAC (older Java).
+    ``cache``: pass the one the checking ``decode_pkcs12`` gets, and it derives nothing again.
     """
     _check_password(password)
     if profile not in ("modern", "legacy"):
         raise ValueError(f"unknown PKCS12 profile {profile!r}")
     _check_iterations("iterations", iterations)
     mac_iterations = _check_iterations("mac_iterations", iterations if mac_iterations is None else mac_iterations)
-    _check_entries(entries)
+    check_entries(entries, "pkcs12")
 
     key_ders = [e.key_der for e in entries if isinstance(e, KeyEntry)]
     seed = secret_seed(key_ders)
@@ -435,7 +250,8 @@ def encode_pkcs12(entries: Sequence[Entry], password: str, *, profile: Profile =
     # One salt for the whole store, keyed like the certificate bags' IV (secret seed, password, their content):
     # unique per store content, unpredictable without its private keys, and one PBKDF2 run instead of one per bag.
     store_salt = derive("kstool/p12/salt", seed, *parts, certs_plain, length=_PBES2_SALT_LEN)
-    encryptor = _Encryptor(profile, password, iterations, store_salt)
+    cache = KdfCache() if cache is None else cache
+    encryptor = _Encryptor(profile, password, iterations, store_salt, cache)
 
     infos: list[bytes] = []
     key_bags = [_key_bag(e, key_ids[i], encryptor) for i, e in enumerate(entries) if isinstance(e, KeyEntry)]
@@ -444,7 +260,7 @@ def encode_pkcs12(entries: Sequence[Entry], password: str, *, profile: Profile =
     if cert_bags:
         infos.append(_encrypted_data_info(certs_plain, encryptor, seed, parts))
     auth_safe = der.seq(*infos)
-    mac = _mac_data(auth_safe, password, profile, iterations=mac_iterations, seed=seed, parts=parts)
+    mac = _mac_data(auth_safe, password, profile, iterations=mac_iterations, seed=seed, parts=parts, cache=cache)
     return der.seq(der.integer(3), _data_info(auth_safe), mac)
 
 
@@ -488,7 +304,7 @@ def _hash_oid(oid: str, table: dict[str, str], what: str) -> str:
     return table[oid]
 
 
-def _parse_pbes2(params: der.Node) -> _Pbes2:
+def _parse_pbes2(params: der.Node) -> Pbes2:
     kdf, scheme = _children(params, der.SEQUENCE, "PBES2 parameters", 2, 2)
     kdf_oid, kdf_params = _algorithm(kdf, "PBES2 key derivation")
     if kdf_oid != PBKDF2 or kdf_params is None:
@@ -502,25 +318,25 @@ def _parse_pbes2(params: der.Node) -> _Pbes2:
     if rest:
         prf = _hash_oid(_algorithm(rest[0], "PBKDF2 PRF")[0], _PRF_HASHES, "PBKDF2 PRF")
     cipher, iv_node = _algorithm(scheme, "PBES2 encryption scheme")
-    if cipher not in _PBES2_CIPHERS or iv_node is None:
+    if cipher not in PBES2_CIPHERS or iv_node is None:
         raise FormatError(f"unsupported PBES2 encryption scheme {cipher} in PKCS12 store")
     iv = iv_node.expect(der.OCTET_STRING, "PBES2 IV").value
-    if key_length is not None and key_length != _PBES2_CIPHERS[cipher]:
+    if key_length is not None and key_length != PBES2_CIPHERS[cipher]:
         raise FormatError("malformed PKCS12 store: PBKDF2 key length does not match the cipher")
     if len(iv) != (8 if cipher == DES_EDE3_CBC else 16):
         raise FormatError("malformed PKCS12 store: bad PBES2 IV length")
-    return _Pbes2(prf, salt, iterations, cipher, iv)
+    return Pbes2(prf, salt, iterations, cipher, iv)
 
 
-def _parse_protection(node: der.Node) -> _Protection:
+def _parse_protection(node: der.Node) -> Protection:
     oid, params = _algorithm(node, "encryption algorithm")
     if params is None:
         raise FormatError(f"malformed PKCS12 store: encryption algorithm {oid} without parameters")
     if oid == PBES2:
         return _parse_pbes2(params)
-    if oid in _PKCS12_PBE_KEY_LENGTHS:
+    if oid in PKCS12_PBE_KEY_LENGTHS:
         salt, count = _children(params, der.SEQUENCE, "PKCS12 PBE parameters", 2, 2)
-        return _Pkcs12Pbe(oid, salt.expect(der.OCTET_STRING, "PBE salt").value, _iterations(count, "PBE"))
+        return Pkcs12Pbe(oid, salt.expect(der.OCTET_STRING, "PBE salt").value, _iterations(count, "PBE"))
     raise FormatError(f"unsupported encryption algorithm {oid} in PKCS12 store")
 
 
@@ -554,7 +370,7 @@ class _Safe:
     """One ContentInfo of the authenticated safe: SafeContents, in clear or still encrypted."""
 
     content: bytes  # SafeContents DER, or ciphertext when ``protection`` is set
-    protection: _Protection | None
+    protection: Protection | None
 
 
 def _parse_content_info(node: der.Node) -> _Safe:
@@ -677,17 +493,17 @@ class _Cert:
     attributes: _Attributes
 
 
-def _key_der(bag: _Bag, password: str) -> bytes:
+def _key_der(bag: _Bag, password: str, cache: KdfCache) -> bytes:
     if bag.kind == KEY_BAG:
         key_der = bag.value.raw
     else:
         algorithm, encrypted = _children(bag.value, der.SEQUENCE, "EncryptedPrivateKeyInfo", 2, 2)
-        key_der = _decrypt(_parse_protection(algorithm), password,
-                           encrypted.expect(der.OCTET_STRING, "encrypted key").value)
+        key_der = protection.decrypt(_parse_protection(algorithm), password,
+                                     encrypted.expect(der.OCTET_STRING, "encrypted key").value, cache=cache)
     try:  # a PrivateKeyInfo is a SEQUENCE; anything else is corruption (or a wrong key password)
         der.decode(key_der).expect(der.SEQUENCE, "PrivateKeyInfo")
     except FormatError:
-        raise WrongPasswordError(_INTEGRITY_FAILED) from None
+        raise WrongPasswordError(INTEGRITY_FAILED) from None
     return key_der
 
 
@@ -697,25 +513,23 @@ def _cert(bag: _Bag) -> tuple[bytes, x509.Certificate] | None:
         return None  # SDSI certificates: nothing Java or kstool can use
     cert_der = _octets(_explicit0(cert_value, "CertBag value"), "certificate")
     try:
-        cert = parse_der(cert_der)
-        # names are parsed lazily, and one with an unknown string tag raises KeyError: fail here, not in _chain
-        cert.subject, cert.issuer  # noqa: B018
-    except (ValueError, KeyError, x509.InvalidVersion):
+        cert = parse_certificate(cert_der)  # names too: one with an unknown string tag fails here, not in _chain
+    except CertificateParseError:
         raise FormatError("malformed certificate in PKCS12 store") from None
     return cert_der, cert
 
 
-def _safe_bags(safe: _Safe, password: str) -> list[_Bag]:
+def _safe_bags(safe: _Safe, password: str, cache: KdfCache) -> list[_Bag]:
     if safe.protection is None:
         return _parse_bags(safe.content)
-    plaintext = _decrypt(safe.protection, password, safe.content)
+    plaintext = protection.decrypt(safe.protection, password, safe.content, cache=cache)
     try:
         return _parse_bags(plaintext)
     except FormatError:  # without a MAC, a wrong password can still pass the padding check now and then
-        raise WrongPasswordError(_INTEGRITY_FAILED) from None
+        raise WrongPasswordError(INTEGRITY_FAILED) from None
 
 
-def _collect(pfx: _Pfx, password: str, *, keys: bool = True) -> tuple[list[_Key], list[_Cert]]:
+def _collect(pfx: _Pfx, password: str, cache: KdfCache, *, keys: bool = True) -> tuple[list[_Key], list[_Cert]]:
     """Decrypt every safe and sort its bags into keys and certificates, numbered in file order.
 
     ``keys=False`` leaves shrouded keys encrypted (their ``key_der`` is empty)."""
@@ -723,11 +537,11 @@ def _collect(pfx: _Pfx, password: str, *, keys: bool = True) -> tuple[list[_Key]
     certs: list[_Cert] = []
     position = 0
     for safe in pfx.safes:
-        for bag in _safe_bags(safe, password):
+        for bag in _safe_bags(safe, password, cache):
             position += 1
             if bag.kind in (KEY_BAG, SHROUDED_KEY_BAG):
                 skip = not keys and bag.kind == SHROUDED_KEY_BAG
-                found_keys.append(_Key(position, b"" if skip else _key_der(bag, password), bag.attributes))
+                found_keys.append(_Key(position, b"" if skip else _key_der(bag, password, cache), bag.attributes))
             elif bag.kind == CERT_BAG:
                 parsed = _cert(bag)
                 if parsed:
@@ -747,23 +561,16 @@ def _check_protections(pfx: _Pfx) -> None:
                     _parse_protection(algorithm)
 
 
-def _verify_mac(pfx: _Pfx, password: str) -> None:
+def _verify_mac(pfx: _Pfx, password: str, cache: KdfCache) -> None:
     if pfx.mac is None:
         return  # Java loads MAC-less stores too; bad passwords then show as bad padding
     mac = pfx.mac
-    expected = _compute_mac(mac.hash_name, password, mac.salt, mac.iterations, pfx.auth_safe)
+    expected = protection.pkcs12_mac(mac.hash_name, password, mac.salt, mac.iterations, pfx.auth_safe, cache=cache)
     if not hmac.compare_digest(expected, mac.digest):
-        raise WrongPasswordError(_INTEGRITY_FAILED)
+        raise WrongPasswordError(INTEGRITY_FAILED)
 
 
 # -- decoding: entries ------------------------------------------------------------------------------------
-
-
-def _spki(public_key: PublicKeyTypes) -> bytes | None:
-    try:
-        return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        return None
 
 
 def _key_spki(key_der: bytes) -> bytes | None:
@@ -771,13 +578,9 @@ def _key_spki(key_der: bytes) -> bytes | None:
         private_key = serialization.load_der_private_key(key_der, password=None, unsafe_skip_rsa_key_validation=True)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         return None
-    return _spki(private_key.public_key())
-
-
-def _cert_spki(cert: x509.Certificate) -> bytes | None:
     try:
-        return _spki(cert.public_key())
-    except (ValueError, UnsupportedAlgorithm):
+        return spki_der(private_key.public_key())
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         return None
 
 
@@ -801,9 +604,9 @@ class _Certs:
         if self._by_spki is None:  # only stores whose keys lack a localKeyId (OpenSSL output) need it
             self._by_spki = {}
             for cert in self.certs:
-                cert_spki = _cert_spki(cert.cert)
-                if cert_spki is not None:
-                    self._by_spki.setdefault(cert_spki, cert)
+                cert_key = cert_spki(cert.cert)
+                if cert_key is not None:
+                    self._by_spki.setdefault(cert_key, cert)
         return self._by_spki.get(spki)
 
 
@@ -893,7 +696,8 @@ def _entries(keys: list[_Key], certs: list[_Cert]) -> tuple[Entry, ...]:
     return tuple(entries)
 
 
-def decode_pkcs12(data: bytes, password: str, *, verify_mac: bool = True, keys: bool = True) -> tuple[Entry, ...]:
+def decode_pkcs12(data: bytes, password: str, *, verify_mac: bool = True, keys: bool = True,
+                  cache: KdfCache | None = None) -> tuple[Entry, ...]:
     """The entries of a PKCS12 store, in file order (of the leaf/trusted certificate bags).
 
     Aliases are the friendlyName as stored (callers lowercase); unnamed entries get "1", "2", ... (skipping
@@ -905,39 +709,42 @@ def decode_pkcs12(data: bytes, password: str, *, verify_mac: bool = True, keys: 
     when it wrote them): the password is then proven by decrypting the bags alone, which skips the MAC's
     slow key derivation. Any other caller keeps the default. ``keys=False`` (only with ``verify_mac=False``)
     also leaves the keys encrypted, their ``key_der`` empty: the certificate safe alone proves the password,
-    and a store without one has its MAC checked after all.
+    and a store without one has its MAC checked after all. ``cache``: derivations to reuse (see ``KdfCache``).
     """
-    return _retry_empty_as_null(password, lambda pw: _decode_pkcs12(data, pw, verify_mac=verify_mac, keys=keys))
+    kdf_cache = KdfCache() if cache is None else cache
+    return _retry_empty_as_null(password, lambda pw: _decode_pkcs12(data, pw, kdf_cache, verify_mac=verify_mac,
+                                                                    keys=keys))
 
 
-def _decode_pkcs12(data: bytes, password: str, *, verify_mac: bool, keys: bool) -> tuple[Entry, ...]:
+def _decode_pkcs12(data: bytes, password: str, cache: KdfCache, *, verify_mac: bool, keys: bool) -> tuple[Entry, ...]:
     _check_password(password)
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError("data must be bytes")
-    with _malformed_is_format_error(bytes(data), password if verify_mac else None):
+    with _malformed_is_format_error(bytes(data), password if verify_mac else None, cache):
         pfx = _parse_pfx(bytes(data))
         _check_protections(pfx)
         proves_password = any(safe.protection is not None for safe in pfx.safes)
         if verify_mac or (not keys and not proves_password):
-            _verify_mac(pfx, password)
-        return _entries(*_collect(pfx, password, keys=keys or verify_mac))
+            _verify_mac(pfx, password, cache)
+        return _entries(*_collect(pfx, password, cache, keys=keys or verify_mac))
 
 
-def prove_password_pkcs12(data: bytes, password: str) -> bool:
+def prove_password_pkcs12(data: bytes, password: str, *, cache: KdfCache | None = None) -> bool:
     """Check the store's MAC (one key derivation; nothing is decrypted). False when the store has no MAC.
 
     Wrong password or tampering: ``WrongPasswordError``; malformed: ``FormatError``.
     """
-    return _retry_empty_as_null(password, lambda pw: _prove_password_pkcs12(data, pw))
+    kdf_cache = KdfCache() if cache is None else cache
+    return _retry_empty_as_null(password, lambda pw: _prove_password_pkcs12(data, pw, kdf_cache))
 
 
-def _prove_password_pkcs12(data: bytes, password: str) -> bool:
+def _prove_password_pkcs12(data: bytes, password: str, cache: KdfCache) -> bool:
     _check_password(password)
-    with _malformed_is_format_error(bytes(data), password):
+    with _malformed_is_format_error(bytes(data), password, cache):
         pfx = _parse_pfx(bytes(data))
         if pfx.mac is None:
             return False
-        _verify_mac(pfx, password)
+        _verify_mac(pfx, password, cache)
         return True
 
 
@@ -952,7 +759,8 @@ def has_mac_pkcs12(data: bytes) -> bool:
 
 
 @contextmanager
-def _malformed_is_format_error(data: bytes = b"", password: str | None = None) -> Iterator[None]:
+def _malformed_is_format_error(data: bytes = b"", password: str | None = None,
+                               cache: KdfCache | None = None) -> Iterator[None]:
     """What parsing or decrypting a malformed store raises, as ``FormatError`` (which is none of these).
 
     With ``password``, a store that fails to parse is first put to its MAC: a flipped byte (or a wrong password)
@@ -962,14 +770,14 @@ def _malformed_is_format_error(data: bytes = b"", password: str | None = None) -
         yield
     except (FormatError, ValueError, IndexError, OverflowError, UnsupportedAlgorithm) as error:
         judge = password is not None and not isinstance(error, WrongPasswordError | IterationLimitError)
-        if judge and password is not None and _mac_fails(data, password):
-            raise WrongPasswordError(_INTEGRITY_FAILED) from None
+        if judge and password is not None and _mac_fails(data, password, cache):
+            raise WrongPasswordError(INTEGRITY_FAILED) from None
         if isinstance(error, FormatError):
             raise
         raise FormatError(f"malformed PKCS12 store ({type(error).__name__})") from None
 
 
-def _mac_fails(data: bytes, password: str) -> bool:
+def _mac_fails(data: bytes, password: str, cache: KdfCache | None) -> bool:
     """Does the store's MAC (parsed alone, with its bounded iteration count) refuse these bytes?"""
     try:
         items = _children(der.decode(data), der.SEQUENCE, "PKCS12 store", 3, 3)
@@ -978,7 +786,7 @@ def _mac_fails(data: bytes, password: str) -> bool:
         mac = _parse_mac(items[2])
     except (FormatError, ValueError, IndexError, OverflowError, UnsupportedAlgorithm):
         return False  # no MAC to judge by: the parse error stands
-    expected = _compute_mac(mac.hash_name, password, mac.salt, mac.iterations, auth_safe)
+    expected = protection.pkcs12_mac(mac.hash_name, password, mac.salt, mac.iterations, auth_safe, cache=cache)
     return not hmac.compare_digest(expected, mac.digest)
 
 

@@ -11,21 +11,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from kstool.crypto import KeyAlgorithm
 from kstool.crypto.dn import Rdns, parse_rdns
 from kstool.crypto.san import SanItem, check_san
 from kstool.engine.outpaths import reserved_problem, suffix_problem
 from kstool.errors import Collector, KstoolError
-from kstool.formats.model import StoreType
+from kstool.formats.codec import Profile
+from kstool.formats.entries import StoreType
 from kstool.spec.validate import validate
 from kstool.spec.yamlload import Document, JsonPath, Location, SpecError, load_yaml, read_spec_text
 
 if TYPE_CHECKING:
     from cryptography import x509
 
-KeyAlgorithm = Literal["RSA", "EC", "Ed25519"]
-Profile = Literal["modern", "legacy"]
 T = TypeVar("T")
 R = TypeVar("R")
 

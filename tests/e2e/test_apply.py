@@ -13,7 +13,7 @@ from cryptography import x509
 
 from kstool.engine.facts import load_cert
 from kstool.formats.codec import decode
-from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
+from kstool.formats.entries import Entry, KeyEntry, TrustedEntry, detect_type
 from tests.support.clirun import ROOT, copy_example, run, snapshot
 from tests.support.javatools import Java, keytool_list, sha256_hex
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import kstool.formats.pkcs12 as pkcs12
-from kstool.formats import der
+from kstool.formats import der, protection
 from tests.conftest import CountCalls
 from tests.support.clirun import CANARY, ROOT, run
 
@@ -50,7 +50,7 @@ def mac_checks(count_calls: CountCalls) -> list[int]:
 
 @pytest.fixture()
 def decryptions(count_calls: CountCalls) -> list[int]:
-    return count_calls(pkcs12, "_decrypt")
+    return count_calls(protection, "decrypt")
 
 
 def test_no_op_plan_reads_a_store_the_lock_describes_without_decrypting(

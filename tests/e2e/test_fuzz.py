@@ -20,10 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kstool.errors import FormatError, WrongPasswordError
-from kstool.formats import der
-from kstool.formats import jks as kjks
-from kstool.formats import pkcs12 as p12
-from kstool.formats.codec import decode
+from kstool.formats import der, protection
+from kstool.formats.codec import MAX_ITERATIONS, decode
 from tests.support.clirun import ROOT, run
 from tests.support.fuzz_readers import (
     INTERESTING,
@@ -201,14 +199,14 @@ def _forbid_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(*_args: object, **_kwargs: object) -> bytes:
         raise AssertionError("a key derivation ran before the iteration count was refused")
 
-    for module, name in ((p12, "pkcs12_kdf"), (p12, "_pbkdf2"), (kjks, "_pbe_md5_3des")):
-        monkeypatch.setattr(module, name, forbidden)
+    for name in ("pkcs12_kdf", "pbkdf2", "pbe_md5_3des"):
+        monkeypatch.setattr(protection, name, forbidden)
 
 
 @pytest.mark.parametrize(("target", "where"), ITERATION_CASES)
 @settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(count=st.one_of(st.integers(p12.MAX_ITERATIONS + 1, 2**80), st.integers(-(2**40), 0),
-                       st.sampled_from([0, -1, p12.MAX_ITERATIONS + 1, 2**31, 2**32 + 1, 2**63])))
+@given(count=st.one_of(st.integers(MAX_ITERATIONS + 1, 2**80), st.integers(-(2**40), 0),
+                       st.sampled_from([0, -1, MAX_ITERATIONS + 1, 2**31, 2**32 + 1, 2**63])))
 def test_absurd_iteration_counts_are_refused_before_any_kdf(target: Target, where: str, count: int,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     data = _jceks_with_iterations(count) if target == "jceks" else _pkcs12_with_iterations(target, where, count)

@@ -22,10 +22,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, load_der_private_key, load_pem_private_key
 
-from kstool.crypto.material import private_key_to_pkcs8
+from kstool.crypto.imports import private_key_to_pkcs8
 from kstool.errors import WrongPasswordError
 from kstool.formats.codec import decode
-from kstool.formats.model import Entry, KeyEntry, TrustedEntry, detect_type
+from kstool.formats.entries import Entry, KeyEntry, TrustedEntry, detect_type
 from tests.support.clirun import Result, run, snapshot
 from tests.support.javatools import Java, keytool_list, sha256_hex
 

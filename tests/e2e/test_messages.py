@@ -214,7 +214,7 @@ def test_a_malformed_date_is_described_in_words(workdir: Path, env: None,
 
 def test_plain_error_adapter_reads_cryptographys_parse_errors() -> None:
     """The adapter over cryptography's message text: if its format changes, this fails loudly."""
-    from kstool.crypto.material import plain_error
+    from kstool.crypto.imports import plain_error
 
     with pytest.raises(ValueError) as info:
         x509.load_der_x509_certificate(b"\x30\x03\x02\x01\x01")
@@ -227,11 +227,11 @@ def test_plain_error_adapter_reads_cryptographys_parse_errors() -> None:
 
 @pytest.mark.parametrize("store_type", ["pkcs12", "jks"])
 def test_a_flipped_byte_is_an_integrity_failure(store_type: Literal["pkcs12", "jks"]) -> None:
-    from kstool.crypto.material import private_key_to_pkcs8
+    from kstool.crypto.imports import private_key_to_pkcs8
     from kstool.errors import WrongPasswordError
     from kstool.formats.codec import decode
+    from kstool.formats.entries import KeyEntry
     from kstool.formats.jks import encode_jks
-    from kstool.formats.model import KeyEntry
     from kstool.formats.pkcs12 import encode_pkcs12
 
     entry = KeyEntry("k", private_key_to_pkcs8(_KEY), (make_cert("k").public_bytes(serialization.Encoding.DER),), 0)

@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 
-from kstool.crypto.material import load_certificates
+from kstool.crypto.imports import load_certificates
 from kstool.engine.fsutil import NotRegularFileError, read_regular_file
 from kstool.errors import KstoolError, MaterialError
-from kstool.formats.model import KeyEntry
+from kstool.formats.entries import KeyEntry
 from kstool.spec.model import EntrySpec, Generate, KeystoreSpec, Spec, TrustedReference, check_references
 from kstool.spec.yamlload import Location, SpecError
 from tests.support.clirun import CANARY, ROOT, run

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from kstool.formats.codec import decode
-from kstool.formats.model import KeyEntry, StoreType, detect_type
+from kstool.formats.entries import KeyEntry, StoreType, detect_type
 from tests.support.clirun import CANARY, ROOT, Result, run, snapshot
 
 PW = f"{CANARY}-own"

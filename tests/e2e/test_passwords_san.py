@@ -9,7 +9,7 @@ import pytest
 
 from kstool.crypto.san import SanItem, check_san, same_san, san_key
 from kstool.formats.codec import decode
-from kstool.formats.model import detect_type
+from kstool.formats.entries import detect_type
 from tests.support.clirun import Result, run, snapshot
 from tests.support.javatools import Java, keytool_list
 

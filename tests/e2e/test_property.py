@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kstool.formats.codec import decode
-from kstool.formats.model import KeyEntry, TrustedEntry, detect_type
+from kstool.formats.entries import KeyEntry, TrustedEntry, detect_type
 from tests.support.clirun import run, snapshot
 
 KEYWORDS = ("CN", "OU", "O", "L", "ST", "C")

@@ -28,14 +28,14 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kstool.crypto.material import load_certificates, private_key_to_pkcs8
+from kstool.crypto.imports import load_certificates, private_key_to_pkcs8
 from kstool.crypto.policy import check_certificates
 from kstool.engine.facts import cert_facts
 from kstool.errors import FormatError, KstoolError
 from kstool.formats.codec import decode
+from kstool.formats.entries import KeyEntry, StoreType, TrustedEntry
 from kstool.formats.javaser import skip_sealed_object
 from kstool.formats.jks import encode_jks
-from kstool.formats.model import KeyEntry, StoreType, TrustedEntry
 from kstool.formats.pkcs12 import as_read_back
 from tests.support.clirun import Result, run
 from tests.support.javatools import HERE, Java, keytool_list

@@ -14,7 +14,7 @@ import pytest
 
 from kstool.engine.inputs import resolve_inputs
 from kstool.formats.codec import encode
-from kstool.formats.model import Entry
+from kstool.formats.entries import Entry
 from kstool.spec.model import load_spec
 from tests.support.clirun import ROOT, run
 from tests.support.javatools import Java, keytool_list, openssl_pkcs12_info

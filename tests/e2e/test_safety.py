@@ -608,8 +608,8 @@ def test_hostile_certificate_inside_a_valid_store_is_a_clean_error(tmp_path: Pat
                                                                    capsys: pytest.CaptureFixture[str],
                                                                    env: None) -> None:
     """A store whose integrity check passes may still carry a certificate cryptography cannot parse."""
+    from kstool.formats.entries import TrustedEntry
     from kstool.formats.jks import encode_jks
-    from kstool.formats.model import TrustedEntry
 
     der = x509.load_pem_x509_certificate((CERTS / "root.crt").read_bytes()).public_bytes(
         serialization.Encoding.DER)

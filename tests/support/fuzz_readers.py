@@ -34,10 +34,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from kstool.errors import FormatError
-from kstool.formats import der
+from kstool.formats import der, protection
 from kstool.formats import pkcs12 as p12
 from kstool.formats.codec import decode, encode
-from kstool.formats.model import Entry, KeyEntry, StoreType, TrustedEntry
+from kstool.formats.entries import Entry, KeyEntry, StoreType, TrustedEntry
 
 PASSWORD = "fuzz-pass-1"
 ITERATIONS = 1234  # small (fast decodes) and unusual, so tests can find it among the DER INTEGERs
@@ -138,7 +138,7 @@ def reseal_pkcs12(auth_safe: bytes, password: str, *, mac_iterations: int = 1,
     salt = b"\x5a" * 20
     if mac_digest is None:
         bmp = password.encode("utf-16-be") + b"\x00\x00"
-        mac_key = p12.pkcs12_kdf("sha256", bmp, salt, purpose=3, iterations=mac_iterations, length=32)
+        mac_key = protection.pkcs12_kdf("sha256", bmp, salt, purpose=3, iterations=mac_iterations, length=32)
         mac_digest = hmac.new(mac_key, auth_safe, "sha256").digest()
     digest_info = der.seq(der.seq(der.oid("2.16.840.1.101.3.4.2.1"), der.null()), der.octet_string(mac_digest))
     mac = der.seq(digest_info, der.octet_string(salt), int_tlv(mac_iterations))

@@ -24,13 +24,22 @@ from kstool.crypto.certs import (
     PrivateKey,
     build_self_signed,
     generate_private_key,
-    key_params,
-    parse_san,
     signature_hash_for,
 )
-from kstool.crypto.dn import parse_dname
+from kstool.crypto.certs import supported_key_params as key_params
+from kstool.crypto.dn import parse_rdns, to_name
+from kstool.crypto.san import check_san, to_general_names
 from kstool.errors import MaterialError
 from kstool.formats import der
+
+
+def parse_san(items: list[str]) -> list[x509.GeneralName]:
+    return to_general_names(check_san(items))
+
+
+def parse_dname(text: str) -> x509.Name:
+    return to_name(parse_rdns(text))
+
 
 START = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 KEYTOOL_START = "2024/01/02 03:04:05"  # the same instant, keytool runs with TZ=UTC

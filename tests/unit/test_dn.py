@@ -20,8 +20,13 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
-from kstool.crypto.dn import DNError, format_dname, parse_dname
+from kstool.crypto.dn import DNError, format_dname, parse_rdns, to_name
 from kstool.errors import KstoolError
+
+
+def parse_dname(text: str) -> x509.Name:
+    return to_name(parse_rdns(text))
+
 
 HERE = Path(__file__).resolve().parents[1] / "support"  # java/ sources live in tests/support
 EXPORTS = ["--add-exports", "java.base/sun.security.x509=ALL-UNNAMED"]

@@ -25,10 +25,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kstool.errors import FormatError, WrongPasswordError
-from kstool.formats import der
+from kstool.formats import der, protection
 from kstool.formats import jks as kjks
-from kstool.formats.jks import MAX_ITERATIONS, decode_jceks, decode_jks, encode_jceks, encode_jks
-from kstool.formats.model import Entry, KeyEntry, TrustedEntry
+from kstool.formats.codec import MAX_ITERATIONS
+from kstool.formats.entries import Entry, KeyEntry, TrustedEntry
+from kstool.formats.jks import decode_jceks, decode_jks, encode_jceks, encode_jks
 from tests.support.javatools import Java, keytool_list, sha256_hex
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,8 +118,7 @@ JAVA_FORMATS = [pytest.param(JKS, id="jks"), pytest.param(JCEKS, id="jceks")]
 
 
 def _salts(fmt: Fmt, data: bytes) -> list[bytes]:
-    entries, _ = kjks._parse(kjks._JKS if fmt.name == "JKS" else kjks._JCEKS, data)
-    return [e.salt for e in entries if isinstance(e, kjks._Protected)]
+    return [e.salt for e in kjks.protected_keys(data, jceks=fmt.name == "JCEKS")]
 
 
 def _resign(data: bytes, password: str) -> bytes:
@@ -174,7 +174,7 @@ def test_same_inputs_give_identical_bytes(fmt: Fmt, multi: tuple[Entry, ...]) ->
 _CHILD = """
 import json, sys
 from kstool.formats.jks import encode_jceks, encode_jks
-from kstool.formats.model import KeyEntry, TrustedEntry
+from kstool.formats.entries import KeyEntry, TrustedEntry
 spec = json.load(open(sys.argv[1]))
 entries = [KeyEntry(e["alias"], bytes.fromhex(e["key"]), tuple(bytes.fromhex(c) for c in e["chain"]), e["ts"])
            if "key" in e else TrustedEntry(e["alias"], bytes.fromhex(e["cert"]), e["ts"]) for e in spec["entries"]]
@@ -214,8 +214,8 @@ def test_salt_changes_with_the_key_password(fmt: Fmt, material: dict[str, Materi
 
 def test_jceks_iterations_are_written_as_given(material: dict[str, Material]) -> None:
     data = encode_jceks([_key(material["ec"], "k")], STORE_PW, KEY_PW, iterations=1234)
-    entries, _ = kjks._parse(kjks._JCEKS, data)
-    assert isinstance(entries[0], kjks._Protected)
+    entries = kjks.protected_keys(data, jceks=True)
+    assert isinstance(entries[0], kjks.ProtectedKey)
     assert entries[0].iterations == 1234
 
 
@@ -291,8 +291,9 @@ def test_jceks_wrong_key_password_over_many_salts(material: dict[str, Material])
     m = material["ec"]
     store = [_key(m, f"k{i}") for i in range(300)]
     data = encode_jceks(store, STORE_PW, KEY_PW, iterations=1)
-    entries, _ = kjks._parse(kjks._JCEKS, data)
-    assert all(kjks._recover_jceks(e, "wrong") is None for e in entries if isinstance(e, kjks._Protected))
+    entries = kjks.protected_keys(data, jceks=True)
+    assert len(entries) == 300
+    assert all(protection.jceks_recover(e.encrypted, b"wrong", e.salt, e.iterations) is None for e in entries)
 
 
 # -- decoder: hostile and corrupt input -------------------------------------------------------------------
@@ -384,8 +385,7 @@ def _fake_jceks_key(iterations: int) -> Callable[[KeyEntry], bytes]:
 @pytest.mark.parametrize("iterations", [2**31 - 1, MAX_ITERATIONS + 1, 0])
 def test_absurd_jceks_iteration_count_is_refused_before_pbe_work(iterations: int,
                                                                  material: dict[str, Material]) -> None:
-    data = kjks._encode_store(kjks._JCEKS, [_key(material["ec"], "k")], STORE_PW.encode("utf-16-be"),
-                              _fake_jceks_key(iterations))
+    data = kjks.encode_with_protector([_key(material["ec"], "k")], STORE_PW, _fake_jceks_key(iterations), jceks=True)
     started = time.monotonic()
     with pytest.raises(FormatError) as err:
         decode_jceks(data, STORE_PW, KEY_PW)
@@ -428,24 +428,24 @@ def test_duplicate_aliases_in_a_file_are_refused(material: dict[str, Material]) 
         decode_jks(data, STORE_PW)
 
 
-def _to_version_1(entries: Sequence[Entry], fmt: kjks._Format, key_pw: str) -> bytes:
-    """The same store in version 1: no certificate-type strings."""
-    v2 = kjks._encode_store(fmt, entries, STORE_PW.encode("utf-16-be"),
-                            lambda e: kjks._protect_jks(e.key_der, key_pw.encode("utf-16-be"),
-                                                       hashlib.sha1(e.alias.encode()).digest()))
+def _to_version_1(entries: Sequence[Entry], key_pw: str) -> bytes:
+    """The same JKS store in version 1: no certificate-type strings."""
+    v2 = kjks.encode_with_protector(entries, STORE_PW,
+                                    lambda e: protection.jks_protect(e.key_der, key_pw.encode("utf-16-be"),
+                                                                     hashlib.sha1(e.alias.encode()).digest()))
     v1 = v2[:4] + struct.pack(">i", 1) + v2[8:-20].replace(b"\x00\x05X.509", b"")
     return _resign(v1 + bytes(20), STORE_PW)
 
 
 def test_jks_version_1_is_read(multi: tuple[Entry, ...]) -> None:
-    assert decode_jks(_to_version_1(multi, kjks._JKS, KEY_PW), STORE_PW, KEY_PW) == multi
+    assert decode_jks(_to_version_1(multi, KEY_PW), STORE_PW, KEY_PW) == multi
 
 
 def test_jceks_equal_salt_halves_reverse_the_first_half() -> None:
     # measured on JDK 17: Cipher("PBEWithMD5AndTripleDES"), password "pw", salt "abcdabcd", 1 iteration
-    key, iv = kjks._pbe_md5_3des(b"pw", b"abcdabcd", 1)
+    key, iv = protection.pbe_md5_3des(b"pw", b"abcdabcd", 1)
     assert key + iv == hashlib.md5(b"dcbapw").digest() + hashlib.md5(b"abcdpw").digest()
-    block = kjks._des_cbc(key, iv, b"0123456789abcdef" + bytes([8]) * 8, encrypt=True)
+    block = protection.des_ede3_cbc(key, iv, b"0123456789abcdef" + bytes([8]) * 8, encrypt=True)
     assert block.hex() == "2800d09ff37f1f0f21edf0228e5d39cf4b5920f7226f4974"
 
 
@@ -521,15 +521,16 @@ def test_java_opens_our_stores(java: Java, fmt: Fmt, case: str, multi: tuple[Ent
 @pytest.mark.java
 def test_java_reads_jks_version_1(java: Java, multi: tuple[Entry, ...], tmp_path: Path) -> None:
     path = tmp_path / "v1.jks"
-    path.write_bytes(_to_version_1(multi, kjks._JKS, KEY_PW))
+    path.write_bytes(_to_version_1(multi, KEY_PW))
     _java_check(java, path, JKS, multi, KEY_PW)
 
 
 @pytest.mark.java
 def test_java_decrypts_equal_salt_halves(java: Java, material: dict[str, Material], tmp_path: Path) -> None:
     entries = [_key(material["ec"], "quirk")]
-    data = kjks._encode_store(kjks._JCEKS, entries, STORE_PW.encode("utf-16-be"),
-                              lambda e: kjks._protect_jceks(e.key_der, KEY_PW.encode(), b"abcdabcd", 1000))
+    data = kjks.encode_with_protector(
+        entries, STORE_PW, lambda e: protection.jceks_protect(e.key_der, KEY_PW.encode(), b"abcdabcd", 1000),
+        jceks=True)
     assert decode_jceks(data, STORE_PW, KEY_PW) == tuple(entries)
     path = tmp_path / "quirk.jceks"
     path.write_bytes(data)

@@ -25,15 +25,14 @@ from cryptography.x509.oid import NameOID
 
 from kstool.errors import FormatError, WrongPasswordError
 from kstool.formats import der, rc2
+from kstool.formats.codec import MAX_ITERATIONS, Profile
 from kstool.formats.derive import PUBLIC_KEY, derive
-from kstool.formats.model import Entry, KeyEntry, TrustedEntry
+from kstool.formats.entries import Entry, KeyEntry, TrustedEntry
 from kstool.formats.pkcs12 import (
-    MAX_ITERATIONS,
-    Profile,
     decode_pkcs12,
     encode_pkcs12,
-    pkcs12_kdf,
 )
+from kstool.formats.protection import pkcs12_kdf
 from tests.conftest import CountCalls
 from tests.support.javatools import Java, keytool_list, openssl_pkcs12_info, sha256_hex
 
@@ -178,7 +177,7 @@ def test_same_inputs_give_identical_bytes(profile: Profile, entries: tuple[Entry
 
 _SUBPROCESS_ENCODE = """
 import json, sys
-from kstool.formats.model import KeyEntry, TrustedEntry
+from kstool.formats.entries import KeyEntry, TrustedEntry
 from kstool.formats.pkcs12 import encode_pkcs12
 spec = json.load(sys.stdin)
 entries = [KeyEntry(e["alias"], bytes.fromhex(e["key"]), tuple(bytes.fromhex(c) for c in e["chain"]), e["ts"])

@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa, x25519
 from cryptography.x509.oid import NameOID
 
-from kstool.crypto.material import (
-    PrivateKey,
+from kstool.crypto.certs import PrivateKey
+from kstool.crypto.imports import (
     describe_certificate,
     key_matches_certificate,
     load_certificates,

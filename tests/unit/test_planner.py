@@ -41,7 +41,7 @@ from kstool.engine.plan import Action, Follow, Keep, NewKey, Plan, Reissue
 from kstool.engine.planner import compute_plan
 from kstool.errors import KstoolError
 from kstool.formats.codec import encode
-from kstool.formats.model import Entry, KeyEntry, StoreType, TrustedEntry
+from kstool.formats.entries import Entry, KeyEntry, StoreType, TrustedEntry
 from kstool.spec.model import (
     EntrySpec,
     EnvRef,

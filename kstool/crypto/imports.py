@@ -26,15 +26,22 @@ from cryptography.hazmat.primitives.asymmetric import (
     ed25519,
     rsa,
 )
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.utils import CryptographyDeprecationWarning
 
-from kstool.crypto.certparse import java_refusal, parse_der, refusal_message, serial_number
+from kstool.crypto.certparse import (
+    CertificateParseError,
+    cert_spki,
+    java_refusal,
+    parse_certificate,
+    refusal_message,
+    serial_number,
+    spki,
+)
+from kstool.crypto.certs import PrivateKey
 from kstool.errors import FormatError, MaterialError
 from kstool.formats import der
-
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
 _Loader = Callable[[], PrivateKeyTypes]
 
@@ -203,16 +210,14 @@ def _looks_like_certificate(data: bytes) -> bool:
 
 def _parse_certificate(path: Path, body: bytes, what: str) -> x509.Certificate:
     try:
-        cert = parse_der(body)
-    except ValueError as exc:  # cryptography's reason names ASN.1 structure only, never key material
-        raise MaterialError(f"{path}: {what} cannot be parsed as X.509 ({plain_error(exc)})") from None
-    except x509.InvalidVersion as exc:
-        raise MaterialError(f"{path}: {what} has X.509 version {exc.parsed_version + 1}, which does not exist "
-                            "(only v1, v2 and v3 do)") from None
-    try:
-        cert.subject, cert.issuer  # noqa: B018  (parsed lazily: fail here, naming the file)
-    except (ValueError, KeyError):
-        raise MaterialError(f"{path}: {what} has a malformed subject or issuer name") from None
+        cert = parse_certificate(body)
+    except CertificateParseError as exc:  # cryptography's reason names ASN.1 structure only, never key material
+        if isinstance(exc.cause, x509.InvalidVersion):
+            raise MaterialError(f"{path}: {what} has X.509 version {exc.cause.parsed_version + 1}, which does not "
+                                "exist (only v1, v2 and v3 do)") from None
+        if exc.part == "names":
+            raise MaterialError(f"{path}: {what} has a malformed subject or issuer name") from None
+        raise MaterialError(f"{path}: {what} cannot be parsed as X.509 ({plain_error(exc.cause)})") from None
     check_java_parsable(cert, f"{path}: {what}")
     return cert
 
@@ -397,22 +402,9 @@ def _key_type_name(key: PrivateKeyTypes) -> str:
 
 # -- keys and certificates together -----------------------------------------------------------------------
 
-def _spki(public_key: PublicKeyTypes) -> bytes:
-    # Re-encoding through cryptography normalises the point format, so compressed and uncompressed EC
-    # encodings of one key compare equal (Java re-encodes the same way).
-    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def _cert_spki(cert: x509.Certificate) -> bytes | None:
-    try:
-        return _spki(cert.public_key())
-    except (ValueError, UnsupportedAlgorithm):  # a public key algorithm cryptography cannot read
-        return None
-
-
 def key_matches_certificate(key: PrivateKey, cert: x509.Certificate) -> bool:
     """True when ``cert`` certifies ``key``'s public key (SubjectPublicKeyInfo DER compared)."""
-    return _cert_spki(cert) == _spki(key.public_key())
+    return cert_spki(cert) == spki(key.public_key())
 
 
 def select_leaf(certs: Sequence[x509.Certificate], key: PrivateKey, *, source: str) -> x509.Certificate:
@@ -559,7 +551,7 @@ def _label(cert: x509.Certificate) -> str:
 
 def describe_certificate(cert: x509.Certificate) -> dict[str, str]:
     """Public facts for plans and locks; nothing here is secret."""
-    spki = _cert_spki(cert)
+    key_info = cert_spki(cert)
     return {
         "subject": cert.subject.rfc4514_string(),
         "issuer": cert.issuer.rfc4514_string(),
@@ -567,7 +559,7 @@ def describe_certificate(cert: x509.Certificate) -> dict[str, str]:
         "not_before": cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "sha256": cert.fingerprint(SHA256()).hex(),
-        "public_key_sha256": hashlib.sha256(spki if spki is not None else _raw_spki(cert)).hexdigest(),
+        "public_key_sha256": hashlib.sha256(key_info if key_info is not None else _raw_spki(cert)).hexdigest(),
     }
 
 
