@@ -24,14 +24,12 @@ from kstool.engine.interrupts import INTERRUPTS, as_interrupted
 from kstool.engine.lockfile import LOCK_NAME, LockedStore, lock_entry, locked_store, render_lock
 from kstool.engine.observe import Observed, read_artifact
 from kstool.engine.parallel import Pool, imap, pmap
-from kstool.engine.plan import Action, Follow, Keep, NewKey, Plan, Reissue
+from kstool.engine.plan import Action, Address, Follow, Keep, NewKey, Plan, Reissue
 from kstool.errors import KstoolError
 from kstool.formats.codec import Profile, decode, encode
 from kstool.formats.entries import Entry, KeyEntry, StoreType, TrustedEntry
 from kstool.formats.protection import KdfCache
 from kstool.spec.model import FileRef, Generate, Spec
-
-Address = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)

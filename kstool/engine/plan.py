@@ -15,6 +15,8 @@ from typing import Literal
 from kstool.formats.entries import Entry, StoreType
 from kstool.spec.model import Generate
 
+Address = tuple[str, str]  # (keystore name, alias): an entry of the spec
+
 
 class Action(StrEnum):
     CREATE = "create"

@@ -21,7 +21,7 @@ from kstool.engine.fsutil import Ownership
 from kstool.engine.inputs import Inputs, KeystoreInputs, timestamp_ms
 from kstool.engine.lockfile import CERT_FACTS
 from kstool.engine.observe import Observed, ObservedStore, Orphan
-from kstool.engine.plan import Action, Build, EntryChange, Follow, Keep, KeystoreChange, NewKey, Plan, Reissue
+from kstool.engine.plan import Action, Address, Build, EntryChange, Follow, Keep, KeystoreChange, NewKey, Plan, Reissue
 from kstool.errors import KstoolError
 from kstool.formats.codec import encode
 from kstool.formats.entries import Entry, KeyEntry, TrustedEntry
@@ -35,8 +35,6 @@ from kstool.spec.model import (
     Spec,
     TrustedReference,
 )
-
-Address = tuple[str, str]  # (keystore name, alias)
 
 
 @dataclass(frozen=True, slots=True)
