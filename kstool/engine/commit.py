@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kstool.engine.fsutil import TEMP_SUFFIX, atomic_write, check_confined, fsync_dir
+from kstool.engine.fsutil import TEMP_SUFFIX, Ownership, atomic_write, check_confined, fsync_dir
 from kstool.engine.interrupts import Interrupted, deferred, shielded
 from kstool.errors import ExitCode, KstoolError
 
@@ -47,6 +47,8 @@ class Commit:
     backup_paths: list[str] = field(default_factory=list)
     folders: set[Path] = field(default_factory=set)  # folders whose entries changed: fsynced by finish()
     root_fd: int | None = None  # the output folder apply locked (``writer_lock.apply_lock``)
+    # mode, owner and group of each file replaced or deleted, as it was: a rollback puts those back too
+    was: dict[str, Ownership] = field(default_factory=dict)
 
     def replace(self, rel: str, staged: Path, old: bytes | None, *, backup: bool = True) -> None:
         """Put the staged (written, fsynced) temp file in place of ``rel``, after backing up ``old``.
@@ -58,6 +60,7 @@ class Commit:
             self.check_unchanged(rel, old)
             if old is not None and self.backups and backup:
                 self._backup(rel, old)
+            self._remember(rel)
             os.replace(staged, target)
             self.folders.add(target.parent)
             self.done.append((rel, old))
@@ -117,9 +120,15 @@ class Commit:
             self.check_unchanged(rel, old)
             if self.backups:
                 self._backup(rel, old)
+            self._remember(rel)
             (self.root / rel).unlink(missing_ok=True)
             self.folders.add((self.root / rel).parent)
             self.done.append((rel, old))
+
+    def _remember(self, rel: str) -> None:
+        with contextlib.suppress(OSError):
+            info = os.lstat(self.root / rel)
+            self.was[rel] = Ownership(stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
 
     def _backup(self, rel: str, old: bytes) -> None:
         target = self.root / rel
@@ -142,6 +151,13 @@ class Commit:
         """Like ``rollback``, for Ctrl-C or SIGTERM: raises the interrupt, saying what was put back."""
         raise interrupt.after(self._restore("interrupted")) from None
 
+    def _owned_as_before(self, rel: str) -> Ownership | None:
+        """The old file's mode, and its owner and group where this process may set them (root, or its own)."""
+        was = self.was.get(rel)
+        if was is None or os.geteuid() == 0:
+            return was
+        return Ownership(was.mode)
+
     def _restore(self, cause: str) -> str:
         failed: list[str] = []
         with shielded():  # a second Ctrl-C does not cut the rollback short
@@ -150,7 +166,7 @@ class Commit:
                     if old is None:
                         (self.root / rel).unlink(missing_ok=True)
                     else:
-                        atomic_write(self.root / rel, old)
+                        atomic_write(self.root / rel, old, ownership=self._owned_as_before(rel))
                 except OSError as e:
                     failed.append(f"{rel} ({e.strerror or e})")
         restored = [rel for rel, _ in self.done if not any(f.startswith(f"{rel} (") for f in failed)]

@@ -13,6 +13,7 @@ import os
 import pickle
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -454,6 +455,27 @@ def test_enospc_at_the_lock_or_a_password_file_rolls_everything_back(
     assert after == before  # the keystores are the old ones, no password file, the old lock
     assert _no_temp_files(folder)
 
+
+
+def test_a_rollback_puts_back_mode_and_owner_too(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch, env: None) -> None:
+    """A restored file is the old one in full: its bytes, and its mode, owner and group (and kstool.lock's 0644)."""
+    spec, before = _three(tmp_path, capsys)
+    folder = tmp_path / "spec"
+    store = next(p for p in sorted(folder.glob("*")) if p.suffix in (".jks", ".p12", ".jceks"))
+    os.chmod(store, 0o640)
+    if os.geteuid() == 0:
+        os.chown(store, 1234, 1235)
+    lock_mode = stat.S_IMODE(os.stat(folder / "kstool.lock").st_mode)
+    _enospc_when(monkeypatch, os, "replace", "kstool.lock")  # after every keystore is in place
+    result = run(capsys, "apply", spec)
+    assert result.code == 1 and "nothing was changed" in result.err, result.err
+    info = os.stat(store)
+    assert stat.S_IMODE(info.st_mode) == 0o640
+    if os.geteuid() == 0:
+        assert (info.st_uid, info.st_gid) == (1234, 1235)
+    assert stat.S_IMODE(os.stat(folder / "kstool.lock").st_mode) == lock_mode == 0o644
+    assert store.read_bytes() == before[store.name]
 
 # -- item 14: the lock-held message reads no link ---------------------------------------------------------------
 
