@@ -48,6 +48,7 @@ def compute_plan(spec: Spec, inputs: Inputs, observed: Observed, *, output_root:
     decided: dict[Address, _Decided] = {}
     for ks in spec.keystores:
         decided.update(_plan_own_entries(ks, inputs, observed.stores.get(ks.name)))
+    _plan_issued(spec, decided)
     for ks in spec.keystores:
         for entry in ks.entries:
             if isinstance(entry.source, TrustedReference):
@@ -178,8 +179,9 @@ def _compare_generated(entry: EntrySpec, gen: Generate, old: Entry) -> EntryChan
     old_days = (leaf.not_valid_after_utc - leaf.not_valid_before_utc).days
     if old_days != gen.validity_days:
         reissue_reasons.append(f"validity changed: {old_days} → {gen.validity_days} days")
-    if len(old.chain_der) != 1 or leaf.issuer != leaf.subject:
+    if gen.issuer is None and (len(old.chain_der) != 1 or leaf.issuer != leaf.subject):
         reissue_reasons.append("certificate is not self-signed")
+    reissue_reasons += _ca_reasons(gen, leaf)
     if reissue_reasons:
         reasons = (*reissue_reasons, "certificate reissued for the same key")
         return _change(entry, Action.UPDATE, reasons, Reissue(old.key_der, gen), before=old, after_generate=gen)
@@ -204,6 +206,119 @@ def _fits(entry: EntrySpec, old: Entry, material: Mapping[str, Entry]) -> bool:
     if isinstance(new, TrustedEntry) and isinstance(old, TrustedEntry):
         return new.cert_der == old.cert_der
     return False
+
+
+# -- certificates a CA of the spec signs ------------------------------------------------------------------
+
+def _ca_reasons(gen: Generate, leaf: x509.Certificate) -> list[str]:
+    """How the certificate's CA fields differ from ``ca:`` and ``usage:`` (only for entries that use them:
+    a plain self-signed entry keeps today's certificate)."""
+    if not (gen.ca or gen.issuer or gen.usage):
+        return []
+    from kstool.crypto.certs import EXTENDED_USAGES  # noqa: PLC0415
+
+    try:
+        bc = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
+        have = (bc.ca, bc.path_length)
+    except x509.ExtensionNotFound:
+        have = (False, None)
+    want = (gen.ca, gen.path_length if gen.ca else None)
+    reasons = [] if have == want else [f"ca changed: {_ca_text(*have)} → {_ca_text(*want)}"]
+    try:
+        ekus = set(leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        ekus = set()
+    if ekus != {EXTENDED_USAGES[u] for u in gen.usage}:
+        reasons.append(f"usage changed → {', '.join(gen.usage) or 'none'}")
+    return reasons
+
+
+def _ca_text(ca: bool, path_length: int | None) -> str:
+    if not ca:
+        return "not a CA"
+    return f"CA (path_length {path_length})" if path_length is not None else "CA (no path length limit)"
+
+
+def _plan_issued(spec: Spec, decided: dict[Address, _Decided]) -> None:
+    """Entries signed by a CA of the spec, issuers first: when the issuer gets a new key or certificate in this
+    plan, or the stored chain is not the issuer's, the entry's certificate is reissued for its kept key."""
+    waiting: dict[Address, tuple[EntrySpec, Address]] = {
+        (ks.name, e.alias): (e, e.source.issuer) for ks in spec.keystores for e in ks.entries
+        if isinstance(e.source, Generate) and e.source.issuer is not None}
+    while waiting:
+        ready = [(a, e, i) for a, (e, i) in waiting.items() if i not in waiting]
+        if not ready:
+            raise AssertionError(f"issuers form a cycle: {sorted(waiting)}")  # the spec refused cycles
+        for address, entry, issuer in ready:
+            decided[address] = _plan_one_issued(entry, decided[address], decided[issuer])
+            del waiting[address]
+
+
+def _plan_one_issued(entry: EntrySpec, mine: _Decided, issuer: _Decided) -> _Decided:
+    gen = entry.source
+    assert isinstance(gen, Generate) and gen.issuer is not None
+    issuer_text = "/".join(gen.issuer)
+    issuer_chain = _known_chain(issuer.change)
+    if issuer_chain is not None and issuer.change.source == "import":
+        from kstool.crypto.certs import is_ca_certificate  # noqa: PLC0415
+
+        if not is_ca_certificate(load_cert(issuer_chain[0])):
+            raise KstoolError(f"{entry.location}: generate.issuer: {issuer_text} is not a CA certificate "
+                              "(basicConstraints CA:true with keyCertSign): it cannot sign certificates; name a "
+                              "CA's entry")
+    change = mine.change
+    after = {**(change.after or {}), "issuer_entry": issuer_text}
+    if isinstance(change.build, NewKey | Reissue):
+        return _Decided(dataclasses.replace(change, after=after), mine.matched)
+    why: str | None = None
+    if issuer.change.action is not Action.NOOP:
+        why = f"issuer {issuer_text} {_past(issuer.change.action)}"
+    elif isinstance(change.build, Keep) and isinstance(change.build.entry, KeyEntry):
+        chain = change.build.entry.chain_der
+        if not _signed_by(chain, issuer_chain, issuer.change):
+            why = f"not signed by the current certificate of issuer {issuer_text}"
+    if why is None:
+        return _Decided(dataclasses.replace(change, after=_with_chain(after, change)), mine.matched)
+    old = change.build.entry if isinstance(change.build, Keep) else None
+    build = Reissue(old.key_der, gen) if isinstance(old, KeyEntry) else None  # None: re-planned once opened
+    reasons = (why, "certificate reissued for the same key")
+    return _Decided(dataclasses.replace(change, action=Action.UPDATE, reasons=reasons, build=build,
+                                        after={**_generate_facts(gen), "issuer_entry": issuer_text}), mine.matched)
+
+
+def signing_stores(spec: Spec, plan: Plan) -> set[str]:
+    """Keystores holding the CA keys that sign a certificate in this plan (apply needs their keys)."""
+    out: set[str] = set()
+    for change in plan.keystores:
+        ks = spec.keystore(change.name)
+        for e in change.entries:
+            entry = ks.entry(e.alias) if ks is not None else None
+            if entry is not None and isinstance(entry.source, Generate) and entry.source.issuer is not None \
+                    and e.action is not Action.NOOP:
+                out.add(entry.source.issuer[0])
+    return out
+
+
+def _signed_by(chain: tuple[bytes, ...], issuer_chain: tuple[bytes, ...] | None, issuer: EntryChange) -> bool:
+    """Is the stored chain the issuer's current one? (only its certificate's fingerprint when the issuer's store
+    was not opened: kstool.lock vouches for the rest)"""
+    if issuer_chain is not None:
+        return chain[1:] == issuer_chain
+    return len(chain) > 1 and (issuer.after or {}).get("sha256") == cert_facts(chain[1])["sha256"]
+
+
+def _known_chain(change: EntryChange) -> tuple[bytes, ...] | None:
+    build = change.build
+    if isinstance(build, Keep) and isinstance(build.entry, KeyEntry):
+        return build.entry.chain_der
+    return None
+
+
+def _with_chain(after: dict[str, str], change: EntryChange) -> dict[str, str]:
+    chain = _known_chain(change)
+    if chain is not None:
+        after["chain_sha256"] = " ".join(cert_facts(c)["sha256"] for c in chain)
+    return after
 
 
 # -- trusted references ---------------------------------------------------------------------------------
@@ -376,6 +491,10 @@ def _generate_facts(gen: Generate) -> dict[str, str]:
              "validity_days": str(gen.validity_days)}
     if gen.san:
         facts["san"] = ", ".join(gen.san)
+    if gen.ca:
+        facts["ca"] = _ca_text(True, gen.path_length)
+    if gen.usage:
+        facts["usage"] = ", ".join(gen.usage)
     return facts
 
 
