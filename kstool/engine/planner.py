@@ -123,8 +123,11 @@ def _as_locked(ks: KeystoreSpec, store: ObservedStore) -> dict[Address, _Decided
     out: dict[Address, _Decided] = {}
     for entry, locked in zip(ks.entries, store.locked.entries, strict=True):
         facts = {k: str(locked[k]) for k in CERT_FACTS}
+        after = dict(facts)
+        if isinstance(entry.source, Generate) and entry.source.issuer is not None and "chain_sha256" in locked:
+            after["chain_sha256"] = " ".join(map(str, locked["chain_sha256"]))
         change = EntryChange(entry.alias, Action.NOOP, (), "key" if entry.is_key else "trusted", _source(entry),
-                             before=facts, after=dict(facts))
+                             before=facts, after=after)
         out[(ks.name, entry.alias)] = _Decided(change, entry.alias)
     return out
 
