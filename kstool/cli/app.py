@@ -163,6 +163,21 @@ def inspect(
 
 
 @app.command()
+def csr(
+    spec: SpecArg,
+    entry: Annotated[str, typer.Argument(help="The generated entry, as KEYSTORE/ALIAS.", show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", metavar="FILE",
+                                             help="Write the request to FILE instead of standard output.")] = None,
+    output_dir: OutputDir = None,
+    no_color: NoColor = False,
+) -> None:
+    """Print a PKCS#10 certificate signing request (PEM) for a key apply has stored, as keytool -certreq does."""
+    from kstool.cli.commands import cmd_csr  # noqa: PLC0415
+
+    raise typer.Exit(cmd_csr(spec, entry, out=out, output_dir=output_dir))
+
+
+@app.command()
 def schema(no_color: NoColor = False) -> None:
     """Print the spec's JSON Schema (for editors: yaml-language-server $schema)."""
     from kstool.cli.commands import cmd_schema  # noqa: PLC0415

@@ -267,3 +267,16 @@ def _issued_serial(issuer: x509.Name, issuer_public_key: PublicKey, subject: x50
                     spkis[1], start.isoformat().encode("ascii"), end.isoformat().encode("ascii"),
                     *(e.value.public_bytes() for e in extensions), length=16)
     return int.from_bytes(digest, "big") & ((1 << 127) - 1) or 1
+
+
+def build_csr(key: PrivateKey, subject: x509.Name, *, san: Sequence[x509.GeneralName] = ()
+              ) -> x509.CertificateSigningRequest:
+    """A PKCS#10 request as ``keytool -certreq`` makes it: the subject (same DER as the certificate's), the SANs as
+    a requested extension, signed by ``key`` with the hash ``signature_hash_for`` picks (deterministic)."""
+    builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
+    if san:
+        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    hash_algorithm = signature_hash_for(key)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return builder.sign(key, hash_algorithm, ecdsa_deterministic=True)
+    return builder.sign(key, hash_algorithm)
