@@ -200,3 +200,43 @@ def test_json_plan_carries_issuer_and_chain_fingerprints(mtls: Path, capsys: pyt
     (leaf,) = entries(mtls, "server")
     assert isinstance(leaf, KeyEntry)
     assert server["after"]["chain_sha256"].split() == [hashlib.sha256(c).hexdigest() for c in leaf.chain_der]
+
+
+def test_usage_change_is_seen_through_the_lock(mtls: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "mtls"
+    shutil.copytree(mtls, folder)
+    spec = folder / "kstool.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8").replace("usage: [server]", "usage: [server, client]"),
+                    encoding="utf-8")
+    plan = run(capsys, "plan", "--json", spec).json()
+    server = next(e for k in plan["keystores"] if k["name"] == "server" for e in k["entries"])
+    assert server["action"] == "update" and server["reasons"][0] == "usage changed → server, client"
+
+
+def test_csr_is_signed_by_the_stored_key_with_the_certificate_subject(mtls: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(capsys, "csr", mtls / "kstool.yaml", "server/server")
+    assert result.code == 0 and result.out.startswith("-----BEGIN CERTIFICATE REQUEST-----")
+    request = x509.load_pem_x509_csr(result.out.encode("ascii"))
+    (leaf,) = entries(mtls, "server")
+    assert isinstance(leaf, KeyEntry)
+    cert = x509.load_der_x509_certificate(leaf.chain_der[0])
+    assert request.is_signature_valid and request.public_key() == cert.public_key()
+    assert request.subject.public_bytes() == cert.subject.public_bytes()
+    assert request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value == \
+        cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    (tmp_path / "server.csr").write_text(result.out, encoding="ascii")
+    verified = subprocess.run(["openssl", "req", "-verify", "-noout", "-in", str(tmp_path / "server.csr")],
+                              capture_output=True, text=True, check=False, timeout=60)
+    assert verified.returncode == 0 and "verify OK" in verified.stdout + verified.stderr
+    before = snapshot(mtls)
+    assert run(capsys, "csr", mtls / "kstool.yaml", "server/server", "--out", tmp_path / "out.csr").code == 0
+    assert (tmp_path / "out.csr").read_text(encoding="ascii") == result.out  # deterministic
+    assert snapshot(mtls) == before  # writes nothing else
+
+
+def test_csr_refuses_entries_that_are_not_generated(mtls: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(capsys, "csr", mtls / "kstool.yaml", "server-trust/example-root")
+    assert result.code == 1 and "a CSR is made for a generated key" in result.err
+    result = run(capsys, "csr", mtls / "kstool.yaml", "nope/x")
+    assert result.code == 1 and "generated entries: ca/root, ca/services, server/server" in result.err
