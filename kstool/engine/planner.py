@@ -134,6 +134,10 @@ def _as_locked(ks: KeystoreSpec, store: ObservedStore) -> dict[Address, _Decided
 
 def _create(entry: EntrySpec, material: Mapping[str, Entry]) -> EntryChange:
     source = entry.source
+    if isinstance(source, Generate) and source.reply is not None:
+        raise KstoolError(f"{entry.location}: reply: the keystore holds no key for this entry yet, so no CA can "
+                          "have signed it: remove reply:, apply (it generates the key), run kstool csr, and set "
+                          "reply: to the CA's answer")
     if isinstance(source, Generate):
         return _change(entry, Action.CREATE, ("new entry",), NewKey(source), after_generate=source)
     content = _with_alias(material[entry.alias], entry.alias)
@@ -142,6 +146,10 @@ def _create(entry: EntrySpec, material: Mapping[str, Entry]) -> EntryChange:
 
 def _compare(entry: EntrySpec, old: Entry, material: Mapping[str, Entry]) -> EntryChange:
     source = entry.source
+    if isinstance(source, Generate) and source.reply is not None:
+        reply = material[entry.alias]
+        assert isinstance(reply, KeyEntry)
+        return _compare_reply(entry, source, old, reply)
     if isinstance(source, Generate):
         return _compare_generated(entry, source, old)
     new = _with_alias(material[entry.alias], entry.alias)
@@ -192,6 +200,46 @@ def _compare_generated(entry: EntrySpec, gen: Generate, old: Entry) -> EntryChan
     return _change(entry, Action.NOOP, (), Keep(kept), before=old, after=kept)
 
 
+def _compare_reply(entry: EntrySpec, gen: Generate, old: Entry, reply: KeyEntry) -> EntryChange:
+    """A CA's reply goes onto the stored key: the key is kept, the chain becomes the reply's. When the spec's key
+    or dname no longer fit the reply, nothing is regenerated: the plan stops and says a new CSR is needed."""
+    from kstool.crypto.dn import format_dname  # noqa: PLC0415
+
+    signed = load_cert(reply.chain_der[0])
+    problems: list[str] = []
+    if not isinstance(old, KeyEntry):
+        problems.append("the entry in the keystore is a trusted certificate, not a key")
+    else:
+        algorithm, size = display_key_params(load_cert(old.chain_der[0]).public_key())
+        if (algorithm, size) != (gen.algorithm, gen.size):
+            problems.append(f"key changed: {key_text(algorithm, size)} → {key_text(gen.algorithm, gen.size)}")
+    if signed.subject != gen.subject:
+        problems.append(f"dname {format_dname(gen.subject)} differs from the reply's subject "
+                        f"{format_dname(signed.subject)}")
+    if problems:
+        raise KstoolError(f"{entry.location}: {'; '.join(problems)}: the CA's reply no longer matches the entry "
+                          "and apply never regenerates a key silently: a new CSR is needed (remove reply:, apply "
+                          "to make the new key, run kstool csr, and set reply: to the CA's new answer), or undo "
+                          "the change")
+    assert isinstance(old, KeyEntry)
+    mine, theirs = cert_facts(old.chain_der[0]), cert_facts(reply.chain_der[0])
+    if mine["public_key_sha256"] != theirs["public_key_sha256"]:
+        raise KstoolError(f"{entry.location}: reply: the CA's certificate is for public key "
+                          f"{theirs['public_key_sha256']}, the keystore's key is {mine['public_key_sha256']}: "
+                          "the reply answers another request; make a new CSR with kstool csr and have the CA "
+                          "sign that")
+    new = KeyEntry(entry.alias, old.key_der, reply.chain_der, timestamp_ms(signed))
+    if old.chain_der == reply.chain_der:
+        kept = _normalised(old)
+        return _change(entry, Action.NOOP, (), Keep(kept), before=old, after=kept)
+    old_leaf = load_cert(old.chain_der[0])
+    if len(old.chain_der) == 1 and old_leaf.issuer == old_leaf.subject:
+        reasons: tuple[str, ...] = ("CA-signed certificate replaces the self-signed one (key kept)",)
+    else:
+        reasons = (*_chain_reasons(old.chain_der, reply.chain_der), "CA reply imported (key kept)")
+    return _change(entry, Action.UPDATE, reasons, Keep(new), before=old, after=new)
+
+
 def _find_renamed(entry: EntrySpec, existing: Mapping[str, Entry], taken: set[str],
                   material: Mapping[str, Entry]) -> Entry | None:
     """The one existing entry under an alias the spec no longer lists that this entry evidently is."""
@@ -201,6 +249,8 @@ def _find_renamed(entry: EntrySpec, existing: Mapping[str, Entry], taken: set[st
 
 def _fits(entry: EntrySpec, old: Entry, material: Mapping[str, Entry]) -> bool:
     source = entry.source
+    if isinstance(source, Generate) and source.reply is not None:
+        return False  # a reply goes onto the key under its own alias
     if isinstance(source, Generate):
         return _compare_generated(entry, source, old).action is Action.NOOP
     new = material.get(entry.alias)

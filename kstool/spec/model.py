@@ -83,6 +83,14 @@ SourcePasswordRef = PasswordRef | EmptyRef  # the password of a source keystore 
 
 
 @dataclass(frozen=True, slots=True)
+class Reply:
+    """A CA's answer to ``kstool csr``: its certificate for the entry's existing key, and the CA's chain."""
+
+    certificate: Path
+    chain: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Generate:
     dname: str
     rdns: Rdns  # the parsed dname (DER order), checked at load time
@@ -95,6 +103,7 @@ class Generate:
     path_length: int | None = None  # ca.path_length; None: no limit
     issuer: tuple[str, str] | None = None  # (keystore, alias) of the CA key entry that signs; None: self-signed
     usage: tuple[str, ...] = ()  # extended key usages: "server", "client"
+    reply: Reply | None = None  # a CA-signed certificate for the key apply generated (after kstool csr)
 
     # cryptography objects are built on first use: `kstool validate` never needs them (nor their import time)
     @property
@@ -386,10 +395,10 @@ class _Builder:
             validity_days=raw.get("validity_days", 90),
             san=san,
             san_items=san_items,
-            **self.ca_fields(raw),
+            **self.ca_fields(raw, at),
         )
 
-    def ca_fields(self, raw: dict[str, Any]) -> dict[str, Any]:
+    def ca_fields(self, raw: dict[str, Any], at: JsonPath) -> dict[str, Any]:
         """ca, issuer and usage of a generate entry (the issuer is checked against the spec by check_issuers)."""
         fields: dict[str, Any] = {}
         if "ca" in raw:
@@ -399,6 +408,14 @@ class _Builder:
             fields["issuer"] = (keystore, alias.lower())
         if "usage" in raw:
             fields["usage"] = tuple(raw["usage"])
+        if "reply" in raw:
+            if "issuer" in raw:
+                raise SpecError(self.loc(*at, "reply"), "reply imports a certificate signed by an outside CA, issuer "
+                                                        "has kstool sign it: keep one of them")
+            reply = raw["reply"]
+            fields["reply"] = Reply(self.input_path(reply["certificate"], (*at, "reply", "certificate")),
+                                    tuple(self.input_path(c, (*at, "reply", "chain", i))
+                                          for i, c in enumerate(reply.get("chain", ()))))
         return fields
 
     def located(self, check: Callable[[T], R], value: T, at: JsonPath) -> R:
