@@ -315,10 +315,16 @@ def _plan_one_issued(entry: EntrySpec, mine: _Decided, issuer: _Decided) -> _Dec
     if issuer_chain is not None and issuer.change.source == "import":
         from kstool.crypto.certs import is_ca_certificate  # noqa: PLC0415
 
-        if not is_ca_certificate(load_cert(issuer_chain[0])):
+        issuer_cert = load_cert(issuer_chain[0])
+        if not is_ca_certificate(issuer_cert):
             raise KstoolError(f"{entry.location}: generate.issuer: {issuer_text} is not a CA certificate "
                               "(basicConstraints CA:true with keyCertSign): it cannot sign certificates; name a "
                               "CA's entry")
+        limit = issuer_cert.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length
+        if gen.ca and limit is not None and (gen.path_length is None or gen.path_length >= limit):
+            raise KstoolError(f"{entry.location}: generate.issuer: {issuer_text} has path length {limit}, which "
+                              "forbids a CA below it with path_length "
+                              f"{'unlimited' if gen.path_length is None else gen.path_length}")
     change = mine.change
     after = {**(change.after or {}), "issuer_entry": issuer_text}
     if isinstance(change.build, NewKey | Reissue):

@@ -240,3 +240,64 @@ def test_csr_refuses_entries_that_are_not_generated(mtls: Path, capsys: pytest.C
     assert result.code == 1 and "a CSR is made for a generated key" in result.err
     result = run(capsys, "csr", mtls / "kstool.yaml", "nope/x")
     assert result.code == 1 and "generated entries: ca/root, ca/services, server/server" in result.err
+
+
+def test_leaf_change_alone_opens_the_ca_store_to_sign(mtls: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "mtls"
+    shutil.copytree(mtls, folder)
+    spec = folder / "kstool.yaml"
+    text = spec.read_text(encoding="utf-8")
+    spec.write_text(text.replace('validity_days: 397\n          san: ["dns:localhost"',
+                                 'validity_days: 390\n          san: ["dns:localhost"'), encoding="utf-8")
+    (was,) = entries(folder, "server")
+    ca_before = (folder / STORES["ca"]).read_bytes()
+    result = run(capsys, "apply", spec)
+    assert result.code == 0 and "wrote   server/server.p12" in result.out
+    (leaf,) = entries(folder, "server")
+    _, services = entries(folder, "ca")
+    assert isinstance(leaf, KeyEntry) and isinstance(was, KeyEntry) and isinstance(services, KeyEntry)
+    assert leaf.key_der == was.key_der and leaf.chain_der[1:] == services.chain_der
+    assert (folder / STORES["ca"]).read_bytes() == ca_before
+    assert run(capsys, "verify", spec).code == 0
+
+
+IMPORTED = """\
+version: 1
+keystores:
+  - name: corp
+    path: corp.p12
+    password: {file: secrets/corp.pass, generate: true}
+    entries:
+      - alias: intermediate
+        import: {certificate: ca.pem, private_key: ca.key}
+  - name: app
+    path: app.jks
+    password: {file: secrets/app.pass, generate: true}
+    entries:
+      - alias: app
+        generate: {dname: "CN=app", key: {algorithm: EC}, validity_days: 30, issuer: corp/intermediate,
+                   usage: [server]}
+"""
+
+
+@pytest.mark.parametrize("is_ca", [True, False])
+def test_imported_issuer_signs_only_when_it_is_a_ca(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    is_ca: bool) -> None:
+    ext = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", "ca.key", "-out", "ca.pem", "-days", "365", "-subj", "/CN=Corp Intermediate",
+                    *(ext if is_ca else ["-addext", "basicConstraints=critical,CA:FALSE"])],
+                   cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    spec = tmp_path / "kstool.yaml"
+    spec.write_text(IMPORTED, encoding="utf-8")
+    result = run(capsys, "apply", spec)
+    if not is_ca:
+        assert result.code == 1 and "generate.issuer: corp/intermediate is not a CA certificate" in result.err
+        assert not (tmp_path / "app.jks").exists()
+        return
+    assert result.code == 0, result.err
+    (leaf,) = entries(tmp_path, "app", "app.jks")
+    corp = x509.load_pem_x509_certificate((tmp_path / "ca.pem").read_bytes())
+    assert isinstance(leaf, KeyEntry) and leaf.chain_der[1:] == (corp.public_bytes(Encoding.DER),)
+    assert ": OK" in openssl_verify(tmp_path, leaf.chain_der[1], leaf.chain_der, "sslserver")
