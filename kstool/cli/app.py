@@ -225,7 +225,9 @@ def _single_dash_long_option(args: list[str]) -> str | None:
     import difflib  # noqa: PLC0415
 
     command = typer.main.get_command(app)
-    params = [*command.params, *(p for c in getattr(command, "commands", {}).values() for p in c.params)]
+    commands = getattr(command, "commands", {})
+    chosen = [commands[a] for a in args if a in commands][:1] or list(commands.values())  # the command run, if any
+    params = [*command.params, *(p for c in chosen for p in c.params)]
     options = [p for p in params if hasattr(p, "is_flag")]  # options, not arguments (typer vendors click)
     longs = sorted({o[2:] for p in options for o in p.opts if o.startswith("--")})
     takes_value = {o for p in options if not p.is_flag for o in [*p.opts, *p.secondary_opts]}
