@@ -78,6 +78,7 @@ def test_example_applies_and_second_apply_writes_nothing(mtls: Path, capsys: pyt
     result = run(capsys, "apply", mtls / "kstool.yaml")
     assert result.code == 0 and "No changes" in result.out
     assert snapshot(mtls) == before
+    assert run(capsys, "verify", mtls / "kstool.yaml").code == 0
 
 
 def test_chains_are_leaf_then_issuers_in_every_store_type(mtls: Path) -> None:

@@ -96,6 +96,7 @@ def test_csr_signed_by_a_ca_goes_back_onto_the_same_key(project: Path, capsys: p
     quiet = snapshot(project)
     again = run(capsys, "apply", spec)
     assert again.code == 0 and "No changes" in again.out and snapshot(project) == quiet
+    assert run(capsys, "verify", spec).code == 0
     if have_jdk():
         java = compile_java(project / "classes")
         password = (project / "secrets" / "partner.pass").read_text(encoding="utf-8").strip()
