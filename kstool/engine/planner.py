@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 from cryptography import x509
@@ -328,6 +329,7 @@ def _plan_one_issued(entry: EntrySpec, mine: _Decided, issuer: _Decided) -> _Dec
     change = mine.change
     after = {**(change.after or {}), "issuer_entry": issuer_text}
     if isinstance(change.build, NewKey | Reissue):
+        _check_lifetime(entry, gen, issuer_chain)
         return _Decided(dataclasses.replace(change, after=after), mine.matched)
     why: str | None = None
     if issuer.change.action is not Action.NOOP:
@@ -338,11 +340,25 @@ def _plan_one_issued(entry: EntrySpec, mine: _Decided, issuer: _Decided) -> _Dec
             why = f"not signed by the current certificate of issuer {issuer_text}"
     if why is None:
         return _Decided(dataclasses.replace(change, after=_with_chain(after, change)), mine.matched)
+    _check_lifetime(entry, gen, issuer_chain)
     old = change.build.entry if isinstance(change.build, Keep) else None
     build = Reissue(old.key_der, gen) if isinstance(old, KeyEntry) else None  # None: re-planned once opened
     reasons = (why, "certificate reissued for the same key")
     return _Decided(dataclasses.replace(change, action=Action.UPDATE, reasons=reasons, build=build,
                                         after={**_generate_facts(gen), "issuer_entry": issuer_text}), mine.matched)
+
+
+def _check_lifetime(entry: EntrySpec, gen: Generate, issuer_chain: tuple[bytes, ...] | None) -> None:
+    """A certificate issued now by an existing issuer starts no earlier than the issuer did: when even that would
+    end after the issuer, it is an error at plan time (apply checks the exact dates too)."""
+    if issuer_chain is None:
+        return
+    issuer = load_cert(issuer_chain[0])
+    earliest_end = issuer.not_valid_before_utc + timedelta(days=gen.validity_days)
+    if earliest_end > issuer.not_valid_after_utc:
+        raise KstoolError(f"{entry.location}: generate.validity_days {gen.validity_days} outlives its issuer "
+                          f"{'/'.join(gen.issuer or ())}, valid until {issuer.not_valid_after_utc:%Y-%m-%d}: a "
+                          "certificate may not outlive its issuer; shorten validity_days or renew the CA")
 
 
 def signing_stores(spec: Spec, plan: Plan) -> set[str]:

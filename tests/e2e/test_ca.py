@@ -302,3 +302,16 @@ def test_imported_issuer_signs_only_when_it_is_a_ca(tmp_path: Path, capsys: pyte
     corp = x509.load_pem_x509_certificate((tmp_path / "ca.pem").read_bytes())
     assert isinstance(leaf, KeyEntry) and leaf.chain_der[1:] == (corp.public_bytes(Encoding.DER),)
     assert ": OK" in openssl_verify(tmp_path, leaf.chain_der[1], leaf.chain_der, "sslserver")
+
+
+def test_leaf_outliving_an_imported_issuer_is_a_plan_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", "ca.key", "-out", "ca.pem", "-days", "10", "-subj", "/CN=Corp Intermediate",
+                    "-addext", "basicConstraints=critical,CA:TRUE"],
+                   cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    spec = tmp_path / "kstool.yaml"
+    spec.write_text(IMPORTED, encoding="utf-8")
+    result = run(capsys, "plan", spec)
+    assert result.code == 1
+    assert "generate.validity_days 30 outlives its issuer corp/intermediate" in result.err
+    assert "a certificate may not outlive its issuer" in result.err
