@@ -180,11 +180,13 @@ def _compare_generated(entry: EntrySpec, gen: Generate, old: Entry) -> EntryChan
     algorithm, size = display_key_params(leaf.public_key())
     if (algorithm, size) != (gen.algorithm, gen.size):
         replace_reasons.append(f"key changed: {key_text(algorithm, size)} → {key_text(gen.algorithm, gen.size)}")
+    reissue_reasons: list[str] = []
     if leaf.subject != gen.subject:
-        replace_reasons.append(f"dname changed: {format_dname(leaf.subject)} → {format_dname(gen.subject)}")
+        dname = f"dname changed: {format_dname(leaf.subject)} → {format_dname(gen.subject)}"
+        # a CA keeps its key under a new name: what it signed is reissued, not every key below it replaced
+        (reissue_reasons if gen.ca and not replace_reasons else replace_reasons).append(dname)
     if replace_reasons:
         return _change(entry, Action.REPLACE, tuple(replace_reasons), NewKey(gen), before=old, after_generate=gen)
-    reissue_reasons: list[str] = []
     old_san = _san_items(leaf)
     if not same_san(old_san, gen.san_items):  # normalised: IPv6 forms, case where the name type ignores it
         reissue_reasons.append(f"san changed: {_list_text(old_san)} → {_list_text(gen.san_items)}")

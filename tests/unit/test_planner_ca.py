@@ -50,8 +50,8 @@ def leaf_cert(root: bytes, usage: tuple[str, ...] = ()) -> bytes:
 
 
 def case(*, root_days: int = 365, usage: tuple[str, ...] = (), stored_root: bytes | None = None,
-         leaf_root: bytes | None = None) -> Case:
-    ca = ks("ca", gen("root", "CN=Root", days=root_days, ca=True))
+         leaf_root: bytes | None = None, root_dname: str = "CN=Root") -> Case:
+    ca = ks("ca", gen("root", root_dname, days=root_days, ca=True))
     app = ks("app", gen("web", "CN=web", issuer=("ca", "root"), usage=usage))
     trust = ks("trust", ref("root", "ca", "root"))
     root = stored_root or root_cert()
@@ -72,6 +72,10 @@ TABLE = [
         ("trust", "no-op", ()), ("trust/root", "no-op", ())]),
     ("the CA's certificate alone changes: what it signed is reissued, the truststore follows", case(root_days=300), [
         ("ca", "update", ()), ("ca/root", "update", ("validity changed: 365 → 300 days", *REISSUED)),
+        ("app", "update", ()), ("app/web", "update", ("issuer ca/root reissued", *REISSUED)),
+        ("trust", "update", ()), ("trust/root", "update", FOLLOW)]),
+    ("a CA's new dname keeps its key and reissues what it signed", case(root_dname="CN=Root 2"), [
+        ("ca", "update", ()), ("ca/root", "update", ("dname changed: CN=Root → CN=Root 2", *REISSUED)),
         ("app", "update", ()), ("app/web", "update", ("issuer ca/root reissued", *REISSUED)),
         ("trust", "update", ()), ("trust/root", "update", FOLLOW)]),
     ("the stored chain is not the issuer's current one", case(leaf_root=root_cert(days=200)), [
