@@ -14,11 +14,10 @@ def make_csr(spec_path: Path, address: str, output_dir: Path | None) -> bytes:
     The store's password comes from the spec, as for plan; the subject and SANs are the spec's (the subject
     DER is the certificate's, both come from one parsed dname).
     """
-    from cryptography.hazmat.primitives.serialization import Encoding  # noqa: PLC0415
+    from cryptography.hazmat.primitives.serialization import Encoding, load_der_private_key  # noqa: PLC0415
 
-    from kstool.crypto.certs import build_csr  # noqa: PLC0415
+    from kstool.crypto.certs import PrivateKey, build_csr  # noqa: PLC0415
     from kstool.engine import output_root  # noqa: PLC0415
-    from kstool.engine.execute import _own_key  # noqa: PLC0415
     from kstool.engine.inputs import resolve_inputs  # noqa: PLC0415
     from kstool.engine.observe import read_artifact  # noqa: PLC0415
     from kstool.formats.codec import decode  # noqa: PLC0415
@@ -50,9 +49,7 @@ def make_csr(spec_path: Path, address: str, output_dir: Path | None) -> bytes:
     key_entry = next((e for e in stored if isinstance(e, KeyEntry)), None)
     if key_entry is None:
         raise KstoolError(f"{ks.path} holds no key under alias {entry.alias!r}: run kstool apply first")
-    key = _own_key(key_entry.key_der)
-    from kstool.crypto.certs import PrivateKey  # noqa: PLC0415
-
+    key = load_der_private_key(key_entry.key_der, None)
     if not isinstance(key, PrivateKey):
         raise KstoolError(f"{address}: cannot sign a request with a {type(key).__name__}")
     return build_csr(key, gen.subject, san=gen.san_names).public_bytes(Encoding.PEM)
