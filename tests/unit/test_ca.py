@@ -171,3 +171,15 @@ def test_ca_issuer_and_usage_load_into_generate(tmp_path: Path) -> None:
     assert isinstance(root, Generate) and (root.ca, root.path_length, root.issuer) == (True, 0, None)
     assert isinstance(web, Generate)
     assert (web.ca, web.issuer, web.usage) == (False, ("ca", "root"), ("server", "client"))
+
+
+def test_reply_and_issuer_exclude_each_other(tmp_path: Path) -> None:
+    spec = tmp_path / "kstool.yaml"
+    head = HEAD.split("      - alias: a\n", maxsplit=1)[0]
+    spec.write_text(head + "  - name: leaves\n    path: leaves.p12\n    password: {env: LEAVES_PASS}\n    entries:\n"
+                    + "      - alias: leaf\n        generate: {dname: \"CN=leaf\", key: {algorithm: EC}, issuer: "
+                      "ca/root, reply: {certificate: signed.pem}}\n", encoding="utf-8")
+    with pytest.raises(KstoolError) as info:
+        load_spec(spec)
+    assert "generate.reply: reply imports a certificate signed by an outside CA, issuer has kstool sign it" in \
+        str(info.value)
