@@ -163,6 +163,21 @@ def inspect(
 
 
 @app.command()
+def csr(
+    spec: SpecArg,
+    entry: Annotated[str, typer.Argument(help="The generated entry, as KEYSTORE/ALIAS.", show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", metavar="FILE",
+                                             help="Write the request to FILE instead of standard output.")] = None,
+    output_dir: OutputDir = None,
+    no_color: NoColor = False,
+) -> None:
+    """Print a PKCS#10 certificate signing request (PEM) for a key apply has stored, as keytool -certreq does."""
+    from kstool.cli.commands import cmd_csr  # noqa: PLC0415
+
+    raise typer.Exit(cmd_csr(spec, entry, out=out, output_dir=output_dir))
+
+
+@app.command()
 def schema(no_color: NoColor = False) -> None:
     """Print the spec's JSON Schema (for editors: yaml-language-server $schema)."""
     from kstool.cli.commands import cmd_schema  # noqa: PLC0415
@@ -210,7 +225,9 @@ def _single_dash_long_option(args: list[str]) -> str | None:
     import difflib  # noqa: PLC0415
 
     command = typer.main.get_command(app)
-    params = [*command.params, *(p for c in getattr(command, "commands", {}).values() for p in c.params)]
+    commands = getattr(command, "commands", {})
+    chosen = [commands[a] for a in args if a in commands][:1] or list(commands.values())  # the command run, if any
+    params = [*command.params, *(p for c in chosen for p in c.params)]
     options = [p for p in params if hasattr(p, "is_flag")]  # options, not arguments (typer vendors click)
     longs = sorted({o[2:] for p in options for o in p.opts if o.startswith("--")})
     takes_value = {o for p in options if not p.is_flag for o in [*p.opts, *p.secondary_opts]}

@@ -87,3 +87,20 @@ def cmd_inspect(file: Path, *, password_env: str | None, password_file: Path | N
     found = inspect_store(file, password_env=password_env, password_file=password_file)
     show_inspect(file, found.type, found.entries, as_json=as_json)
     return ExitCode.OK
+
+
+def cmd_csr(spec_path: Path, entry: str, *, out: Path | None, output_dir: Path | None) -> int:
+    from kstool.cli.views.spec import show_csr  # noqa: PLC0415
+    from kstool.engine.csr import make_csr  # noqa: PLC0415
+    from kstool.engine.fsutil import atomic_write  # noqa: PLC0415
+    from kstool.errors import KstoolError  # noqa: PLC0415
+
+    request = make_csr(spec_path, entry, output_dir)
+    if out is None:
+        show_csr(request)
+        return ExitCode.OK
+    try:
+        atomic_write(out, request, mode=0o644)  # a request is public
+    except OSError as e:
+        raise KstoolError(f"--out {out}: cannot write: {e.strerror}") from None
+    return ExitCode.OK

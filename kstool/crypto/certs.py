@@ -146,3 +146,137 @@ def _serial(subject: x509.Name, public_key: PublicKey, start: datetime, validity
     digest = derive("kstool/certificate-serial", PUBLIC_KEY, subject.public_bytes(), spki,
                     start.isoformat().encode("ascii"), str(validity_days).encode("ascii"), san_der, length=8)
     return int.from_bytes(digest, "big") & ((1 << 63) - 1) or 1
+
+
+# -- CA certificates and certificates a CA signs -----------------------------------------------------------------
+
+EXTENDED_USAGES = {"server": x509.oid.ExtendedKeyUsageOID.SERVER_AUTH,
+                   "client": x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH}
+
+
+def build_issued(key: PrivateKey, subject: x509.Name, *, not_before: datetime, validity_days: int,
+                 san: Sequence[x509.GeneralName] = (), ca: bool = False, path_length: int | None = None,
+                 usage: Sequence[str] = (), issuer_key: PrivateKey | None = None,
+                 issuer_cert: x509.Certificate | None = None) -> x509.Certificate:
+    """A CA certificate (``ca``) or a leaf, signed by ``issuer_key`` (whose certificate is ``issuer_cert``), or
+    self-signed when both are None; byte-for-byte reproducible like ``build_self_signed``.
+
+    - A CA: basicConstraints CA:true with ``path_length`` (critical), keyUsage keyCertSign + cRLSign
+      (critical). A leaf: basicConstraints CA:false (critical), keyUsage fitting its key (critical; RSA:
+      digitalSignature + keyEncipherment, EC and Ed25519: digitalSignature) and the extended key usages of
+      ``usage`` ("server", "client").
+    - SubjectKeyIdentifier (SHA-1 of the public key bits); with an issuer, AuthorityKeyIdentifier = the issuer's
+      key identifier (its SubjectKeyIdentifier when it has one); SubjectAlternativeName when ``san`` is given.
+    - Signed with the issuer's key: RSA PKCS#1 v1.5, ECDSA with RFC 6979 nonces, or Ed25519 (all deterministic).
+    - Serial number: 16 bytes of ``derive("kstool/issued-serial", ...)`` over the issuer's name and key, the
+      subject, the public key, the dates and the extensions, top bit cleared (positive, at most 16 bytes): the
+      same inputs give the same serial, different certificates of one issuer differ.
+    """
+    if (issuer_key is None) != (issuer_cert is None):
+        raise TypeError("issuer_key and issuer_cert go together")
+    start = _whole_seconds(not_before)
+    end = _end(start, validity_days)
+    signer = issuer_key if issuer_key is not None else key
+    issuer_name = issuer_cert.subject if issuer_cert is not None else subject
+    if issuer_cert is not None and end > issuer_cert.not_valid_after_utc:
+        raise MaterialError(f"the certificate would end {end:%Y-%m-%d} after its issuer's "
+                            f"({issuer_cert.not_valid_after_utc:%Y-%m-%d}); a certificate may not outlive its "
+                            "issuer: shorten validity_days or reissue the CA")
+    public_key = key.public_key()
+    extensions = _issued_extensions(key, ca=ca, path_length=path_length, usage=usage, san=san,
+                                    issuer_cert=issuer_cert, signer=signer)
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name).public_key(public_key)
+               .serial_number(_issued_serial(issuer_name, signer.public_key(), subject, public_key, start=start,
+                                             end=end, extensions=extensions))
+               .not_valid_before(start).not_valid_after(end))
+    for extension in extensions:
+        builder = builder.add_extension(extension.value, critical=extension.critical)
+    hash_algorithm = signature_hash_for(signer)
+    if isinstance(signer, ec.EllipticCurvePrivateKey):
+        return builder.sign(signer, hash_algorithm, ecdsa_deterministic=True)
+    return builder.sign(signer, hash_algorithm)
+
+
+def is_ca_certificate(cert: x509.Certificate) -> bool:
+    """basicConstraints CA:true, and keyCertSign when it has a keyUsage (what Java and OpenSSL require)."""
+    try:
+        if not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            return False
+    except x509.ExtensionNotFound:
+        return False
+    try:
+        return cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
+    except x509.ExtensionNotFound:
+        return True
+
+
+def _end(start: datetime, validity_days: int) -> datetime:
+    if validity_days < 1:
+        raise MaterialError(f"validity of {validity_days} days: a certificate must be valid for at least 1 day")
+    try:
+        return start + timedelta(days=validity_days)
+    except OverflowError:
+        raise MaterialError(f"a validity of {validity_days} days ends after the year 9999") from None
+
+
+def _issued_extensions(key: PrivateKey, *, ca: bool, path_length: int | None, usage: Sequence[str],
+                       san: Sequence[x509.GeneralName], issuer_cert: x509.Certificate | None,
+                       signer: PrivateKey) -> list[x509.Extension[x509.ExtensionType]]:
+    out: list[x509.Extension[x509.ExtensionType]] = []
+
+    def add(value: x509.ExtensionType, *, critical: bool) -> None:
+        out.append(x509.Extension(value.oid, critical, value))
+
+    add(x509.BasicConstraints(ca=ca, path_length=path_length if ca else None), critical=True)
+    if ca:
+        add(x509.KeyUsage(
+            digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=True,  # it signs certificates
+            crl_sign=True,  # and may sign revocation lists
+            encipher_only=False, decipher_only=False), critical=True)
+    else:
+        add(x509.KeyUsage(
+            digital_signature=True,  # TLS 1.3 and ECDHE sign the handshake
+            content_commitment=False,
+            key_encipherment=isinstance(key, rsa.RSAPrivateKey),  # TLS_RSA_* suites encrypt the premaster key
+            data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+            encipher_only=False, decipher_only=False), critical=True)
+    add(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    if issuer_cert is not None:
+        add(_authority_key_identifier(issuer_cert, signer), critical=False)
+    if usage:
+        add(x509.ExtendedKeyUsage([EXTENDED_USAGES[u] for u in usage]), critical=False)
+    if san:
+        add(x509.SubjectAlternativeName(san), critical=False)
+    return out
+
+
+def _authority_key_identifier(issuer_cert: x509.Certificate, signer: PrivateKey) -> x509.AuthorityKeyIdentifier:
+    try:
+        ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+    except x509.ExtensionNotFound:
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key())
+
+
+def _issued_serial(issuer: x509.Name, issuer_public_key: PublicKey, subject: x509.Name, public_key: PublicKey, *,
+                   start: datetime, end: datetime, extensions: Sequence[x509.Extension[x509.ExtensionType]]) -> int:
+    spkis = [k.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo) for k in (issuer_public_key, public_key)]
+    digest = derive("kstool/issued-serial", PUBLIC_KEY, issuer.public_bytes(), spkis[0], subject.public_bytes(),
+                    spkis[1], start.isoformat().encode("ascii"), end.isoformat().encode("ascii"),
+                    *(e.value.public_bytes() for e in extensions), length=16)
+    return int.from_bytes(digest, "big") & ((1 << 127) - 1) or 1
+
+
+def build_csr(key: PrivateKey, subject: x509.Name, *, san: Sequence[x509.GeneralName] = ()
+              ) -> x509.CertificateSigningRequest:
+    """A PKCS#10 request as ``keytool -certreq`` makes it: the subject (same DER as the certificate's), the SANs as
+    a requested extension, signed by ``key`` with the hash ``signature_hash_for`` picks (deterministic)."""
+    builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
+    if san:
+        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    hash_algorithm = signature_hash_for(key)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return builder.sign(key, hash_algorithm, ecdsa_deterministic=True)
+    return builder.sign(key, hash_algorithm)

@@ -132,8 +132,11 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
                        jobs=options.effective_jobs, owner=owner)
     plan = compute_plan(spec, inputs, observed, output_root=str(root))
     # the fast path leaves keys encrypted; a store that will be rewritten is opened in full, then re-planned
-    changed = frozenset(c.name for c in plan.keystores if c.action is not Action.NOOP
-                        and c.name in observed.stores and observed.stores[c.name].trust >= Trust.PARTIAL)
+    from kstool.engine.planner import signing_stores  # noqa: PLC0415
+
+    changed = frozenset(name for name in {c.name for c in plan.keystores if c.action is not Action.NOOP}
+                        | signing_stores(spec, plan)  # a CA signs with its key: its store is opened in full
+                        if name in observed.stores and observed.stores[name].trust >= Trust.PARTIAL)
     if changed:
         observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable,
                            jobs=options.effective_jobs, full=changed, owner=owner)

@@ -51,6 +51,12 @@ def content_digest(ks: KeystoreSpec, ki: KeystoreInputs) -> str:
         if isinstance(source, Generate):
             items.append(["generate", entry.alias, source.algorithm, source.size, source.rdns,
                           [san_key(s) for s in source.san_items], source.validity_days])
+            if source.ca or source.issuer or source.usage:  # only then: a 0.1 lock's digests stay valid
+                items[-1].append(["ca", source.ca, source.path_length, source.issuer, list(source.usage)])
+            if source.reply is not None:
+                reply = ki.material[entry.alias]
+                assert isinstance(reply, KeyEntry)
+                items[-1].append(["reply", [hashlib.sha256(c).hexdigest() for c in reply.chain_der]])
             continue
         material = ki.material[entry.alias]
         certs = material.chain_der if isinstance(material, KeyEntry) else (material.cert_der,)

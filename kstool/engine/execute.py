@@ -194,6 +194,7 @@ def _build_entries(plan: Plan, now: datetime, *, jobs: int = 1, reporter: Report
     built: dict[Address, Entry] = {}
     new_keys: list[tuple[Address, Generate]] = []
     follows: dict[Address, Follow] = {}
+    signed: dict[Address, Reissue] = {}  # certificates a CA of the spec signs, once that CA is built
     for change in plan.keystores:
         for e in change.entries:
             build = e.build
@@ -202,12 +203,19 @@ def _build_entries(plan: Plan, now: datetime, *, jobs: int = 1, reporter: Report
                 built[address] = build.entry
             elif isinstance(build, NewKey):
                 new_keys.append((address, build.generate))
+            elif isinstance(build, Reissue) and build.generate.issuer is not None:
+                signed[address] = build
             elif isinstance(build, Reissue):
                 built[address] = _issue(e.alias, _own_key(build.key_der), build.generate, now)
             elif isinstance(build, Follow):
                 follows[address] = build
     new = _new_entries([_NewKeyTask(address[1], gen, now) for address, gen in new_keys], jobs, report, pool)
-    built.update(zip((address for address, _ in new_keys), new, strict=True))
+    for (address, gen), entry in zip(new_keys, new, strict=True):
+        if gen.issuer is None:
+            built[address] = entry
+        else:  # its new key, signed below by its issuer
+            signed[address] = Reissue(entry.key_der, gen)
+    _sign_in_order(signed, built, now)
     while follows:  # references to references resolve in rounds; the spec has no cycles
         ready = {a: f for a, f in follows.items() if (f.keystore, f.alias) in built}
         if not ready:
@@ -218,6 +226,21 @@ def _build_entries(plan: Plan, now: datetime, *, jobs: int = 1, reporter: Report
             built[address] = TrustedEntry(address[1], leaf, timestamp_ms(load_cert(leaf)))
             del follows[address]
     return built
+
+
+def _sign_in_order(signed: dict[Address, Reissue], built: dict[Address, Entry], now: datetime) -> None:
+    """Issue each certificate once its issuer is built: issuers first, in rounds (the spec has no cycles)."""
+    while signed:
+        ready = {a: r for a, r in signed.items() if r.generate.issuer in built}
+        if not ready:
+            raise AssertionError(f"unresolvable issuers: {sorted(signed)}")
+        for address, task in ready.items():
+            assert task.generate.issuer is not None
+            issuer = built[task.generate.issuer]
+            if not isinstance(issuer, KeyEntry) or not issuer.key_der:
+                raise AssertionError(f"issuer of {address} was not opened with its key")
+            built[address] = _issue(address[1], _own_key(task.key_der), task.generate, now, issuer=issuer)
+            del signed[address]
 
 
 def _own_key(key_der: bytes) -> PrivateKeyTypes:
@@ -257,14 +280,28 @@ def new_entry(task: _NewKeyTask) -> KeyEntry:
     return _issue(alias, generate_private_key(gen.algorithm, gen.size), gen, now)
 
 
-def _issue(alias: str, key: PrivateKeyTypes, gen: Generate, now: datetime) -> KeyEntry:
-    from kstool.crypto.certs import build_self_signed  # noqa: PLC0415
+def _issue(alias: str, key: PrivateKeyTypes, gen: Generate, now: datetime, *,
+           issuer: KeyEntry | None = None) -> KeyEntry:
+    """The entry's certificate: self-signed as keytool's, or (``ca``, ``usage``, ``issuer``) as a CA issues it;
+    the chain is the certificate followed by the issuer's chain."""
+    from kstool.crypto.certs import build_issued, build_self_signed  # noqa: PLC0415
     from kstool.crypto.imports import private_key_to_pkcs8  # noqa: PLC0415
 
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
         raise TypeError(f"cannot issue a certificate for a {type(key).__name__}")
-    cert = build_self_signed(key, gen.subject, not_before=now, validity_days=gen.validity_days, san=gen.san_names)
-    return KeyEntry(alias, private_key_to_pkcs8(key), (cert.public_bytes(Encoding.DER),), timestamp_ms(cert))
+    if not (gen.ca or gen.usage or issuer):
+        cert = build_self_signed(key, gen.subject, not_before=now, validity_days=gen.validity_days,
+                                 san=gen.san_names)
+        return KeyEntry(alias, private_key_to_pkcs8(key), (cert.public_bytes(Encoding.DER),), timestamp_ms(cert))
+    issuer_key = _own_key(issuer.key_der) if issuer is not None else None
+    if issuer_key is not None and not isinstance(
+            issuer_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        raise KstoolError(f"issuer of {alias!r}: cannot sign with a {type(issuer_key).__name__}")
+    cert = build_issued(key, gen.subject, not_before=now, validity_days=gen.validity_days, san=gen.san_names,
+                        ca=gen.ca, path_length=gen.path_length, usage=gen.usage, issuer_key=issuer_key,
+                        issuer_cert=load_cert(issuer.chain_der[0]) if issuer is not None else None)
+    chain = (cert.public_bytes(Encoding.DER), *(issuer.chain_der if issuer is not None else ()))
+    return KeyEntry(alias, private_key_to_pkcs8(key), chain, timestamp_ms(cert))
 
 
 MIN_PARALLEL_ENCODES = 16

@@ -27,10 +27,12 @@ from kstool.spec.model import (
     EntrySpec,
     EnvRef,
     FileRef,
+    Generate,
     ImportFiles,
     ImportKeystore,
     KeystoreSpec,
     PasswordRef,
+    Reply,
     SourcePasswordRef,
     Spec,
     TrustedCertificate,
@@ -201,7 +203,27 @@ def _material(entry: EntrySpec, env: Mapping[str, str], warnings: list[str]) -> 
         return _import_keystore(entry, source, env, warnings)
     if isinstance(source, TrustedCertificate):
         return _trusted_certificate(entry, source)
+    if isinstance(source, Generate) and source.reply is not None:
+        return _reply(entry, source.reply)
     return None
+
+
+def _reply(entry: EntrySpec, reply: Reply) -> KeyEntry:
+    """A CA's reply as a key entry without its key (the planner puts the stored key under it): the certificate
+    file's first certificate, then the chain ordered and checked as for file imports."""
+    from kstool.crypto.imports import load_certificates, order_chain  # noqa: PLC0415
+
+    where = entry.location
+    try:
+        certs = [c for path in (reply.certificate, *reply.chain) for c in _readable(path, where, load_certificates(
+            _typed(path, where), read_input(path, where, "reply certificate file")))]
+        files = ", ".join(shown(p, where) for p in (reply.certificate, *reply.chain))
+        chain = order_chain(certs[0], certs[1:], source=files)
+    except SpecError:
+        raise
+    except KstoolError as e:
+        raise SpecError(where, str(e)) from None
+    return KeyEntry(entry.alias, b"", tuple(c.public_bytes(Encoding.DER) for c in chain), timestamp_ms(chain[0]))
 
 
 def _check_policy(entry: EntrySpec, content: Entry, now: datetime) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 from cryptography import x509
@@ -48,6 +49,7 @@ def compute_plan(spec: Spec, inputs: Inputs, observed: Observed, *, output_root:
     decided: dict[Address, _Decided] = {}
     for ks in spec.keystores:
         decided.update(_plan_own_entries(ks, inputs, observed.stores.get(ks.name)))
+    _plan_issued(spec, decided)
     for ks in spec.keystores:
         for entry in ks.entries:
             if isinstance(entry.source, TrustedReference):
@@ -122,14 +124,21 @@ def _as_locked(ks: KeystoreSpec, store: ObservedStore) -> dict[Address, _Decided
     out: dict[Address, _Decided] = {}
     for entry, locked in zip(ks.entries, store.locked.entries, strict=True):
         facts = {k: str(locked[k]) for k in CERT_FACTS}
+        after = dict(facts)
+        if isinstance(entry.source, Generate) and entry.source.issuer is not None and "chain_sha256" in locked:
+            after["chain_sha256"] = " ".join(map(str, locked["chain_sha256"]))
         change = EntryChange(entry.alias, Action.NOOP, (), "key" if entry.is_key else "trusted", _source(entry),
-                             before=facts, after=dict(facts))
+                             before=facts, after=after)
         out[(ks.name, entry.alias)] = _Decided(change, entry.alias)
     return out
 
 
 def _create(entry: EntrySpec, material: Mapping[str, Entry]) -> EntryChange:
     source = entry.source
+    if isinstance(source, Generate) and source.reply is not None:
+        raise KstoolError(f"{entry.location}: reply: the keystore holds no key for this entry yet, so no CA can "
+                          "have signed it: remove reply:, apply (it generates the key), run kstool csr, and set "
+                          "reply: to the CA's answer")
     if isinstance(source, Generate):
         return _change(entry, Action.CREATE, ("new entry",), NewKey(source), after_generate=source)
     content = _with_alias(material[entry.alias], entry.alias)
@@ -138,6 +147,10 @@ def _create(entry: EntrySpec, material: Mapping[str, Entry]) -> EntryChange:
 
 def _compare(entry: EntrySpec, old: Entry, material: Mapping[str, Entry]) -> EntryChange:
     source = entry.source
+    if isinstance(source, Generate) and source.reply is not None:
+        reply = material[entry.alias]
+        assert isinstance(reply, KeyEntry)
+        return _compare_reply(entry, source, old, reply)
     if isinstance(source, Generate):
         return _compare_generated(entry, source, old)
     new = _with_alias(material[entry.alias], entry.alias)
@@ -167,24 +180,67 @@ def _compare_generated(entry: EntrySpec, gen: Generate, old: Entry) -> EntryChan
     algorithm, size = display_key_params(leaf.public_key())
     if (algorithm, size) != (gen.algorithm, gen.size):
         replace_reasons.append(f"key changed: {key_text(algorithm, size)} → {key_text(gen.algorithm, gen.size)}")
+    reissue_reasons: list[str] = []
     if leaf.subject != gen.subject:
-        replace_reasons.append(f"dname changed: {format_dname(leaf.subject)} → {format_dname(gen.subject)}")
+        dname = f"dname changed: {format_dname(leaf.subject)} → {format_dname(gen.subject)}"
+        # a CA keeps its key under a new name: what it signed is reissued, not every key below it replaced
+        (reissue_reasons if gen.ca and not replace_reasons else replace_reasons).append(dname)
     if replace_reasons:
         return _change(entry, Action.REPLACE, tuple(replace_reasons), NewKey(gen), before=old, after_generate=gen)
-    reissue_reasons: list[str] = []
     old_san = _san_items(leaf)
     if not same_san(old_san, gen.san_items):  # normalised: IPv6 forms, case where the name type ignores it
         reissue_reasons.append(f"san changed: {_list_text(old_san)} → {_list_text(gen.san_items)}")
     old_days = (leaf.not_valid_after_utc - leaf.not_valid_before_utc).days
     if old_days != gen.validity_days:
         reissue_reasons.append(f"validity changed: {old_days} → {gen.validity_days} days")
-    if len(old.chain_der) != 1 or leaf.issuer != leaf.subject:
+    if gen.issuer is None and (len(old.chain_der) != 1 or leaf.issuer != leaf.subject):
         reissue_reasons.append("certificate is not self-signed")
+    reissue_reasons += _ca_reasons(gen, leaf)
     if reissue_reasons:
         reasons = (*reissue_reasons, "certificate reissued for the same key")
         return _change(entry, Action.UPDATE, reasons, Reissue(old.key_der, gen), before=old, after_generate=gen)
     kept = _normalised(old)
     return _change(entry, Action.NOOP, (), Keep(kept), before=old, after=kept)
+
+
+def _compare_reply(entry: EntrySpec, gen: Generate, old: Entry, reply: KeyEntry) -> EntryChange:
+    """A CA's reply goes onto the stored key: the key is kept, the chain becomes the reply's. When the spec's key
+    or dname no longer fit the reply, nothing is regenerated: the plan stops and says a new CSR is needed."""
+    from kstool.crypto.dn import format_dname  # noqa: PLC0415
+
+    signed = load_cert(reply.chain_der[0])
+    problems: list[str] = []
+    if not isinstance(old, KeyEntry):
+        problems.append("the entry in the keystore is a trusted certificate, not a key")
+    else:
+        algorithm, size = display_key_params(load_cert(old.chain_der[0]).public_key())
+        if (algorithm, size) != (gen.algorithm, gen.size):
+            problems.append(f"key changed: {key_text(algorithm, size)} → {key_text(gen.algorithm, gen.size)}")
+    if signed.subject != gen.subject:
+        problems.append(f"dname {format_dname(gen.subject)} differs from the reply's subject "
+                        f"{format_dname(signed.subject)}")
+    if problems:
+        raise KstoolError(f"{entry.location}: {'; '.join(problems)}: the CA's reply no longer matches the entry "
+                          "and apply never regenerates a key silently: a new CSR is needed (remove reply:, apply "
+                          "to make the new key, run kstool csr, and set reply: to the CA's new answer), or undo "
+                          "the change")
+    assert isinstance(old, KeyEntry)
+    mine, theirs = cert_facts(old.chain_der[0]), cert_facts(reply.chain_der[0])
+    if mine["public_key_sha256"] != theirs["public_key_sha256"]:
+        raise KstoolError(f"{entry.location}: reply: the CA's certificate is for public key "
+                          f"{theirs['public_key_sha256']}, the keystore's key is {mine['public_key_sha256']}: "
+                          "the reply answers another request; make a new CSR with kstool csr and have the CA "
+                          "sign that")
+    new = KeyEntry(entry.alias, old.key_der, reply.chain_der, timestamp_ms(signed))
+    if old.chain_der == reply.chain_der:
+        kept = _normalised(old)
+        return _change(entry, Action.NOOP, (), Keep(kept), before=old, after=kept)
+    old_leaf = load_cert(old.chain_der[0])
+    if len(old.chain_der) == 1 and old_leaf.issuer == old_leaf.subject:
+        reasons: tuple[str, ...] = ("CA-signed certificate replaces the self-signed one (key kept)",)
+    else:
+        reasons = (*_chain_reasons(old.chain_der, reply.chain_der), "CA reply imported (key kept)")
+    return _change(entry, Action.UPDATE, reasons, Keep(new), before=old, after=new)
 
 
 def _find_renamed(entry: EntrySpec, existing: Mapping[str, Entry], taken: set[str],
@@ -196,6 +252,8 @@ def _find_renamed(entry: EntrySpec, existing: Mapping[str, Entry], taken: set[st
 
 def _fits(entry: EntrySpec, old: Entry, material: Mapping[str, Entry]) -> bool:
     source = entry.source
+    if isinstance(source, Generate) and source.reply is not None:
+        return False  # a reply goes onto the key under its own alias
     if isinstance(source, Generate):
         return _compare_generated(entry, source, old).action is Action.NOOP
     new = material.get(entry.alias)
@@ -204,6 +262,140 @@ def _fits(entry: EntrySpec, old: Entry, material: Mapping[str, Entry]) -> bool:
     if isinstance(new, TrustedEntry) and isinstance(old, TrustedEntry):
         return new.cert_der == old.cert_der
     return False
+
+
+# -- certificates a CA of the spec signs ------------------------------------------------------------------
+
+def _ca_reasons(gen: Generate, leaf: x509.Certificate) -> list[str]:
+    """How the certificate's CA fields differ from ``ca:`` and ``usage:`` (only for entries that use them:
+    a plain self-signed entry keeps today's certificate)."""
+    if not (gen.ca or gen.issuer or gen.usage):
+        return []
+    from kstool.crypto.certs import EXTENDED_USAGES  # noqa: PLC0415
+
+    try:
+        bc = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
+        have = (bc.ca, bc.path_length)
+    except x509.ExtensionNotFound:
+        have = (False, None)
+    want = (gen.ca, gen.path_length if gen.ca else None)
+    reasons = [] if have == want else [f"ca changed: {_ca_text(*have)} → {_ca_text(*want)}"]
+    try:
+        ekus = set(leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        ekus = set()
+    if ekus != {EXTENDED_USAGES[u] for u in gen.usage}:
+        reasons.append(f"usage changed → {', '.join(gen.usage) or 'none'}")
+    return reasons
+
+
+def _ca_text(ca: bool, path_length: int | None) -> str:
+    if not ca:
+        return "not a CA"
+    return f"CA (path_length {path_length})" if path_length is not None else "CA (no path length limit)"
+
+
+def _plan_issued(spec: Spec, decided: dict[Address, _Decided]) -> None:
+    """Entries signed by a CA of the spec, issuers first: when the issuer gets a new key or certificate in this
+    plan, or the stored chain is not the issuer's, the entry's certificate is reissued for its kept key."""
+    waiting: dict[Address, tuple[EntrySpec, Address]] = {
+        (ks.name, e.alias): (e, e.source.issuer) for ks in spec.keystores for e in ks.entries
+        if isinstance(e.source, Generate) and e.source.issuer is not None}
+    while waiting:
+        ready = [(a, e, i) for a, (e, i) in waiting.items() if i not in waiting]
+        if not ready:
+            raise AssertionError(f"issuers form a cycle: {sorted(waiting)}")  # the spec refused cycles
+        for address, entry, issuer in ready:
+            decided[address] = _plan_one_issued(entry, decided[address], decided[issuer])
+            del waiting[address]
+
+
+def _plan_one_issued(entry: EntrySpec, mine: _Decided, issuer: _Decided) -> _Decided:
+    gen = entry.source
+    assert isinstance(gen, Generate) and gen.issuer is not None
+    issuer_text = "/".join(gen.issuer)
+    issuer_chain = _known_chain(issuer.change)
+    if issuer_chain is not None and issuer.change.source == "import":
+        from kstool.crypto.certs import is_ca_certificate  # noqa: PLC0415
+
+        issuer_cert = load_cert(issuer_chain[0])
+        if not is_ca_certificate(issuer_cert):
+            raise KstoolError(f"{entry.location}: generate.issuer: {issuer_text} is not a CA certificate "
+                              "(basicConstraints CA:true with keyCertSign): it cannot sign certificates; name a "
+                              "CA's entry")
+        limit = issuer_cert.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length
+        if gen.ca and limit is not None and (gen.path_length is None or gen.path_length >= limit):
+            raise KstoolError(f"{entry.location}: generate.issuer: {issuer_text} has path length {limit}, which "
+                              "forbids a CA below it with path_length "
+                              f"{'unlimited' if gen.path_length is None else gen.path_length}")
+    change = mine.change
+    after = {**(change.after or {}), "issuer_entry": issuer_text}
+    if isinstance(change.build, NewKey | Reissue):
+        _check_lifetime(entry, gen, issuer_chain)
+        return _Decided(dataclasses.replace(change, after=after), mine.matched)
+    why: str | None = None
+    if issuer.change.action is not Action.NOOP:
+        why = f"issuer {issuer_text} {_past(issuer.change.action)}"
+    elif isinstance(change.build, Keep) and isinstance(change.build.entry, KeyEntry):
+        chain = change.build.entry.chain_der
+        if not _signed_by(chain, issuer_chain, issuer.change):
+            why = f"not signed by the current certificate of issuer {issuer_text}"
+    if why is None:
+        return _Decided(dataclasses.replace(change, after=_with_chain(after, change)), mine.matched)
+    _check_lifetime(entry, gen, issuer_chain)
+    old = change.build.entry if isinstance(change.build, Keep) else None
+    build = Reissue(old.key_der, gen) if isinstance(old, KeyEntry) else None  # None: re-planned once opened
+    reasons = (why, "certificate reissued for the same key")
+    return _Decided(dataclasses.replace(change, action=Action.UPDATE, reasons=reasons, build=build,
+                                        after={**_generate_facts(gen), "issuer_entry": issuer_text}), mine.matched)
+
+
+def _check_lifetime(entry: EntrySpec, gen: Generate, issuer_chain: tuple[bytes, ...] | None) -> None:
+    """A certificate issued now by an existing issuer starts no earlier than the issuer did: when even that would
+    end after the issuer, it is an error at plan time (apply checks the exact dates too)."""
+    if issuer_chain is None:
+        return
+    issuer = load_cert(issuer_chain[0])
+    earliest_end = issuer.not_valid_before_utc + timedelta(days=gen.validity_days)
+    if earliest_end > issuer.not_valid_after_utc:
+        raise KstoolError(f"{entry.location}: generate.validity_days {gen.validity_days} outlives its issuer "
+                          f"{'/'.join(gen.issuer or ())}, valid until {issuer.not_valid_after_utc:%Y-%m-%d}: a "
+                          "certificate may not outlive its issuer; shorten validity_days or renew the CA")
+
+
+def signing_stores(spec: Spec, plan: Plan) -> set[str]:
+    """Keystores holding the CA keys that sign a certificate in this plan (apply needs their keys)."""
+    out: set[str] = set()
+    for change in plan.keystores:
+        ks = spec.keystore(change.name)
+        for e in change.entries:
+            entry = ks.entry(e.alias) if ks is not None else None
+            if entry is not None and isinstance(entry.source, Generate) and entry.source.issuer is not None \
+                    and e.action is not Action.NOOP:
+                out.add(entry.source.issuer[0])
+    return out
+
+
+def _signed_by(chain: tuple[bytes, ...], issuer_chain: tuple[bytes, ...] | None, issuer: EntryChange) -> bool:
+    """Is the stored chain the issuer's current one? (only its certificate's fingerprint when the issuer's store
+    was not opened: kstool.lock vouches for the rest)"""
+    if issuer_chain is not None:
+        return chain[1:] == issuer_chain
+    return len(chain) > 1 and (issuer.after or {}).get("sha256") == cert_facts(chain[1])["sha256"]
+
+
+def _known_chain(change: EntryChange) -> tuple[bytes, ...] | None:
+    build = change.build
+    if isinstance(build, Keep) and isinstance(build.entry, KeyEntry):
+        return build.entry.chain_der
+    return None
+
+
+def _with_chain(after: dict[str, str], change: EntryChange) -> dict[str, str]:
+    chain = _known_chain(change)
+    if chain is not None:
+        after["chain_sha256"] = " ".join(cert_facts(c)["sha256"] for c in chain)
+    return after
 
 
 # -- trusted references ---------------------------------------------------------------------------------
@@ -376,6 +568,10 @@ def _generate_facts(gen: Generate) -> dict[str, str]:
              "validity_days": str(gen.validity_days)}
     if gen.san:
         facts["san"] = ", ".join(gen.san)
+    if gen.ca:
+        facts["ca"] = _ca_text(True, gen.path_length)
+    if gen.usage:
+        facts["usage"] = ", ".join(gen.usage)
     return facts
 
 

@@ -83,6 +83,14 @@ SourcePasswordRef = PasswordRef | EmptyRef  # the password of a source keystore 
 
 
 @dataclass(frozen=True, slots=True)
+class Reply:
+    """A CA's answer to ``kstool csr``: its certificate for the entry's existing key, and the CA's chain."""
+
+    certificate: Path
+    chain: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Generate:
     dname: str
     rdns: Rdns  # the parsed dname (DER order), checked at load time
@@ -91,6 +99,11 @@ class Generate:
     validity_days: int
     san: tuple[str, ...]
     san_items: tuple[SanItem, ...]
+    ca: bool = False  # ca: a CA certificate (basicConstraints CA:true, keyCertSign + cRLSign)
+    path_length: int | None = None  # ca.path_length; None: no limit
+    issuer: tuple[str, str] | None = None  # (keystore, alias) of the CA key entry that signs; None: self-signed
+    usage: tuple[str, ...] = ()  # extended key usages: "server", "client"
+    reply: Reply | None = None  # a CA-signed certificate for the key apply generated (after kstool csr)
 
     # cryptography objects are built on first use: `kstool validate` never needs them (nor their import time)
     @property
@@ -232,6 +245,7 @@ class _Builder:
         failed = frozenset(str(k["name"]) for k, built_ks in zip(raw, built, strict=True) if built_ks is None)
         errors.attempt(lambda: check_references(spec, skip=failed))
         errors.attempt(lambda: check_outputs(spec, self.base))
+        errors.errors += check_issuers(spec, skip=failed)
         errors.raise_all()
         return spec
 
@@ -381,7 +395,28 @@ class _Builder:
             validity_days=raw.get("validity_days", 90),
             san=san,
             san_items=san_items,
+            **self.ca_fields(raw, at),
         )
+
+    def ca_fields(self, raw: dict[str, Any], at: JsonPath) -> dict[str, Any]:
+        """ca, issuer and usage of a generate entry (the issuer is checked against the spec by check_issuers)."""
+        fields: dict[str, Any] = {}
+        if "ca" in raw:
+            fields.update(ca=True, path_length=raw["ca"].get("path_length"))
+        if "issuer" in raw:
+            keystore, _, alias = str(raw["issuer"]).partition("/")
+            fields["issuer"] = (keystore, alias.lower())
+        if "usage" in raw:
+            fields["usage"] = tuple(raw["usage"])
+        if "reply" in raw:
+            if "issuer" in raw:
+                raise SpecError(self.loc(*at, "reply"), "reply imports a certificate signed by an outside CA, issuer "
+                                                        "has kstool sign it: keep one of them")
+            reply = raw["reply"]
+            fields["reply"] = Reply(self.input_path(reply["certificate"], (*at, "reply", "certificate")),
+                                    tuple(self.input_path(c, (*at, "reply", "chain", i))
+                                          for i, c in enumerate(reply.get("chain", ()))))
+        return fields
 
     def located(self, check: Callable[[T], R], value: T, at: JsonPath) -> R:
         """``check(value)``, its KstoolError reported at ``at``."""
@@ -558,3 +593,67 @@ def _check_target(spec: Spec, referrer: tuple[str, str], where: Location) -> Non
         aliases = ", ".join(e.alias for e in target_ks.entries) or "none"
         raise SpecError(where, f"trusted.entry names alias {ref.alias!r}, which keystore {ref.keystore!r} does "
                                f"not have (aliases: {aliases})")
+
+
+def check_issuers(spec: Spec, *, skip: frozenset[str] = frozenset()) -> list[SpecError]:
+    """Every ``generate.issuer`` names a key entry of the spec that can sign it: a missing issuer, a generated
+    issuer without ``ca:``, a path length that forbids it, a leaf that outlives its issuer and a cycle of
+    issuers are errors, all of them reported in one run, each at the entry that names the issuer.
+
+    An imported issuer's certificate is only known once its files are read: the planner checks it is a CA.
+    """
+    problems: list[SpecError] = []
+    for ks in spec.keystores:
+        for entry in ks.entries:
+            gen = entry.source
+            if isinstance(gen, Generate) and gen.issuer is not None and gen.issuer[0] not in skip:
+                problem = _issuer_problem(spec, (ks.name, entry.alias), gen)
+                if problem:
+                    problems.append(SpecError(entry.location, f"generate.issuer: {problem}"))
+    return problems
+
+
+def _issuer_problem(spec: Spec, address: tuple[str, str], gen: Generate) -> str | None:
+    assert gen.issuer is not None
+    name = "/".join(gen.issuer)
+    target_ks = spec.keystore(gen.issuer[0])
+    if target_ks is None:
+        return (f"{name} names keystore {gen.issuer[0]!r}, which is not in the spec "
+                f"(keystores: {', '.join(k.name for k in spec.keystores)})")
+    target = target_ks.entry(gen.issuer[1])
+    if target is None:
+        aliases = ", ".join(e.alias for e in target_ks.entries) or "none"
+        return f"{name}: keystore {gen.issuer[0]!r} has no alias {gen.issuer[1]!r} (aliases: {aliases})"
+    if not target.is_key:
+        return f"{name} is a trusted certificate: an issuer needs its private key (a generate or import entry)"
+    cycle = _issuer_cycle(spec, address)
+    if cycle:
+        return "issuers form a cycle: " + " → ".join("/".join(a) for a in cycle)
+    issuer = target.source
+    if not isinstance(issuer, Generate):
+        return None
+    if not issuer.ca:
+        return f"{name} is not a CA certificate: add ca: {{path_length: N}} to its generate"
+    if gen.ca and issuer.path_length is not None and (
+            issuer.path_length == 0 or (gen.path_length is None or gen.path_length >= issuer.path_length)):
+        return (f"{name} has path_length {issuer.path_length}, which forbids a CA below it with path_length "
+                f"{'unlimited' if gen.path_length is None else gen.path_length}: raise the issuer's path_length "
+                "or lower this one")
+    if gen.validity_days > issuer.validity_days:
+        return (f"validity_days {gen.validity_days} outlives the issuer {name} ({issuer.validity_days} days): "
+                "a certificate may not outlive its issuer; shorten it")
+    return None
+
+
+def _issuer_cycle(spec: Spec, start: tuple[str, str]) -> list[tuple[str, str]] | None:
+    path = [start]
+    address = start
+    while True:
+        ks = spec.keystore(address[0])
+        entry = ks.entry(address[1]) if ks is not None else None
+        if entry is None or not isinstance(entry.source, Generate) or entry.source.issuer is None:
+            return None
+        address = entry.source.issuer
+        if address in path:
+            return [*path[path.index(address):], address] if address == start else None
+        path.append(address)

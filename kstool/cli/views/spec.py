@@ -19,3 +19,7 @@ def show_schema() -> None:
     from kstool.spec.validate import schema_text  # noqa: PLC0415
 
     sys.stdout.write(schema_text())
+
+
+def show_csr(request_pem: bytes) -> None:
+    sys.stdout.write(request_pem.decode("ascii"))
