@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from cryptography import x509
@@ -25,8 +26,10 @@ def root() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     return key, build_issued(key, ROOT_NAME, not_before=NOW, validity_days=3650, ca=True, path_length=1)
 
 
-def ext(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> x509.Extension[x509.ExtensionType]:
-    return cert.extensions.get_extension_for_class(kind)  # type: ignore[type-var]
+E = TypeVar("E", bound=x509.ExtensionType)
+
+def ext(cert: x509.Certificate, kind: type[E]) -> x509.Extension[E]:
+    return cert.extensions.get_extension_for_class(kind)
 
 
 def test_ca_certificate_has_critical_constraints_and_cert_sign_usage(root: tuple[ec.EllipticCurvePrivateKey,
@@ -35,7 +38,7 @@ def test_ca_certificate_has_critical_constraints_and_cert_sign_usage(root: tuple
     bc = ext(cert, x509.BasicConstraints)
     assert bc.critical and bc.value == x509.BasicConstraints(ca=True, path_length=1)
     ku = ext(cert, x509.KeyUsage)
-    assert ku.critical and ku.value.key_cert_sign and ku.value.crl_sign and not ku.value.digital_signature  # type: ignore[attr-defined]
+    assert ku.critical and ku.value.key_cert_sign and ku.value.crl_sign and not ku.value.digital_signature
     assert ext(cert, x509.SubjectKeyIdentifier).value == x509.SubjectKeyIdentifier.from_public_key(cert.public_key())
     assert cert.issuer == cert.subject and is_ca_certificate(cert)
     cert.verify_directly_issued_by(cert)
@@ -56,15 +59,15 @@ def test_leaf_signed_by_ca(root: tuple[ec.EllipticCurvePrivateKey, x509.Certific
     leaf.verify_directly_issued_by(ca_cert)
     assert leaf.issuer == ca_cert.subject
     assert ext(leaf, x509.AuthorityKeyIdentifier).value.key_identifier == \
-        ext(ca_cert, x509.SubjectKeyIdentifier).value.digest  # type: ignore[attr-defined]
+        ext(ca_cert, x509.SubjectKeyIdentifier).value.digest
     assert ext(leaf, x509.SubjectKeyIdentifier).value == x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     bc = ext(leaf, x509.BasicConstraints)
-    assert bc.critical and not bc.value.ca  # type: ignore[attr-defined]
+    assert bc.critical and not bc.value.ca
     ku = ext(leaf, x509.KeyUsage).value
-    assert ku.digital_signature and ku.key_encipherment is encipherment and not ku.key_cert_sign  # type: ignore[attr-defined]
-    assert list(ext(leaf, x509.ExtendedKeyUsage).value) == [ExtendedKeyUsageOID.SERVER_AUTH,  # type: ignore[call-overload]
+    assert ku.digital_signature and ku.key_encipherment is encipherment and not ku.key_cert_sign
+    assert list(ext(leaf, x509.ExtendedKeyUsage).value) == [ExtendedKeyUsageOID.SERVER_AUTH,
                                                            ExtendedKeyUsageOID.CLIENT_AUTH]
-    assert list(ext(leaf, x509.SubjectAlternativeName).value) == san  # type: ignore[call-overload]
+    assert list(ext(leaf, x509.SubjectAlternativeName).value) == san
     assert not is_ca_certificate(leaf)
     # deterministic: the same inputs give the same bytes (RFC 6979 ECDSA signature by the EC root)
     again = build_issued(key, LEAF_NAME, not_before=NOW, validity_days=397, san=san, usage=["server", "client"],
