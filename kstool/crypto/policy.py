@@ -25,27 +25,29 @@ WEAK_HASHES = (hashes.SHA1, hashes.MD5)
 
 
 def check_certificates(chain: Sequence[x509.Certificate], *, now: datetime, allow_expired: bool,
-                       allow_weak: bool, what: str) -> None:
-    """``chain`` leaf first; ``what`` names the input for the message (e.g. the certificate file).
+                       allow_weak: bool, what: str, wall: datetime | None = None) -> None:
+    """``chain`` leaf first; ``what`` names the input for the message (e.g. the certificate file). ``now`` judges
+    expiry; ``wall`` (default ``now``), the real time, judges "not yet valid" (an old SOURCE_DATE_EPOCH dates a
+    build, not its certificates).
 
     Every refusal is reported, not only the first (several at once as ``MultiError``).
     """
     errors = Collector()
     if not allow_expired:
-        errors.attempt(lambda: _check_dates(chain[0], now, what))
+        errors.attempt(lambda: _check_dates(chain[0], now, wall or now, what))
     if not allow_weak:
         for cert in chain:
             errors.attempt(partial(_check_strength, cert, what))
     errors.raise_all()
 
 
-def _check_dates(leaf: x509.Certificate, now: datetime, what: str) -> None:
+def _check_dates(leaf: x509.Certificate, now: datetime, wall: datetime, what: str) -> None:
     subject = leaf.subject.rfc4514_string()
     if now > leaf.not_valid_after_utc:
         raise MaterialError(f"{what}: the certificate {subject!r} expired on {leaf.not_valid_after_utc:%Y-%m-%d}; "
                             "renew it, or set allow_expired: true on the entry (or on its keystore, for all its "
                             "entries) to accept it")
-    if now < leaf.not_valid_before_utc:
+    if wall < leaf.not_valid_before_utc:
         raise MaterialError(f"{what}: the certificate {subject!r} is not valid before "
                             f"{leaf.not_valid_before_utc:%Y-%m-%d %H:%M:%S} UTC; check the clock, or set "
                             "allow_expired: true on the entry (or on its keystore) to accept it")
