@@ -145,6 +145,10 @@ class RenewBefore:
     days: int | None = None
     percent: int | None = None
 
+    @property
+    def is_default(self) -> bool:
+        return self.days is None and self.percent is None
+
     def window(self, lifetime: timedelta) -> timedelta:
         if self.days is not None:
             return timedelta(days=self.days)
