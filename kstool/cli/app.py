@@ -147,6 +147,25 @@ def verify(spec: SpecArg, output_dir: OutputDir = None, json: JsonFlag = False, 
 
 
 @app.command()
+def check(
+    spec: SpecArg,
+    output_dir: OutputDir = None,
+    horizon: Annotated[int, typer.Option(
+        "--horizon", metavar="DAYS", min=0,
+        help="Also flag certificates that expire within DAYS days (default 30).")] = 30,
+    json: JsonFlag = False,
+    prometheus: Annotated[bool, typer.Option(
+        "--prometheus", help="Prometheus text format on stdout (node_exporter textfile collector).")] = False,
+    no_color: NoColor = False,
+) -> None:
+    """The estate's health, read only: expiry, renewal due, weak protection, drift, missing artifacts.
+    Exit 0 healthy, 2 attention needed, 1 error."""
+    from kstool.cli.commands import cmd_check  # noqa: PLC0415
+
+    raise typer.Exit(cmd_check(spec, output_dir, horizon_days=horizon, as_json=json, prometheus=prometheus))
+
+
+@app.command()
 def inspect(
     file: Annotated[Path, typer.Argument(help="A JKS, JCEKS or PKCS12 file (type detected from its bytes).")],
     password_env: Annotated[str | None, typer.Option("--password-env", metavar="VAR",

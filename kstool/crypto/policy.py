@@ -70,3 +70,12 @@ def _check_strength(cert: x509.Certificate, what: str) -> None:
     if cert.issuer != cert.subject and isinstance(digest, WEAK_HASHES):
         name = digest.name.upper()
         raise MaterialError(f"{what}: the certificate {subject!r} is signed with {name}, which is broken; {fix}")
+
+
+def weaknesses(cert: x509.Certificate) -> list[str]:
+    """What ``allow_weak`` would have to accept in this certificate, in words (empty: nothing)."""
+    try:
+        _check_strength(cert, "")
+    except MaterialError as e:
+        return [str(e).removeprefix(": ").split("; replace it")[0]]
+    return []

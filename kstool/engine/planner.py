@@ -33,7 +33,6 @@ from kstool.spec.model import (
     ImportFiles,
     ImportKeystore,
     KeystoreSpec,
-    RenewBefore,
     Spec,
     TrustedReference,
 )
@@ -245,7 +244,7 @@ def _timed(spec: Spec, address: Address, change: EntryChange, now: datetime,
            decided: Mapping[Address, _Decided]) -> EntryChange:
     """The change with the leaf's notAfter and days left after apply, and a warning for a certificate kstool
     cannot renew (imported, trusted) inside its window."""
-    from kstool.engine.renewal import facts_timing  # noqa: PLC0415
+    from kstool.engine.renewal import facts_timing, policy_for  # noqa: PLC0415
 
     ks = spec.keystore(address[0])
     entry = ks.entry(address[1]) if ks is not None else None
@@ -262,7 +261,7 @@ def _timed(spec: Spec, address: Address, change: EntryChange, now: datetime,
         after = now + timedelta(days=entry.source.validity_days)
         return dataclasses.replace(change, not_after=f"{after:%Y-%m-%dT%H:%M:%SZ}",
                                    days_left=entry.source.validity_days)
-    timing = facts_timing(facts, _policy(entry), now)
+    timing = facts_timing(facts, policy_for(entry), now)
     if timing is None:
         return change
     warnings: tuple[str, ...] = ()
@@ -274,17 +273,6 @@ def _timed(spec: Spec, address: Address, change: EntryChange, now: datetime,
                     f"renew it: replace {what} with a renewed certificate",)
     return dataclasses.replace(change, not_after=f"{timing.not_after:%Y-%m-%dT%H:%M:%SZ}",
                                days_left=timing.days_left, due=timing.due, warnings=warnings)
-
-
-# certificates kstool cannot renew (imported, trusted: CA roots live for decades) warn this long before they
-# expire unless the spec sets renew_before: a third of a root's lifetime would warn for years
-CANNOT_RENEW_DEFAULT = RenewBefore(days=30)
-
-
-def _policy(entry: EntrySpec) -> RenewBefore:
-    if entry.renew_before.is_default and not isinstance(entry.source, Generate):
-        return CANNOT_RENEW_DEFAULT
-    return entry.renew_before
 
 
 def _input_file(entry: EntrySpec) -> str:

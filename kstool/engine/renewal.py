@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from kstool.spec.model import RenewBefore
+from kstool.spec.model import EntrySpec, Generate, RenewBefore
 
 _STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -46,3 +46,15 @@ def facts_timing(facts: Mapping[str, str] | None, policy: RenewBefore, now: date
     if facts is None or "not_after" not in facts or "not_before" not in facts:
         return None
     return timing(parse_stamp(facts["not_before"]), parse_stamp(facts["not_after"]), policy, now)
+
+
+# certificates kstool cannot renew (imported, trusted: CA roots live for decades) warn this long before they
+# expire unless the spec sets renew_before: a third of a root's lifetime would warn for years
+CANNOT_RENEW_DEFAULT = RenewBefore(days=30)
+
+
+def policy_for(entry: EntrySpec) -> RenewBefore:
+    """The entry's renewal window: its renew_before (or inherited), else the default for its kind."""
+    if entry.renew_before.is_default and not isinstance(entry.source, Generate):
+        return CANNOT_RENEW_DEFAULT
+    return entry.renew_before
