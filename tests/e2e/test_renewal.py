@@ -279,3 +279,38 @@ def test_a_reissued_store_opens_in_keytool(tmp_path: Path, capsys: pytest.Captur
     assert "Alias name: web" in listing and "PrivateKeyEntry" in listing
     assert "trustedCertEntry" in keytool_list(tmp_path / "trust.jks", PW)
     assert isinstance(_store(tmp_path / "trust.jks")["web"], TrustedEntry)
+
+
+def test_renewal_through_the_fast_path(tmp_path: Path, capsys: pytest.CaptureFixture[str], clock: Any) -> None:
+    """A store kstool.lock describes alone (no reference into it) is opened in full when its entry falls due."""
+    spec = tmp_path / "kstool.yaml"
+    spec.write_text("version: 1\nrenew_before: {days: 20}\nkeystores:\n  - name: a\n    path: a.jks\n"
+                    "    password: {env: RENEW_PASS}\n    entries:\n      - alias: one\n"
+                    "        generate: {dname: CN=one, key: {algorithm: EC, size: 256}, validity_days: 90}\n")
+    clock(0)
+    assert run(capsys, "apply", spec).code == 0
+    first = _leaf(tmp_path / "a.jks", "one")
+    clock(69)
+    assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
+    clock(75)
+    assert run(capsys, "apply", spec).code == 0
+    renewed = _leaf(tmp_path / "a.jks", "one")
+    assert _key_id(renewed) == _key_id(first) and int(renewed.not_valid_before_utc.timestamp()) == T0 + 75 * DAY
+    clock(76)
+    assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0 and run(capsys, "verify", spec).code == 0
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ("        renew_before: {days: 0}\n", "must be a whole number of days from 1 to 36500"),
+    ("        renew_before: {percent: 100}\n", "must be a whole number from 1 to 99"),
+    ("        renew_before: {days: 3, percent: 4}\n", "write {days: N} or {percent: P}"),
+])
+def test_renew_before_shapes(tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str, message: str) -> None:
+    result = run(capsys, "validate", _spec(tmp_path, entry_extra=extra))
+    assert result.code == 1 and message in result.err, result.err
+
+
+def test_renew_rotates_key_is_for_generated_entries(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = _spec(tmp_path, more="        renew_rotates_key: true\n")
+    result = run(capsys, "validate", spec)
+    assert result.code == 1 and "renew_rotates_key applies to generate entries only" in result.err
