@@ -44,9 +44,11 @@ def check_certificates(chain: Sequence[x509.Certificate], *, now: datetime, allo
 def _check_dates(leaf: x509.Certificate, now: datetime, wall: datetime, what: str) -> None:
     subject = leaf.subject.rfc4514_string()
     if now > leaf.not_valid_after_utc:
-        raise MaterialError(f"{what}: the certificate {subject!r} expired on {leaf.not_valid_after_utc:%Y-%m-%d}; "
-                            "renew it, or set allow_expired: true on the entry (or on its keystore, for all its "
-                            "entries) to accept it")
+        ago = (now - leaf.not_valid_after_utc).days
+        raise MaterialError(f"{what}: the certificate {subject!r} expired on {leaf.not_valid_after_utc:%Y-%m-%d} "
+                            f"({ago} day{'' if ago == 1 else 's'} ago); kstool cannot renew it: replace {what} with a "
+                            "renewed certificate, or set allow_expired: true on the entry (or on its keystore, for all "
+                            "its entries) to accept it")
     if wall < leaf.not_valid_before_utc:
         raise MaterialError(f"{what}: the certificate {subject!r} is not valid before "
                             f"{leaf.not_valid_before_utc:%Y-%m-%d %H:%M:%S} UTC; check the clock, or set "
