@@ -315,3 +315,27 @@ def test_renew_rotates_key_is_for_generated_entries(tmp_path: Path, capsys: pyte
     spec = _spec(tmp_path, more="        renew_rotates_key: true\n")
     result = run(capsys, "validate", spec)
     assert result.code == 1 and "renew_rotates_key applies to generate entries only" in result.err
+
+
+def test_check_flags_weak_and_expired_certificates_the_spec_accepts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], clock: Any) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    name = x509.Name.from_rfc4514_string("CN=old")
+    start = datetime.fromtimestamp(T0, UTC) - timedelta(days=400)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(3).not_valid_before(start).not_valid_after(start + timedelta(days=365))
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "old.crt").write_bytes(cert.public_bytes(Encoding.PEM))
+    spec = _spec(tmp_path, more="  - name: roots\n    path: roots.p12\n    password: {env: RENEW_PASS}\n"
+                                "    allow_expired: true\n    allow_weak: true\n    entries:\n"
+                                "      - alias: old\n        trusted: {certificate: old.crt}\n")
+    clock(0)
+    assert run(capsys, "apply", spec).code == 0
+    result = _check(capsys, spec, "--json")
+    assert result.code == 2
+    old = result.json()["keystores"][2]["entries"][0]
+    assert (old["expired"], old["days_left"], old["source"]) == (True, -35, "trusted")
+    assert old["weak"] == ["the certificate 'CN=old' has a 1024-bit RSA key (under 2048)"]
+    assert result.json()["keystores"][0]["attention"] is False

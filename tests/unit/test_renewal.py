@@ -155,3 +155,17 @@ def test_certificates_kstool_cannot_renew_warn_in_their_window(entry: EntrySpec,
 def test_window_edges(policy: RenewBefore, now: str, due: bool, days: int) -> None:
     t = timing(NOT_BEFORE, at("2026-04-01"), policy, at(now))
     assert t.due is due and not t.expired and (t.days_left == days or not due)
+
+
+def test_one_clock() -> None:
+    from kstool.engine.clock import read_clock
+    from kstool.errors import KstoolError
+
+    wall = at("2026-12-02T10:00:00.5")
+    assert read_clock({}, wall=wall).now == at("2026-12-02T10:00:00") and not read_clock({}, wall=wall).from_epoch
+    assert read_clock({"SOURCE_DATE_EPOCH": ""}, wall=wall).now == at("2026-12-02T10:00:00")
+    epoch = read_clock({"SOURCE_DATE_EPOCH": "86400"}, wall=wall)
+    assert (epoch.now, epoch.wall, epoch.from_epoch) == (at("1970-01-02"), at("2026-12-02T10:00:00"), True)
+    assert epoch.shown == "SOURCE_DATE_EPOCH=86400 (1970-01-02 00:00:00 UTC)"
+    with pytest.raises(KstoolError, match="SOURCE_DATE_EPOCH='x' is not a whole number"):
+        read_clock({"SOURCE_DATE_EPOCH": "x"})
