@@ -64,10 +64,11 @@ class Health:
     horizon_days: int
     stores: tuple[StoreHealth, ...]
     warnings: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # drift outside the spec's keystores: kstool.lock, keystores removed from the spec
 
     @property
     def attention(self) -> bool:
-        return bool(self.warnings) or any(s.attention for s in self.stores)
+        return bool(self.warnings) or bool(self.notes) or any(s.attention for s in self.stores)
 
 
 def check(spec_path: Path, output_dir: Path | None, *, horizon_days: int) -> Health:
@@ -80,7 +81,14 @@ def check(spec_path: Path, output_dir: Path | None, *, horizon_days: int) -> Hea
     clock = read_clock()
     stores = tuple(_store(ctx.spec, change, ctx.observed.stores.get(change.name), clock.now, horizon_days)
                    for change in ctx.plan.keystores if ctx.spec.keystore(change.name) is not None)
-    return Health(str(spec_path), f"{clock.now:%Y-%m-%dT%H:%M:%SZ}", horizon_days, stores, tuple(warnings))
+    notes = [f"keystore {c.name} ({c.path}) is not in the spec: apply deletes it"
+             for c in ctx.plan.keystores if ctx.spec.keystore(c.name) is None]
+    notes += [f"keystore {name} ({path}) is in kstool.lock but not in the spec: {why}"
+              for name, path, why in ctx.plan.left_alone]
+    if ctx.plan.lock_update:
+        notes.append("kstool.lock is missing or out of date: apply writes it")
+    return Health(str(spec_path), f"{clock.now:%Y-%m-%dT%H:%M:%SZ}", horizon_days, stores, tuple(warnings),
+                  tuple(notes))
 
 
 def _store(spec: Spec, change: KeystoreChange, observed: ObservedStore | None, now: datetime,

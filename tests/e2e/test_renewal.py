@@ -339,3 +339,18 @@ def test_check_flags_weak_and_expired_certificates_the_spec_accepts(
     assert (old["expired"], old["days_left"], old["source"]) == (True, -35, "trusted")
     assert old["weak"] == ["the certificate 'CN=old' has a 1024-bit RSA key (under 2048)"]
     assert result.json()["keystores"][0]["attention"] is False
+
+
+def test_check_reports_a_stale_lock_and_a_keystore_removed_from_the_spec(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], clock: Any) -> None:
+    spec = _spec(tmp_path)
+    clock(0)
+    assert run(capsys, "apply", spec).code == 0
+    lock = (tmp_path / "kstool.lock").read_bytes()
+    (tmp_path / "kstool.lock").unlink()
+    stale = _check(capsys, spec, "--json")
+    assert stale.code == 2 and stale.json()["drift"] == ["kstool.lock is missing or out of date: apply writes it"]
+    (tmp_path / "kstool.lock").write_bytes(lock)
+    spec.write_text(spec.read_text().split("  - name: trust\n")[0])
+    removed = _check(capsys, spec)
+    assert removed.code == 2 and "keystore trust (trust.jks) is not in the spec: apply deletes it" in removed.out

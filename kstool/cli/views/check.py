@@ -21,6 +21,7 @@ def health_to_dict(health: Health) -> dict[str, Any]:
         "healthy": not health.attention,
         "keystores": [_store_dict(s) for s in health.stores],
         "warnings": list(health.warnings),
+        "drift": list(health.notes),  # outside the spec's keystores: kstool.lock, keystores removed from the spec
     }
 
 
@@ -59,7 +60,7 @@ def _render(data: dict[str, Any], out: Out) -> None:
             lines.append([(f"      {'!' if e['attention'] else ' '} {e['alias']}", "yellow" if e["attention"] else ""),
                           (f" ({e['kind']}, {e['source']}, {e['subject']}): {_when(e)}", "")])
             lines += [[(f"          weak: {why}", "yellow")] for why in e["weak"]]
-    lines += [[(f"  ! {w}", "yellow")] for w in data["warnings"]]
+    lines += [[(f"  ! {note}", "yellow")] for note in data["drift"]]  # (warnings went to stderr already)
     attention = sum(1 for ks in data["keystores"] if ks["attention"])
     if data["healthy"]:
         lines.append([("Healthy:", "green"), (f" {len(data['keystores'])} keystore(s) checked at {data['now']} "
