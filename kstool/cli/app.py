@@ -21,7 +21,7 @@ app = typer.Typer(
     name="kstool",
     help="Build Java keystores (JKS, JCEKS, PKCS12) from a reviewed YAML spec: validate, plan, apply.",
     epilog="Exit codes: 0 success or no changes; 1 error (or verify found drift); 2 changes pending (plan "
-           "--detailed-exitcode); 3 unexpected error (a bug); 4 apply failed and restoring the old files failed "
+           "--detailed-exitcode) or attention needed (check); 3 unexpected error (a bug); 4 apply failed and restoring the old files failed "
            "too; 5 another apply holds the lock; 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).",
     no_args_is_help=True,
     add_completion=False,
