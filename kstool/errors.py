@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     OK = 0  # success, no changes
     ERROR = 1  # an expected error (KstoolError), a usage error, or verify found drift
     CHANGES = 2  # plan --detailed-exitcode: changes pending
+    ATTENTION = 2  # check: something is due, expiring within the horizon, expired, weak, drifted or missing
     UNEXPECTED = 3  # a bug in kstool
     RESTORE_FAILED = 4  # apply failed and putting the old files back failed too
     LOCKED = 5  # another apply holds the writer lock

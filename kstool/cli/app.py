@@ -21,8 +21,9 @@ app = typer.Typer(
     name="kstool",
     help="Build Java keystores (JKS, JCEKS, PKCS12) from a reviewed YAML spec: validate, plan, apply.",
     epilog="Exit codes: 0 success or no changes; 1 error (or verify found drift); 2 changes pending (plan "
-           "--detailed-exitcode); 3 unexpected error (a bug); 4 apply failed and restoring the old files failed "
-           "too; 5 another apply holds the lock; 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).",
+           "--detailed-exitcode) or attention needed (check); 3 unexpected error (a bug); 4 apply failed and "
+           "restoring the old files failed too; 5 another apply holds the lock; 130 interrupted (Ctrl-C), "
+           "143 terminated (SIGTERM).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -144,6 +145,25 @@ def verify(spec: SpecArg, output_dir: OutputDir = None, json: JsonFlag = False, 
     from kstool.cli.commands import cmd_verify  # noqa: PLC0415
 
     raise typer.Exit(cmd_verify(spec, output_dir, as_json=json))
+
+
+@app.command()
+def check(
+    spec: SpecArg,
+    output_dir: OutputDir = None,
+    horizon: Annotated[int, typer.Option(
+        "--horizon", metavar="DAYS", min=0,
+        help="Also flag certificates that expire within DAYS days (default 30).")] = 30,
+    json: JsonFlag = False,
+    prometheus: Annotated[bool, typer.Option(
+        "--prometheus", help="Prometheus text format on stdout (node_exporter textfile collector).")] = False,
+    no_color: NoColor = False,
+) -> None:
+    """The estate's health, read only: expiry, renewal due, weak protection, drift, missing artifacts.
+    Exit 0 healthy, 2 attention needed, 1 error."""
+    from kstool.cli.commands import cmd_check  # noqa: PLC0415
+
+    raise typer.Exit(cmd_check(spec, output_dir, horizon_days=horizon, as_json=json, prometheus=prometheus))
 
 
 @app.command()

@@ -80,6 +80,19 @@ def cmd_verify(spec_path: Path, output_dir: Path | None, *, as_json: bool) -> in
     return ExitCode.OK if report.ok else ExitCode.ERROR
 
 
+def cmd_check(spec_path: Path, output_dir: Path | None, *, horizon_days: int, as_json: bool,
+              prometheus: bool) -> int:
+    """The estate's health, read only: 0 healthy, 2 attention needed (errors exit 1 at the boundary)."""
+    from kstool.cli.views.check import show_check  # noqa: PLC0415
+    from kstool.engine.check import check  # noqa: PLC0415
+
+    health = check(spec_path, output_dir, horizon_days=horizon_days)
+    for message in health.warnings:
+        warn(message)
+    show_check(health, as_json=as_json, prometheus=prometheus)
+    return ExitCode.ATTENTION if health.attention else ExitCode.OK
+
+
 def cmd_inspect(file: Path, *, password_env: str | None, password_file: Path | None, as_json: bool) -> int:
     from kstool.cli.views.inspect import show_inspect  # noqa: PLC0415
     from kstool.engine.inspection import inspect_store  # noqa: PLC0415

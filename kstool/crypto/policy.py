@@ -25,27 +25,31 @@ WEAK_HASHES = (hashes.SHA1, hashes.MD5)
 
 
 def check_certificates(chain: Sequence[x509.Certificate], *, now: datetime, allow_expired: bool,
-                       allow_weak: bool, what: str) -> None:
-    """``chain`` leaf first; ``what`` names the input for the message (e.g. the certificate file).
+                       allow_weak: bool, what: str, wall: datetime | None = None) -> None:
+    """``chain`` leaf first; ``what`` names the input for the message (e.g. the certificate file). ``now`` judges
+    expiry; ``wall`` (default ``now``), the real time, judges "not yet valid" (an old SOURCE_DATE_EPOCH dates a
+    build, not its certificates).
 
     Every refusal is reported, not only the first (several at once as ``MultiError``).
     """
     errors = Collector()
     if not allow_expired:
-        errors.attempt(lambda: _check_dates(chain[0], now, what))
+        errors.attempt(lambda: _check_dates(chain[0], now, wall or now, what))
     if not allow_weak:
         for cert in chain:
             errors.attempt(partial(_check_strength, cert, what))
     errors.raise_all()
 
 
-def _check_dates(leaf: x509.Certificate, now: datetime, what: str) -> None:
+def _check_dates(leaf: x509.Certificate, now: datetime, wall: datetime, what: str) -> None:
     subject = leaf.subject.rfc4514_string()
     if now > leaf.not_valid_after_utc:
-        raise MaterialError(f"{what}: the certificate {subject!r} expired on {leaf.not_valid_after_utc:%Y-%m-%d}; "
-                            "renew it, or set allow_expired: true on the entry (or on its keystore, for all its "
-                            "entries) to accept it")
-    if now < leaf.not_valid_before_utc:
+        ago = (now - leaf.not_valid_after_utc).days
+        raise MaterialError(f"{what}: the certificate {subject!r} expired on {leaf.not_valid_after_utc:%Y-%m-%d} "
+                            f"({ago} day{'' if ago == 1 else 's'} ago); kstool cannot renew it: replace {what} with a "
+                            "renewed certificate, or set allow_expired: true on the entry (or on its keystore, for all "
+                            "its entries) to accept it")
+    if wall < leaf.not_valid_before_utc:
         raise MaterialError(f"{what}: the certificate {subject!r} is not valid before "
                             f"{leaf.not_valid_before_utc:%Y-%m-%d %H:%M:%S} UTC; check the clock, or set "
                             "allow_expired: true on the entry (or on its keystore) to accept it")
@@ -68,3 +72,12 @@ def _check_strength(cert: x509.Certificate, what: str) -> None:
     if cert.issuer != cert.subject and isinstance(digest, WEAK_HASHES):
         name = digest.name.upper()
         raise MaterialError(f"{what}: the certificate {subject!r} is signed with {name}, which is broken; {fix}")
+
+
+def weaknesses(cert: x509.Certificate) -> list[str]:
+    """What ``allow_weak`` would have to accept in this certificate, in words (empty: nothing)."""
+    try:
+        _check_strength(cert, "")
+    except MaterialError as e:
+        return [str(e).removeprefix(": ").split("; replace it")[0]]
+    return []

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from kstool.errors import KstoolError
 
 if TYPE_CHECKING:
+    from kstool.engine.clock import Clock
     from kstool.engine.inputs import Inputs
     from kstool.engine.observe import Observed
     from kstool.engine.plan import Plan
@@ -40,6 +41,7 @@ class Options:
     backups: bool = True
     lock_timeout: float = 0.0
     jobs: int = 0  # processes for RSA key generation and for encoding/decoding many stores; 0 = one per core
+    open_all: frozenset[str] = frozenset()  # keystores opened in full, past the fast path (kstool check)
 
     @property
     def effective_jobs(self) -> int:
@@ -95,6 +97,32 @@ def _check_destroy(plan: Plan) -> None:
                           f"{fix}")
 
 
+def _check_issued_in_time(spec: Spec, plan: Plan, clock: Clock) -> None:
+    """A certificate apply would issue already expired, or inside its own renewal window, at the real time: the
+    clock is an old SOURCE_DATE_EPOCH (each apply would renew it again)."""
+    from datetime import timedelta  # noqa: PLC0415
+
+    from kstool.engine.plan import NewKey, Reissue  # noqa: PLC0415
+
+    if not clock.from_epoch:
+        return
+    for k in plan.keystores:
+        ks = spec.keystore(k.name)
+        for e in k.entries:
+            entry = ks.entry(e.alias) if ks is not None else None
+            if entry is None or not isinstance(e.build, NewKey | Reissue):
+                continue
+            lifetime = timedelta(days=e.build.generate.validity_days)
+            not_after = clock.now + lifetime
+            window = entry.renew_before.window(lifetime)
+            if not_after - window <= clock.wall:
+                state = "already expired" if not_after <= clock.wall else "inside its own renewal window"
+                raise KstoolError(f"{k.name}/{e.alias}: the certificate apply would issue at {clock.shown} is valid "
+                                  f"until {not_after:%Y-%m-%d}, {state} (now {clock.wall:%Y-%m-%d}); set "
+                                  "SOURCE_DATE_EPOCH to a recent time (e.g. the last commit's: git log -1 "
+                                  "--format=%ct) or unset it")
+
+
 def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], root: Path | None = None) -> Context:
     """Everything but writing, stage by stage:
 
@@ -110,6 +138,7 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     (computed here, after the spec is loaded, unless apply already did, before taking the writer lock);
     ``warn`` receives the inputs' warnings (a readable password file...) unless ``--strict-permissions``.
     """
+    from kstool.engine.clock import read_clock  # noqa: PLC0415
     from kstool.engine.inputs import resolve_inputs  # noqa: PLC0415
     from kstool.engine.lockfile import read_lock, spec_owner  # noqa: PLC0415
     from kstool.engine.observe import Trust, observe  # noqa: PLC0415
@@ -121,6 +150,7 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     root = output_root(spec_path, options.output_dir) if root is None else root
     if root.resolve() != spec.base_dir:
         check_outputs(spec, root.resolve())  # load_spec checked them against the spec's folder
+    clock = read_clock()
     inputs = resolve_inputs(spec, os.environ)
     for message in inputs.warnings:
         if options.strict_permissions:
@@ -129,8 +159,8 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     lock = read_lock(root)
     owner = spec_owner(spec_path, root)
     observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable,
-                       jobs=options.effective_jobs, owner=owner)
-    plan = compute_plan(spec, inputs, observed, output_root=str(root))
+                       jobs=options.effective_jobs, owner=owner, full=options.open_all)
+    plan = compute_plan(spec, inputs, observed, output_root=str(root), now=clock.now)
     # the fast path leaves keys encrypted; a store that will be rewritten is opened in full, then re-planned
     from kstool.engine.planner import signing_stores  # noqa: PLC0415
 
@@ -139,9 +169,12 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
                         if name in observed.stores and observed.stores[name].trust >= Trust.PARTIAL)
     if changed:
         observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable,
-                           jobs=options.effective_jobs, full=changed, owner=owner)
-        plan = compute_plan(spec, inputs, observed, output_root=str(root))
+                           jobs=options.effective_jobs, full=changed | options.open_all, owner=owner)
+        plan = compute_plan(spec, inputs, observed, output_root=str(root), now=clock.now)
     _check_destroy(plan)
+    _check_issued_in_time(spec, plan, clock)
+    for message in plan.warnings:
+        warn(message)
     if not plan.has_changes:
         from kstool.engine.execute import lock_is_current  # noqa: PLC0415
 

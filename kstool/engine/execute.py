@@ -434,13 +434,7 @@ def _read_lock_bytes(root: Path) -> bytes | None:
 
 
 def source_date_epoch_or(now: datetime) -> datetime:
-    from datetime import UTC  # noqa: PLC0415
+    """``SOURCE_DATE_EPOCH`` when set, else ``now`` (``kstool.engine.clock`` is the one place that reads it)."""
+    from kstool.engine.clock import read_clock  # noqa: PLC0415
 
-    raw = os.environ.get("SOURCE_DATE_EPOCH")
-    if raw is None or raw == "":
-        return now
-    try:
-        return datetime.fromtimestamp(int(raw), UTC)
-    except (ValueError, OverflowError, OSError):
-        raise KstoolError(f"SOURCE_DATE_EPOCH={raw!r} is not a whole number of seconds since 1970") from None
-
+    return read_clock(wall=now).now

@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from kstool.engine.clock import Clock, read_clock
 from kstool.engine.fsutil import NotRegularFileError, Ownership, read_regular_file, resolve_ownership
 from kstool.engine.passwords import Resolved, check_store_password, resolve
 from kstool.errors import Collector, KstoolError, MultiError, WrongPasswordError
@@ -72,10 +73,11 @@ class Inputs:
 
 
 def resolve_inputs(spec: Spec, env: Mapping[str, str], *, now: datetime | None = None) -> Inputs:
-    """Every password and input file, checked; ``now`` (default: the clock) judges certificate validity."""
+    """Every password and input file, checked; ``now`` (default: the clock, ``kstool.engine.clock``) judges
+    certificate validity."""
     keystores: dict[str, KeystoreInputs] = {}
     warnings: list[str] = []
-    when = now if now is not None else datetime.now(UTC)
+    when = Clock(now, now) if now is not None else read_clock(env)
     # a password file generated for several references (keystores sharing it) is generated once, for all of them
     shared = _Generated({ref.path for ks in spec.keystores
                          for ref in (ks.password, ks.previous_password, ks.key_password)
@@ -141,7 +143,7 @@ def _is_empty_value(ref: PasswordRef, env: Mapping[str, str]) -> bool:
 
 
 def _keystore_inputs(ks: KeystoreSpec, env: Mapping[str, str], warnings: list[str],
-                     now: datetime, shared: _Generated) -> KeystoreInputs:
+                     now: Clock, shared: _Generated) -> KeystoreInputs:
     errors = Collector()
     password = errors.attempt(partial(_store_password, ks.password, ks.type, "store password", env,
                                       warnings=warnings, shared=shared))
@@ -226,7 +228,7 @@ def _reply(entry: EntrySpec, reply: Reply) -> KeyEntry:
     return KeyEntry(entry.alias, b"", tuple(c.public_bytes(Encoding.DER) for c in chain), timestamp_ms(chain[0]))
 
 
-def _check_policy(entry: EntrySpec, content: Entry, now: datetime) -> bool:
+def _check_policy(entry: EntrySpec, content: Entry, now: Clock) -> bool:
     from kstool.crypto.policy import check_certificates  # noqa: PLC0415
     from kstool.engine.facts import load_cert  # noqa: PLC0415
 
@@ -235,7 +237,7 @@ def _check_policy(entry: EntrySpec, content: Entry, now: datetime) -> bool:
     path = getattr(source, "certificate", None) or getattr(source, "keystore", None)
     what = shown(path, entry.location) if isinstance(path, Path) else entry.alias
     try:
-        check_certificates([load_cert(d) for d in ders], now=now, allow_expired=entry.allow_expired,
+        check_certificates([load_cert(d) for d in ders], now=now.now, wall=now.wall, allow_expired=entry.allow_expired,
                            allow_weak=entry.allow_weak, what=what)
     except MultiError as e:
         raise MultiError([SpecError(entry.location, str(one)) for one in e.errors]) from None

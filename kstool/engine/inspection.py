@@ -8,10 +8,10 @@ password references (``kstool.engine.passwords``), and the file through no link,
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from kstool.engine.clock import read_clock
 from kstool.errors import KstoolError
 from kstool.formats.entries import StoreType
 
@@ -37,7 +37,7 @@ def inspect_store(file: Path, *, password_env: str | None, password_file: Path |
         raise KstoolError(f"{file} is not a JKS, JCEKS or PKCS12 keystore")
     try:
         entries = decode(data, store_type, password)
-        now = datetime.now(UTC)
+        now = read_clock().now  # days left by the one clock (SOURCE_DATE_EPOCH when set)
         facts = [inspect_entry(e, now) for e in entries]
     except KstoolError as e:
         raise KstoolError(f"{file}: {e}") from None

@@ -82,6 +82,11 @@ class EntryChange:
     before: Facts | None = None  # public facts of the existing leaf certificate
     after: Facts | None = None  # public facts of the new leaf, when known at plan time
     build: Build | None = field(default=None, compare=False)
+    # the clock's view (compute_plan with now=...): the leaf's notAfter after apply, when known, and days left
+    not_after: str | None = None
+    days_left: int | None = None
+    due: bool = False  # inside its renewal window (or expired): renewed if kstool issues it, else a warning
+    warnings: tuple[str, ...] = ()  # e.g. an imported certificate kstool cannot renew is due: replace its file
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +128,11 @@ class Plan:
     # (name, path, why) of keystores kstool.lock records, not in the spec, whose files apply leaves alone
     left_alone: tuple[tuple[str, str, str], ...] = ()
     foreign: tuple[tuple[str, str, str], ...] = ()  # (name, path, owning spec) of other specs' artifacts here
+    now: str | None = None  # the clock the plan was made at (renewal, days left), when compute_plan had one
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return tuple(w for k in self.keystores for e in k.entries for w in e.warnings)
 
     @property
     def has_changes(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from cryptography import x509
@@ -44,22 +44,29 @@ class _Decided:
     matched: str | None  # alias of the observed entry this one takes over
 
 
-def compute_plan(spec: Spec, inputs: Inputs, observed: Observed, *, output_root: str = ".") -> Plan:
+def compute_plan(spec: Spec, inputs: Inputs, observed: Observed, *, output_root: str = ".",
+                 now: datetime | None = None) -> Plan:
+    """``now`` is the clock (``kstool.engine.clock``): with it, certificates kstool issues are renewed in their
+    window, and every entry shows its notAfter and days left; without it, time plays no part."""
     inputs = _as_read_back(spec, inputs)
     decided: dict[Address, _Decided] = {}
     for ks in spec.keystores:
-        decided.update(_plan_own_entries(ks, inputs, observed.stores.get(ks.name)))
+        decided.update(_plan_own_entries(ks, inputs, observed.stores.get(ks.name), now))
     _plan_issued(spec, decided)
     for ks in spec.keystores:
         for entry in ks.entries:
             if isinstance(entry.source, TrustedReference):
                 decided[(ks.name, entry.alias)] = _plan_reference(spec, ks, entry, decided,
                                                                   observed.stores.get(ks.name))
+    if now is not None:
+        decided = {address: dataclasses.replace(d, change=_timed(spec, address, d.change, now, decided))
+                   for address, d in decided.items()}
     changes = [_keystore_change(ks, inputs, observed, decided) for ks in spec.keystores]
     changes += [_orphan_change(o) for o in observed.orphans]
     left_alone = tuple((a.name, a.path, a.reason) for a in observed.left_alone)
     foreign = tuple((name, s.path, s.owner) for name, s in sorted(observed.foreign.items()))
-    return Plan(str(spec.file), output_root, tuple(changes), left_alone=left_alone, foreign=foreign)
+    return Plan(str(spec.file), output_root, tuple(changes), left_alone=left_alone, foreign=foreign,
+                now=now.strftime("%Y-%m-%dT%H:%M:%SZ") if now is not None else None)
 
 
 def _orphan_change(orphan: Orphan) -> KeystoreChange:
@@ -91,9 +98,10 @@ def _as_read_back(spec: Spec, inputs: Inputs) -> Inputs:
 
 # -- entries with their own content: generate, import, trusted certificate -------------------------------
 
-def _plan_own_entries(ks: KeystoreSpec, inputs: Inputs, store: ObservedStore | None) -> dict[Address, _Decided]:
+def _plan_own_entries(ks: KeystoreSpec, inputs: Inputs, store: ObservedStore | None,
+                      now: datetime | None = None) -> dict[Address, _Decided]:
     if store is not None and store.locked is not None:
-        return _as_locked(ks, store)
+        return _as_locked(ks, store, now)
     material = inputs.keystores[ks.name].material
     existing = {e.alias: e for e in store.entries} if store else {}
     out: dict[Address, _Decided] = {}
@@ -102,7 +110,8 @@ def _plan_own_entries(ks: KeystoreSpec, inputs: Inputs, store: ObservedStore | N
     # first pass: same alias; second: an unclaimed observed entry that fits (an alias rename keeps the key)
     for entry in own:
         if entry.alias in existing:
-            out[(ks.name, entry.alias)] = _Decided(_compare(entry, existing[entry.alias], material), entry.alias)
+            out[(ks.name, entry.alias)] = _Decided(_compare(entry, existing[entry.alias], material, now),
+                                                   entry.alias)
     for entry in own:
         if (ks.name, entry.alias) in out:
             continue
@@ -118,16 +127,20 @@ def _plan_own_entries(ks: KeystoreSpec, inputs: Inputs, store: ObservedStore | N
     return out
 
 
-def _as_locked(ks: KeystoreSpec, store: ObservedStore) -> dict[Address, _Decided]:
-    """Every entry unchanged, its facts from kstool.lock (observe checked the lock describes this very file)."""
+def _as_locked(ks: KeystoreSpec, store: ObservedStore, now: datetime | None = None) -> dict[Address, _Decided]:
+    """Every entry unchanged, its facts from kstool.lock (observe checked the lock describes this very file);
+    a generated certificate due for renewal is an update without a build: ``prepare`` opens the store in full
+    and plans it again."""
     assert store.locked is not None
     out: dict[Address, _Decided] = {}
     for entry, locked in zip(ks.entries, store.locked.entries, strict=True):
         facts = {k: str(locked[k]) for k in CERT_FACTS}
+        due = _renewal_due(entry, facts, now)
+        action = Action.NOOP if due is None else (Action.REPLACE if entry.renew_rotates_key else Action.UPDATE)
         after = dict(facts)
         if isinstance(entry.source, Generate) and entry.source.issuer is not None and "chain_sha256" in locked:
             after["chain_sha256"] = " ".join(map(str, locked["chain_sha256"]))
-        change = EntryChange(entry.alias, Action.NOOP, (), "key" if entry.is_key else "trusted", _source(entry),
+        change = EntryChange(entry.alias, action, due or (), "key" if entry.is_key else "trusted", _source(entry),
                              before=facts, after=after)
         out[(ks.name, entry.alias)] = _Decided(change, entry.alias)
     return out
@@ -145,14 +158,14 @@ def _create(entry: EntrySpec, material: Mapping[str, Entry]) -> EntryChange:
     return _change(entry, Action.CREATE, ("new entry",), Keep(content), after=content)
 
 
-def _compare(entry: EntrySpec, old: Entry, material: Mapping[str, Entry]) -> EntryChange:
+def _compare(entry: EntrySpec, old: Entry, material: Mapping[str, Entry], now: datetime | None = None) -> EntryChange:
     source = entry.source
     if isinstance(source, Generate) and source.reply is not None:
         reply = material[entry.alias]
         assert isinstance(reply, KeyEntry)
         return _compare_reply(entry, source, old, reply)
     if isinstance(source, Generate):
-        return _compare_generated(entry, source, old)
+        return _compare_generated(entry, source, old, now)
     new = _with_alias(material[entry.alias], entry.alias)
     if type(new) is not type(old):
         return _change(entry, Action.REPLACE, (f"entry kind changed: {_kind(old)} → {_kind(new)}",), Keep(new),
@@ -169,7 +182,7 @@ def _compare(entry: EntrySpec, old: Entry, material: Mapping[str, Entry]) -> Ent
     return _change(entry, Action.NOOP, (), Keep(new), before=old, after=new)
 
 
-def _compare_generated(entry: EntrySpec, gen: Generate, old: Entry) -> EntryChange:
+def _compare_generated(entry: EntrySpec, gen: Generate, old: Entry, now: datetime | None = None) -> EntryChange:
     from kstool.crypto.dn import format_dname  # noqa: PLC0415
 
     if not isinstance(old, KeyEntry):
@@ -199,6 +212,11 @@ def _compare_generated(entry: EntrySpec, gen: Generate, old: Entry) -> EntryChan
     if reissue_reasons:
         reasons = (*reissue_reasons, "certificate reissued for the same key")
         return _change(entry, Action.UPDATE, reasons, Reissue(old.key_der, gen), before=old, after_generate=gen)
+    due = _renewal_due(entry, _facts(old), now)
+    if due is not None and entry.renew_rotates_key:
+        return _change(entry, Action.REPLACE, due, NewKey(gen), before=old, after_generate=gen)
+    if due is not None:
+        return _change(entry, Action.UPDATE, due, Reissue(old.key_der, gen), before=old, after_generate=gen)
     kept = _normalised(old)
     return _change(entry, Action.NOOP, (), Keep(kept), before=old, after=kept)
 
@@ -396,6 +414,64 @@ def _with_chain(after: dict[str, str], change: EntryChange) -> dict[str, str]:
     if chain is not None:
         after["chain_sha256"] = " ".join(cert_facts(c)["sha256"] for c in chain)
     return after
+# -- renewal and time ---------------------------------------------------------------------------------------
+
+def _renewal_due(entry: EntrySpec, facts: Mapping[str, str], now: datetime | None) -> tuple[str, ...] | None:
+    """The reasons to renew a certificate kstool issues, when it is inside its renewal window (else None)."""
+    from kstool.engine.renewal import facts_timing  # noqa: PLC0415
+
+    if now is None or not isinstance(entry.source, Generate):
+        return None
+    timing = facts_timing(facts, entry.renew_before, now)
+    if timing is None or not timing.due:
+        return None
+    how = "a new key (renew_rotates_key)" if entry.renew_rotates_key else "certificate reissued for the same key"
+    return (f"renewal due: {timing.text}", how)
+
+
+def _timed(spec: Spec, address: Address, change: EntryChange, now: datetime,
+           decided: Mapping[Address, _Decided]) -> EntryChange:
+    """The change with the leaf's notAfter and days left after apply, and a warning for a certificate kstool
+    cannot renew (imported, trusted) inside its window."""
+    from kstool.engine.renewal import facts_timing, policy_for  # noqa: PLC0415
+
+    ks = spec.keystore(address[0])
+    entry = ks.entry(address[1]) if ks is not None else None
+    if entry is None:
+        return change
+    if isinstance(change.build, Follow):  # the target's new certificate: its timing, once that is known
+        target = _timed(spec, spec.reference_target(*address), decided[spec.reference_target(*address)].change,
+                        now, decided)
+        return dataclasses.replace(change, not_after=target.not_after, days_left=target.days_left)
+    facts = change.after if change.after is not None and "not_after" in change.after else change.before
+    if change.action in (Action.CREATE, Action.REPLACE, Action.UPDATE) and change.source == "generate":
+        facts = None  # a new certificate: its notAfter is the clock's plus validity_days
+    if isinstance(entry.source, Generate) and facts is None:
+        after = now + timedelta(days=entry.source.validity_days)
+        return dataclasses.replace(change, not_after=f"{after:%Y-%m-%dT%H:%M:%SZ}",
+                                   days_left=entry.source.validity_days)
+    timing = facts_timing(facts, policy_for(entry), now)
+    if timing is None:
+        return change
+    warnings: tuple[str, ...] = ()
+    accepted = timing.expired and entry.allow_expired  # allow_expired: true accepts it, silently
+    if timing.due and not accepted and not isinstance(entry.source, Generate | TrustedReference):
+        what = _input_file(entry)
+        verb = "expired" if timing.expired else "is due for renewal"
+        warnings = (f"{address[0]}/{address[1]}: the certificate from {what} {verb}: {timing.text}; kstool cannot "
+                    f"renew it: replace {what} with a renewed certificate",)
+    return dataclasses.replace(change, not_after=f"{timing.not_after:%Y-%m-%dT%H:%M:%SZ}",
+                               days_left=timing.days_left, due=timing.due, warnings=warnings)
+
+
+def _input_file(entry: EntrySpec) -> str:
+    source = entry.source
+    path = getattr(source, "certificate", None) or getattr(source, "keystore", None)
+    if path is None:
+        return "its input"
+    from kstool.engine.inputs import shown  # noqa: PLC0415
+
+    return shown(path, entry.location)
 
 
 # -- trusted references ---------------------------------------------------------------------------------

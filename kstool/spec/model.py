@@ -9,6 +9,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -150,12 +151,41 @@ Source = Generate | ImportFiles | ImportKeystore | TrustedCertificate | TrustedR
 
 
 @dataclass(frozen=True, slots=True)
+class RenewBefore:
+    """``renew_before``: renew when less than ``days`` remain, or less than ``percent`` of the lifetime; neither
+    set: a third of the lifetime (cert-manager's default)."""
+
+    days: int | None = None
+    percent: int | None = None
+
+    @property
+    def is_default(self) -> bool:
+        return self.days is None and self.percent is None
+
+    def window(self, lifetime: timedelta) -> timedelta:
+        if self.days is not None:
+            return timedelta(days=self.days)
+        if self.percent is not None:
+            return lifetime * self.percent / 100
+        return lifetime / 3
+
+    @property
+    def shown(self) -> str:
+        if self.days is not None:
+            return f"renew {self.days} days before"
+        return f"renew when {self.percent}% of the lifetime remains" if self.percent is not None else \
+            "renew when a third of the lifetime remains"
+
+
+@dataclass(frozen=True, slots=True)
 class EntrySpec:
     alias: str  # lowercased: Java treats JKS/PKCS12 aliases case-insensitively
     source: Source
     location: Location
     allow_expired: bool = False
     allow_weak: bool = False
+    renew_before: RenewBefore = RenewBefore()  # entry <- keystore <- spec <- a third of the lifetime
+    renew_rotates_key: bool = False  # generate: a renewal makes a new key (a replace) instead of reissuing
 
     @property
     def is_key(self) -> bool:
@@ -235,6 +265,7 @@ class _Builder:
         raw: list[dict[str, Any]] = self.doc.data["keystores"]
         errors = Collector()  # every mistake of the spec in one run, not one per run
         self.allow = _allow_flags(self.doc.data, {})  # spec level: the default for every keystore
+        self.renew = _renew_before(self.doc.data, RenewBefore())
         built = [errors.attempt(partial(self.keystore, i, k)) for i, k in enumerate(raw)]
         keystores = tuple(k for k in built if k is not None)
         errors.attempt(lambda: self.check_unique(keystores))
@@ -266,7 +297,8 @@ class _Builder:
             errors.errors.append(SpecError(self.loc(*at, "pkcs12_profile"),
                                            f"pkcs12_profile applies to pkcs12 only, not {store_type}"))
         allow = _allow_flags(raw, self.allow)  # keystore level: the default for its entries
-        built = [errors.attempt(partial(self.entry, (*at, "entries", j), e, allow))
+        renew = _renew_before(raw, self.renew)
+        built = [errors.attempt(partial(self.entry, (*at, "entries", j), e, allow, renew))
                  for j, e in enumerate(raw["entries"])]
         entries = tuple(e for e in built if e is not None)
         if len(entries) == len(built):
@@ -353,7 +385,8 @@ class _Builder:
     def optional_password(self, raw: dict[str, Any], key: str, at: JsonPath) -> PasswordRef | None:
         return self.password(raw[key], (*at, key)) if key in raw else None
 
-    def entry(self, at: JsonPath, raw: dict[str, Any], allow: dict[str, bool] | None = None) -> EntrySpec:
+    def entry(self, at: JsonPath, raw: dict[str, Any], allow: dict[str, bool] | None = None,
+              renew: RenewBefore = RenewBefore()) -> EntrySpec:
         errors = Collector()
         alias = errors.attempt(lambda: self.alias(raw["alias"], (*at, "alias")))
         source: Source | None
@@ -365,10 +398,27 @@ class _Builder:
             source = errors.attempt(lambda: self.import_(raw["import"], (*at, "import")))
         else:
             source = errors.attempt(lambda: self.trusted(raw["trusted"], (*at, "trusted")))
+        if "renew_rotates_key" in raw and "generate" not in raw:
+            errors.errors.append(SpecError(self.loc(*at, "renew_rotates_key"),
+                                           "renew_rotates_key applies to generate entries only: kstool renews "
+                                           "only the certificates it issues"))
+        renew = _renew_before(raw, renew)
+        if isinstance(source, Generate):
+            errors.attempt(lambda: self.check_window(source, renew, at, raw))
         errors.raise_all()
         assert alias is not None and source is not None
         flags = _allow_flags(raw, allow or {})
-        return EntrySpec(alias, source, self.loc(*at), flags["allow_expired"], flags["allow_weak"])
+        return EntrySpec(alias, source, self.loc(*at), flags["allow_expired"], flags["allow_weak"], renew,
+                         bool(raw.get("renew_rotates_key", False)))
+
+    def check_window(self, gen: Generate, renew: RenewBefore, at: JsonPath, raw: dict[str, Any]) -> None:
+        """A certificate issued inside its own renewal window would be renewed by every apply."""
+        if renew.days is not None and renew.days >= gen.validity_days:
+            where = (*at, "renew_before") if "renew_before" in raw else (*at, "generate", "validity_days")
+            raise SpecError(self.loc(*where), f"renew_before: {{days: {renew.days}}} is not less than "
+                                              f"validity_days {gen.validity_days}: every certificate would be "
+                                              "issued inside its own renewal window; lower renew_before or raise "
+                                              "validity_days")
 
     def alias(self, text: str, at: JsonPath) -> str:
         if any(ord(c) > 0xFFFF for c in text):
@@ -529,6 +579,14 @@ def _allow_flags(raw: dict[str, Any], inherited: dict[str, bool]) -> dict[str, b
     The nearest level that sets a flag wins, ``false`` included: an entry can opt out of its keystore's opt-in.
     """
     return {flag: bool(raw[flag]) if flag in raw else inherited.get(flag, False) for flag in ALLOW_FLAGS}
+
+
+def _renew_before(raw: dict[str, Any], inherited: RenewBefore) -> RenewBefore:
+    """``renew_before`` at one level (spec, keystore, entry): set here, else inherited; the nearest wins."""
+    value = raw.get("renew_before")
+    if value is None:
+        return inherited
+    return RenewBefore(days=value.get("days"), percent=value.get("percent"))
 
 
 def check_references(spec: Spec, *, skip: frozenset[str] = frozenset()) -> None:

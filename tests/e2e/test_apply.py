@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -361,12 +362,13 @@ def test_json_plan_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str], env
 
 def test_source_date_epoch_sets_not_before(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                            monkeypatch: pytest.MonkeyPatch, env: None) -> None:
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    epoch = int(time.time()) // 86400 * 86400  # today, midnight: an older epoch issues expired certificates
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(epoch))
     spec = write_spec(tmp_path, store("a", "a.jks", gen_entry("one", "CN=one")))
     assert run(capsys, "apply", spec).code == 0
     entry = entries_of(tmp_path / "a.jks")["one"]
     cert = x509.load_der_x509_certificate(as_key(entry).chain_der[0])
-    assert int(cert.not_valid_before_utc.timestamp()) == 1700000000
+    assert int(cert.not_valid_before_utc.timestamp()) == epoch
     assert 0 < cert.serial_number < 2**64
 
 

@@ -77,6 +77,12 @@ def _entry_dict(change: EntryChange) -> dict[str, Any]:
         out["before"] = dict(change.before)
     if change.after is not None:
         out["after"] = dict(change.after)
+    if change.not_after is not None:  # the plan had a clock: the leaf's notAfter after apply
+        out["not_after"] = change.not_after
+        out["days_left"] = change.days_left
+        out["renewal_due"] = change.due
+    if change.warnings:
+        out["warnings"] = list(change.warnings)
     return out
 
 
@@ -143,8 +149,9 @@ def _reasons(reasons: list[str], indent: str) -> Iterator[Line]:
 
 
 def _keystore(ks: dict[str, Any], verbose: bool) -> Iterator[Line]:
+    due = any(e.get("renewal_due") for e in ks["entries"])
     if ks["action"] == "no-op" and not ks.get("password_files_generated") and not ks.get("password_files_fixed") \
-            and not verbose:
+            and not verbose and not due:
         return  # like terraform plan: only what changes (the summary counts the rest; -v lists it)
     symbol, style = SYMBOLS[ks["action"]]
     action = ks["action"] if ks["action"] != "no-op" else "no changes"
@@ -159,7 +166,7 @@ def _keystore(ks: dict[str, Any], verbose: bool) -> Iterator[Line]:
     for fix in ks.get("password_files_fixed", []):
         yield [(f"        password file {fix}: apply sets it as the spec says", "yellow")]
     for entry in ks["entries"]:
-        if entry["action"] != "no-op" or verbose:
+        if entry["action"] != "no-op" or verbose or entry.get("renewal_due"):
             yield from _entry(entry)
 
 
@@ -177,6 +184,12 @@ def _entry(entry: dict[str, Any]) -> Iterator[Line]:
     yield [(f"    {symbol:>3}", style), (f" {entry['alias']} ", ""), (f"({detail})", "dim"), (": ", ""),
            (entry["action"], style)]
     yield from _reasons(entry["reasons"], "            ")
+    if "not_after" in entry and (entry["action"] in ("update", "replace") or entry.get("renewal_due")):
+        left = entry["days_left"]
+        when = f"{left} days left" if left >= 0 else f"expired {-left} days ago"
+        yield [(f"            valid until {entry['not_after']} ({when})", "yellow" if entry["renewal_due"] else "dim")]
+    for warning in entry.get("warnings", []):
+        yield [(f"            ! {warning}", "yellow")]
 
 
 def _summary(plan: dict[str, Any]) -> Line:
