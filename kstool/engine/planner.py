@@ -52,7 +52,7 @@ def compute_plan(spec: Spec, inputs: Inputs, observed: Observed, *, output_root:
     decided: dict[Address, _Decided] = {}
     for ks in spec.keystores:
         decided.update(_plan_own_entries(ks, inputs, observed.stores.get(ks.name), now))
-    _plan_issued(spec, decided)
+    _plan_issued(spec, decided, now)
     for ks in spec.keystores:
         for entry in ks.entries:
             if isinstance(entry.source, TrustedReference):
@@ -313,7 +313,7 @@ def _ca_text(ca: bool, path_length: int | None) -> str:
     return f"CA (path_length {path_length})" if path_length is not None else "CA (no path length limit)"
 
 
-def _plan_issued(spec: Spec, decided: dict[Address, _Decided]) -> None:
+def _plan_issued(spec: Spec, decided: dict[Address, _Decided], now: datetime | None = None) -> None:
     """Entries signed by a CA of the spec, issuers first: when the issuer gets a new key or certificate in this
     plan, or the stored chain is not the issuer's, the entry's certificate is reissued for its kept key."""
     waiting: dict[Address, tuple[EntrySpec, Address]] = {
@@ -324,11 +324,11 @@ def _plan_issued(spec: Spec, decided: dict[Address, _Decided]) -> None:
         if not ready:
             raise AssertionError(f"issuers form a cycle: {sorted(waiting)}")  # the spec refused cycles
         for address, entry, issuer in ready:
-            decided[address] = _plan_one_issued(entry, decided[address], decided[issuer])
+            decided[address] = _plan_one_issued(entry, decided[address], decided[issuer], now)
             del waiting[address]
 
 
-def _plan_one_issued(entry: EntrySpec, mine: _Decided, issuer: _Decided) -> _Decided:
+def _plan_one_issued(entry: EntrySpec, mine: _Decided, issuer: _Decided, now: datetime | None) -> _Decided:
     gen = entry.source
     assert isinstance(gen, Generate) and gen.issuer is not None
     issuer_text = "/".join(gen.issuer)
@@ -349,7 +349,7 @@ def _plan_one_issued(entry: EntrySpec, mine: _Decided, issuer: _Decided) -> _Dec
     change = mine.change
     after = {**(change.after or {}), "issuer_entry": issuer_text}
     if isinstance(change.build, NewKey | Reissue):
-        _check_lifetime(entry, gen, issuer_chain)
+        _check_lifetime(entry, gen, issuer_chain, now)
         return _Decided(dataclasses.replace(change, after=after), mine.matched)
     why: str | None = None
     if issuer.change.action is not Action.NOOP:
@@ -360,7 +360,7 @@ def _plan_one_issued(entry: EntrySpec, mine: _Decided, issuer: _Decided) -> _Dec
             why = f"not signed by the current certificate of issuer {issuer_text}"
     if why is None:
         return _Decided(dataclasses.replace(change, after=_with_chain(after, change)), mine.matched)
-    _check_lifetime(entry, gen, issuer_chain)
+    _check_lifetime(entry, gen, issuer_chain, now)
     old = change.build.entry if isinstance(change.build, Keep) else None
     build = Reissue(old.key_der, gen) if isinstance(old, KeyEntry) else None  # None: re-planned once opened
     reasons = (why, "certificate reissued for the same key")
@@ -368,17 +368,28 @@ def _plan_one_issued(entry: EntrySpec, mine: _Decided, issuer: _Decided) -> _Dec
                                         after={**_generate_facts(gen), "issuer_entry": issuer_text}), mine.matched)
 
 
-def _check_lifetime(entry: EntrySpec, gen: Generate, issuer_chain: tuple[bytes, ...] | None) -> None:
-    """A certificate issued now by an existing issuer starts no earlier than the issuer did: when even that would
-    end after the issuer, it is an error at plan time (apply checks the exact dates too)."""
+def _check_lifetime(entry: EntrySpec, gen: Generate, issuer_chain: tuple[bytes, ...] | None,
+                    now: datetime | None) -> None:
+    """A certificate issued now by an existing issuer starts no earlier than the issuer did (and, with the clock,
+    at ``now``): when that would end after the issuer, it is an error at plan time, not at apply (a leaf renewed
+    near its CA's end: the CA is not renewed behind the user's back)."""
     if issuer_chain is None:
         return
     issuer = load_cert(issuer_chain[0])
-    earliest_end = issuer.not_valid_before_utc + timedelta(days=gen.validity_days)
-    if earliest_end > issuer.not_valid_after_utc:
-        raise KstoolError(f"{entry.location}: generate.validity_days {gen.validity_days} outlives its issuer "
-                          f"{'/'.join(gen.issuer or ())}, valid until {issuer.not_valid_after_utc:%Y-%m-%d}: a "
-                          "certificate may not outlive its issuer; shorten validity_days or renew the CA")
+    start = issuer.not_valid_before_utc if now is None else max(issuer.not_valid_before_utc, now)
+    end = start + timedelta(days=gen.validity_days)
+    if end <= issuer.not_valid_after_utc:
+        return
+    where = f"{entry.location}: generate.validity_days {gen.validity_days}"
+    issuer_text = "/".join(gen.issuer or ())
+    if start == issuer.not_valid_before_utc:
+        raise KstoolError(f"{where} outlives its issuer {issuer_text}, valid until "
+                          f"{issuer.not_valid_after_utc:%Y-%m-%d}: a certificate may not outlive its issuer; "
+                          "shorten validity_days or renew the CA")
+    raise KstoolError(f"{where}: the certificate issued at {start:%Y-%m-%d} would end {end:%Y-%m-%d}, after its "
+                      f"issuer {issuer_text} (valid until {issuer.not_valid_after_utc:%Y-%m-%d}); a certificate may "
+                      f"not outlive its issuer: renew the CA first (a renew_before on {issuer_text} that makes it "
+                      "fall due before what it signs), or shorten validity_days")
 
 
 def signing_stores(spec: Spec, plan: Plan) -> set[str]:
