@@ -101,7 +101,6 @@ def _epoch(day: int) -> int:
     return T0 + day * DAY
 
 
-@pytest.mark.slow
 def test_ca_renewal_carries_its_leaves_chains_along(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                     clock: Any) -> None:
     spec = _spec(tmp_path, ca_renew=40)  # the CA falls due at day 60
@@ -120,7 +119,9 @@ def test_ca_renewal_carries_its_leaves_chains_along(tmp_path: Path, capsys: pyte
     assert trust["action"] != "no-op" and "ca/root" in trust["reasons"][0]
     assert run(capsys, "apply", spec).code == 0
     assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0  # no-op after apply
+    stored = {name: (tmp_path / name).read_bytes() for name in ("ca.p12", "server.jks", "trust.p12")}
     assert run(capsys, "apply", spec).code == 0
+    assert {name: (tmp_path / name).read_bytes() for name in stored} == stored  # the second apply writes nothing
     ca_after, web_after = _key(tmp_path / "ca.p12", "root"), _key(tmp_path / "server.jks", "web")
     assert ca_after.key_der == ca_before.key_der and web_after.key_der == web_before.key_der  # keys kept
     assert ca_after.chain_der[0] != ca_before.chain_der[0]
@@ -132,7 +133,6 @@ def test_ca_renewal_carries_its_leaves_chains_along(tmp_path: Path, capsys: pyte
     assert verdict.returncode == 0, verdict.stdout + verdict.stderr
 
 
-@pytest.mark.slow
 def test_a_leaf_in_its_own_window_is_reissued_by_the_same_ca(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                              clock: Any) -> None:
     spec = _spec(tmp_path)
@@ -156,7 +156,6 @@ def test_a_leaf_in_its_own_window_is_reissued_by_the_same_ca(tmp_path: Path, cap
     assert verdict.returncode == 0, verdict.stdout + verdict.stderr
 
 
-@pytest.mark.slow
 def test_a_leaf_renewed_past_its_issuers_end_is_a_plan_error_until_the_ca_falls_due(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], clock: Any) -> None:
     spec = _spec(tmp_path, ca_renew=10)  # the CA falls due at day 90 only
@@ -187,7 +186,6 @@ def test_a_leaf_renewed_past_its_issuers_end_is_a_plan_error_until_the_ca_falls_
     assert verdict.returncode == 0, verdict.stdout + verdict.stderr
 
 
-@pytest.mark.slow
 def test_ca_signed_bytes_are_reproducible_for_a_clock(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                       clock: Any) -> None:
     one, two = tmp_path / "one", tmp_path / "two"
@@ -203,7 +201,6 @@ def test_ca_signed_bytes_are_reproducible_for_a_clock(tmp_path: Path, capsys: py
         assert (one / name).read_bytes() == (two / name).read_bytes(), name
 
 
-@pytest.mark.slow
 def test_check_on_the_mtls_example(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
