@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import overload
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -127,10 +128,7 @@ def build_self_signed(key: PrivateKey, subject: x509.Name, *, not_before: dateti
     )
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
-    hash_algorithm = signature_hash_for(key)
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return builder.sign(key, hash_algorithm, ecdsa_deterministic=True)
-    return builder.sign(key, hash_algorithm)
+    return _sign(builder, key)
 
 
 def _whole_seconds(moment: datetime) -> datetime:
@@ -191,10 +189,22 @@ def build_issued(key: PrivateKey, subject: x509.Name, *, not_before: datetime, v
                .not_valid_before(start).not_valid_after(end))
     for extension in extensions:
         builder = builder.add_extension(extension.value, critical=extension.critical)
-    hash_algorithm = signature_hash_for(signer)
-    if isinstance(signer, ec.EllipticCurvePrivateKey):
-        return builder.sign(signer, hash_algorithm, ecdsa_deterministic=True)
-    return builder.sign(signer, hash_algorithm)
+    return _sign(builder, signer)
+
+
+
+@overload
+def _sign(builder: x509.CertificateBuilder, key: PrivateKey) -> x509.Certificate: ...
+@overload
+def _sign(builder: x509.CertificateSigningRequestBuilder, key: PrivateKey) -> x509.CertificateSigningRequest: ...
+def _sign(builder: x509.CertificateBuilder | x509.CertificateSigningRequestBuilder,
+          key: PrivateKey) -> x509.Certificate | x509.CertificateSigningRequest:
+    """Signed the way keytool picks the hash, and deterministically: RSA PKCS#1 v1.5 and Ed25519 are by nature,
+    ECDSA only with RFC 6979 nonces (``ecdsa_deterministic``), so the same inputs give the same bytes."""
+    hash_algorithm = signature_hash_for(key)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return builder.sign(key, hash_algorithm, ecdsa_deterministic=True)
+    return builder.sign(key, hash_algorithm)
 
 
 def is_ca_certificate(cert: x509.Certificate) -> bool:
@@ -276,7 +286,4 @@ def build_csr(key: PrivateKey, subject: x509.Name, *, san: Sequence[x509.General
     builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
-    hash_algorithm = signature_hash_for(key)
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return builder.sign(key, hash_algorithm, ecdsa_deterministic=True)
-    return builder.sign(key, hash_algorithm)
+    return _sign(builder, key)
