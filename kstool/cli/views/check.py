@@ -58,7 +58,7 @@ def _render(data: dict[str, Any], out: Out) -> None:
         lines += [[(f"        weak: {why}", "yellow")] for why in ks["weak"]]
         for e in ks["entries"]:
             lines.append([(f"      {'!' if e['attention'] else ' '} {e['alias']}", "yellow" if e["attention"] else ""),
-                          (f" ({e['kind']}, {e['source']}, {e['subject']}): {_when(e)}", "")])
+                          (f" ({_what(e)}, {e['subject']}): {_when(e)}", "")])
             lines += [[(f"          weak: {why}", "yellow")] for why in e["weak"]]
     lines += [[(f"  ! {note}", "yellow")] for note in data["drift"]]  # (warnings went to stderr already)
     attention = sum(1 for ks in data["keystores"] if ks["attention"])
@@ -143,3 +143,8 @@ def _labels(**values: str) -> str:
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _what(entry: dict[str, Any]) -> str:
+    """"key, generate", "key, import" or just "trusted" (a trusted entry's source adds nothing)."""
+    return entry["kind"] if entry["source"] == entry["kind"] else f"{entry['kind']}, {entry['source']}"
