@@ -8,7 +8,7 @@ cryptography keeps some things private or "decrepit"; kstool needs a few of them
   string type keytool writes (PrintableString vs UTF8String) and values keytool accepts that cryptography would
   refuse (``C=LKX``); ``NameAttribute._type`` to show a value's string type as keytool does.
 
-``tests/test_crypto_adapter.py`` calls each of these against the installed cryptography, so an upgrade that
+``tests/unit/test_crypto_adapter.py`` calls each of these against the installed cryptography, so an upgrade that
 breaks one fails there, loudly, with this module's name, not deep in an encoder.
 """
 

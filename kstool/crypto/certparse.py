@@ -3,7 +3,7 @@
 A certificate that ``sun.security.x509.X509CertImpl`` cannot parse makes Java refuse the *whole* keystore
 that holds it (PKCS12 even reports a wrong password), so kstool refuses such a certificate up front,
 whatever the entry's allow flags. ``java_refusal`` holds the rules, each measured with JDK 17 on the
-cryptography-vectors corpus (``tests/test_real_inputs.py`` parses every certificate kstool accepts with
+cryptography-vectors corpus (``tests/e2e/test_real_inputs.py`` parses every certificate kstool accepts with
 Java's CertificateFactory).
 
 Certificates with serial number 0 (nine Mozilla roots) are valid for Java; cryptography warns about them
