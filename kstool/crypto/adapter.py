@@ -7,6 +7,8 @@ cryptography keeps some things private or "decrepit"; kstool needs a few of them
 - ``x509.name._ASN1Type`` and ``NameAttribute(_type=, _validate=)``: a distinguished name with the exact ASN.1
   string type keytool writes (PrintableString vs UTF8String) and values keytool accepts that cryptography would
   refuse (``C=LKX``); ``NameAttribute._type`` to show a value's string type as keytool does.
+- an error's text: cryptography before 46 reports a certificate key of an unknown algorithm as
+  ``ValueError("Unknown key type: OID")`` instead of ``UnsupportedAlgorithm``.
 
 ``tests/unit/test_crypto_adapter.py`` calls each of these against the installed cryptography, so an upgrade that
 breaks one fails there, loudly, with this module's name, not deep in an encoder.
@@ -55,3 +57,12 @@ def string_tag(attribute: x509.NameAttribute[str | bytes]) -> int:
     """The ASN.1 universal tag of an attribute value's string type (12 UTF8String, 19 PrintableString, ...)."""
     tag: int = attribute._type.value
     return tag
+
+
+def is_unknown_key_type(error: Exception) -> bool:
+    """Does ``error`` say that a certificate's key algorithm is unknown? (``UnsupportedAlgorithm`` from
+    cryptography 46 on; a ``ValueError`` with this text before.)"""
+    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
+
+    return isinstance(error, UnsupportedAlgorithm) or (
+        isinstance(error, ValueError) and str(error).startswith("Unknown key type"))

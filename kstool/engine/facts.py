@@ -24,6 +24,7 @@ def key_text(algorithm: str, size: int | None) -> str:
 @lru_cache(maxsize=4096)
 def load_cert(der: bytes) -> x509.Certificate:
     """A parsed certificate whose names and key parse too (cryptography parses them lazily)."""
+    from kstool.crypto.adapter import is_unknown_key_type  # noqa: PLC0415
     from kstool.crypto.imports import plain_error  # noqa: PLC0415
 
     try:
@@ -35,12 +36,12 @@ def load_cert(der: bytes) -> x509.Certificate:
         raise FormatError(f"malformed or unsupported certificate ({plain_error(e)})") from None
     try:
         cert.public_key()
-    except UnsupportedAlgorithm:
-        oid = cert.public_key_algorithm_oid.dotted_string
-        name = _KEY_ALGORITHM_NAMES.get(oid, "an unknown algorithm")
-        raise FormatError(f"the certificate's public key uses {name} (OID {oid}), which kstool does not support "
-                          "(supported: RSA, EC on P-256/P-384/P-521, Ed25519)") from None
-    except (ValueError, KeyError, TypeError) as e:
+    except (UnsupportedAlgorithm, ValueError, KeyError, TypeError) as e:
+        if is_unknown_key_type(e):
+            oid = cert.public_key_algorithm_oid.dotted_string
+            name = _KEY_ALGORITHM_NAMES.get(oid, "an unknown algorithm")
+            raise FormatError(f"the certificate's public key uses {name} (OID {oid}), which kstool does not "
+                              "support (supported: RSA, EC on P-256/P-384/P-521, Ed25519)") from None
         raise FormatError(f"malformed certificate: its public key cannot be read ({plain_error(e)})") from None
     return cert
 

@@ -60,3 +60,13 @@ def test_name_attribute_keeps_the_string_type_and_skips_validation(tag: int, der
     assert bytes([der_tag, 2]) + b"LK" in cert.public_bytes(Encoding.DER)
     assert adapter.string_tag(x509.load_der_x509_certificate(cert.public_bytes(Encoding.DER)).subject.rdns[0]
                               .get_attributes_for_oid(x509.ObjectIdentifier("2.5.4.6"))[0]) == tag
+
+
+def test_unknown_key_type_errors_of_every_supported_cryptography() -> None:
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    from kstool.crypto.adapter import is_unknown_key_type
+
+    assert is_unknown_key_type(UnsupportedAlgorithm("Unknown key type: 1.2.643.7.1.1.1.1"))
+    assert is_unknown_key_type(ValueError("Unknown key type: 1.2.643.7.1.1.1.1"))  # cryptography < 46
+    assert not is_unknown_key_type(ValueError("error parsing asn1 value"))
