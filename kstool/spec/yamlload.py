@@ -17,7 +17,12 @@ import yaml
 
 from kstool.errors import KstoolError
 
-MAX_SPEC_BYTES = 1024 * 1024
+# Hostile-input bounds: a spec is read whole, parsed in one pass and refused at the first bound it crosses.
+PLAIN_SPEC_BYTES = 1024 * 1024  # any spec up to this size
+MAX_SPEC_BYTES = 16 * 1024 * 1024  # up to this when it is plainly a keystore list (10,000 keystores: ~2 MB)
+MAX_LINE_CHARS = 4096  # above PLAIN_SPEC_BYTES: no longer line
+MAX_BYTES_PER_ITEM = 4096  # above PLAIN_SPEC_BYTES: at least one keystore or entry per this many bytes
+MAX_NODES = 2_000_000  # values (scalars and collections) in a spec; a keystore takes ~15
 MAX_NESTING = 32  # a valid spec nests 7 levels (keystores[].entries[].generate.key)
 
 JsonPath = tuple[str | int, ...]
@@ -52,129 +57,288 @@ class SpecError(KstoolError):
         super().__init__(f"{location}: {message}")
 
 
+# Where each value of a loaded spec stands, as a tree parallel to the data (cheaper than a dict of every path):
+# (mark of the node, marks of its children, the trees of its children that are collections). A mapping's children
+# are marked at their keys ({key: mark}), a sequence's at the items ([mark, ...]); a mark is (line, column), 1-based.
+Mark = tuple[int, int]
+MarkTree = tuple[Mark, "dict[str, Mark] | list[Mark]", "dict[str | int, MarkTree]"]
+
+
 @dataclass(frozen=True, slots=True)
 class Document:
     data: Any
-    locations: dict[JsonPath, Location]
+    marks: MarkTree
     file: str
 
     def at(self, path: JsonPath) -> Location:
         """The location of ``path`` or of its nearest located ancestor."""
-        while path not in self.locations and path:
-            path = path[:-1]
-        return self.locations.get(path, Location(self.file, 1, 1, path))
+        mark, marks, children = self.marks
+        depth = 0
+        for part in path:
+            if isinstance(marks, dict):
+                found = marks.get(part) if isinstance(part, str) else None
+            else:
+                found = marks[part] if type(part) is int and 0 <= part < len(marks) else None
+            if found is None:
+                break
+            mark, depth = found, depth + 1
+            sub = children.get(part)
+            if sub is None:
+                marks, children = {}, {}
+            else:
+                _, marks, children = sub
+        return Location(self.file, mark[0], mark[1], path[:depth])
+
+    @property
+    def locations(self) -> dict[JsonPath, Location]:
+        """Every located path (for tools and tests; ``at`` walks the tree without building this)."""
+        out: dict[JsonPath, Location] = {}
+
+        def walk(tree: MarkTree, path: JsonPath) -> None:
+            _, marks, children = tree
+            for part, (line, column) in (marks.items() if isinstance(marks, dict) else enumerate(marks)):
+                out[(*path, part)] = Location(self.file, line, column, (*path, part))
+                if part in children:
+                    walk(children[part], (*path, part))
+
+        root = self.marks[0]
+        out[()] = Location(self.file, root[0], root[1], ())
+        walk(self.marks, ())
+        return out
 
 
 # libyaml's C parser when PyYAML has it (5x faster on large specs); same resolver, same marks
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_IMPLICIT: dict[str | None, list[tuple[str, re.Pattern[str]]]] = yaml.resolver.Resolver.yaml_implicit_resolvers
 
 _PLAIN_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
+_STR, _MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
 
 
 def load_yaml(text: str, file: str) -> Document:
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SPEC_BYTES:
         raise SpecError(file, f"spec is larger than {MAX_SPEC_BYTES // 1024} KiB; is this the right file?")
+    if size > PLAIN_SPEC_BYTES:
+        _refuse_unplain(text, file)
+    loader = _LOADER(text)
     try:
-        _refuse_anchors(text, file)
-        nodes = list(yaml.compose_all(text, Loader=_LOADER))
+        documents, data, marks, problem = _load_events(loader, file)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         where = _where(file, mark)
         raise SpecError(where, f"not valid YAML: {e.problem}") from None
     except yaml.YAMLError as e:
         raise SpecError(file, f"not valid YAML: {e}") from None
-    if not nodes or nodes[0] is None:
+    finally:
+        loader.dispose()
+    if documents == 0:
         raise SpecError(file, "the spec is empty; start with 'version: 1' and a 'keystores:' list")
-    if len(nodes) > 1:
+    if documents > 1:
         raise SpecError(file, "the spec holds several YAML documents ('---'); keep one")
-    locations: dict[JsonPath, Location] = {}
-    data = _convert(nodes[0], (), file, locations)
-    return Document(data, locations, file)
+    if problem is not None:
+        raise problem
+    assert marks is not None
+    doc = Document(data, marks, file)
+    if size > PLAIN_SPEC_BYTES:
+        _refuse_sparse(doc, size)
+    return doc
+
+
+def _refuse_unplain(text: str, file: str) -> None:
+    """Above PLAIN_SPEC_BYTES a spec must plainly be a list of keystores: short lines only."""
+    long_line = re.search(f"[^\\n]{{{MAX_LINE_CHARS + 1}}}", text)
+    if long_line is not None:
+        line = text.count("\n", 0, long_line.start()) + 1
+        raise SpecError(file, f"spec is larger than {PLAIN_SPEC_BYTES // 1024} KiB and line {line} is longer than "
+                              f"{MAX_LINE_CHARS} characters: not a list of keystores; is this the right file? (up "
+                              f"to {MAX_SPEC_BYTES // (1024 * 1024)} MiB are read when every line is shorter)")
+
+
+def _refuse_sparse(doc: Document, size: int) -> None:
+    """Above PLAIN_SPEC_BYTES, at least one keystore or entry per MAX_BYTES_PER_ITEM bytes of text."""
+    data = doc.data
+    keystores = data.get("keystores") if isinstance(data, dict) else None
+    items = 0
+    if isinstance(keystores, list):
+        items = len(keystores) + sum(len(k["entries"]) for k in keystores
+                                     if isinstance(k, dict) and isinstance(k.get("entries"), list))
+    if items * MAX_BYTES_PER_ITEM < size:
+        raise SpecError(doc.file, f"spec is larger than {PLAIN_SPEC_BYTES // 1024} KiB and holds {items} keystores "
+                                  f"and entries, fewer than one per {MAX_BYTES_PER_ITEM} bytes: not plainly a list "
+                                  "of keystores; is this the right file?")
+
+
+def _load_events(loader: Any, file: str) -> tuple[int, Any, MarkTree | None, SpecError | None]:  # noqa: PLR0915
+    """One pass over libyaml's events: the data of the first document, its marks, and the first problem.
+
+    Anchors, aliases, deep nesting and too many values are refused as they are met, before anything is
+    expanded (the composers recurse once per level). A problem with a value (a YAML 1.1 trap, a duplicate
+    key) is kept and the scan goes on, so YAML syntax errors and anchors anywhere are reported first, as
+    a separate event pass used to.
+    """
+    documents = 0
+    nodes = 0
+    root: Any = None
+    root_tree: MarkTree | None = None
+    problem: SpecError | None = None
+    # open collections: [container, marks, children, key waiting for its value (None: none), key mark, part]
+    # where part is this collection's key or index in its parent (for error paths)
+    stack: list[list[Any]] = []
+    building = True  # off after the first problem, or in any document after the first
+
+    def path_of(extra: tuple[str | int, ...] = ()) -> JsonPath:
+        return (*(frame[5] for frame in stack[1:]), *extra)
+
+    while True:
+        event = loader.get_event()
+        kind = type(event)
+        if kind is yaml.ScalarEvent or kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise SpecError(_where(file, event.start_mark),
+                                f"the spec holds more than {MAX_NODES} values; a list of keystores needs far fewer")
+            if event.anchor is not None:
+                raise SpecError(_where(file, event.start_mark), _ANCHORS)
+            start = event.start_mark
+            mark = (start.line + 1, start.column + 1)
+            if kind is yaml.ScalarEvent:
+                if not building:
+                    documents += not stack
+                    continue
+                value: Any = event.value
+                tag = event.tag
+                if tag is None or tag == "!":
+                    tag = _resolve(value, event.implicit)
+                if stack and type(stack[-1][0]) is dict and stack[-1][3] is None:  # a mapping key
+                    frame = stack[-1]
+                    if tag == _MERGE:
+                        problem, building = SpecError(Location(file, *mark, path_of()), _MERGE_KEYS), False
+                    elif tag != _STR:
+                        problem, building = SpecError(Location(file, *mark, path_of()),
+                                                      f"keys must be strings, found {value!r}; quote it"), False
+                    elif value in frame[0]:
+                        first = frame[1][value]
+                        problem, building = SpecError(Location(file, *mark, path_of()),
+                                                      f"duplicate key {value!r} (first at line {first[0]}, again "
+                                                      f"at line {mark[0]}); keep one"), False
+                    else:
+                        frame[3], frame[4] = value, mark
+                    continue
+                if not (event.style or tag == _STR):
+                    try:
+                        value = _scalar(value, tag)
+                    except _TrapError as trap:
+                        where = Location(file, *mark, path_of(() if not stack else (_next_part(stack[-1]),)))
+                        problem, building = SpecError(where, str(trap)), False
+                        documents += not stack
+                        continue
+                if not stack:
+                    documents += 1
+                    if documents == 1:
+                        root, root_tree = value, (mark, {}, {})
+                    building = False
+                else:
+                    _store(stack[-1], value, mark, None)
+                continue
+            # a collection starts
+            depth = len(stack) + 1
+            if depth > MAX_NESTING:
+                raise SpecError(_where(file, start),
+                                f"values are nested more than {MAX_NESTING} levels deep; a spec needs far fewer")
+            if not building:
+                stack.append([None, None, None, None, None, None])
+                continue
+            if stack and type(stack[-1][0]) is dict and stack[-1][3] is None:  # a collection as a key
+                problem, building = SpecError(Location(file, *mark, path_of()),
+                                              "keys must be strings, found 'a collection'; quote it"), False
+                stack.append([None, None, None, None, None, None])
+                continue
+            part = _next_part(stack[-1]) if stack else None
+            if kind is yaml.MappingStartEvent:
+                stack.append([{}, {}, {}, None, None, part, mark])
+            else:
+                stack.append([[], [], {}, None, None, part, mark])
+        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            frame = stack.pop()
+            if frame[0] is None or not building:
+                documents += not stack
+                building = False
+                continue
+            tree: MarkTree = (frame[6], frame[1], frame[2])
+            if not stack:
+                documents += 1
+                if documents == 1:
+                    root, root_tree = frame[0], tree
+                building = False
+            else:
+                _store(stack[-1], frame[0], frame[6], tree)
+        elif kind is yaml.AliasEvent:
+            raise SpecError(_where(file, event.start_mark), _ANCHORS)
+        elif kind is yaml.StreamEndEvent:
+            return documents, root, root_tree, problem
+
+
+def _next_part(frame: list[Any]) -> str | int:
+    """The key or index the next value of an open collection gets."""
+    return frame[3] if type(frame[0]) is dict else len(frame[0])
+
+
+def _store(frame: list[Any], value: Any, mark: Mark, tree: MarkTree | None) -> None:
+    container = frame[0]
+    if type(container) is dict:
+        key = frame[3]
+        container[key] = value
+        frame[1][key] = frame[4]  # a mapping's value is located at its key
+        frame[3] = None
+    else:
+        key = len(container)
+        container.append(value)
+        frame[1].append(mark)
+    if tree is not None:
+        frame[2][key] = tree
+
+
+def _resolve(value: str, implicit: tuple[bool, bool]) -> str:
+    """PyYAML's Resolver.resolve for a scalar (the tag its composer would give it)."""
+    if implicit[0]:
+        for tag, regexp in _IMPLICIT.get(value[:1], []) + _IMPLICIT.get(None, []):
+            if regexp.match(value):
+                return tag
+    return _STR
+
+
+_ANCHORS = "YAML anchors ('&name') and aliases ('*name') are not supported in a spec; write the value out"
+_MERGE_KEYS = "YAML merge keys ('<<') are not supported in a spec"
+
+
+class _TrapError(Exception):
+    """A YAML 1.1 trap in a plain scalar (the message says which)."""
 
 
 def _where(file: str, mark: Any) -> str:
     return file if mark is None else f"{file}:{mark.line + 1}:{mark.column + 1}"
 
 
-def _refuse_anchors(text: str, file: str) -> None:
-    """Refuse anchors, aliases and deep nesting from the event stream, before anything is expanded or composed.
-
-    PyYAML's composer (and ``_convert``) recurse once per level: a few thousand ``- `` would be a RecursionError.
-    """
-    depth = 0
-    for event in yaml.parse(text, Loader=_LOADER):
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise SpecError(_where(file, event.start_mark),
-                            "YAML anchors ('&name') and aliases ('*name') are not supported in a spec; "
-                            "write the value out")
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_NESTING:
-                raise SpecError(_where(file, event.start_mark),
-                                f"values are nested more than {MAX_NESTING} levels deep; a spec needs far fewer")
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-
-
-def _loc(node: yaml.Node, file: str, path: JsonPath) -> Location:
-    return Location(file, node.start_mark.line + 1, node.start_mark.column + 1, path)
-
-
-def _convert(node: yaml.Node, path: JsonPath, file: str, locations: dict[JsonPath, Location]) -> Any:
-    loc = _loc(node, file, path)
-    locations[path] = loc
-    if isinstance(node, yaml.MappingNode):
-        return _convert_mapping(node, path, file, locations)
-    if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, (*path, i), file, locations) for i, item in enumerate(node.value)]
-    assert isinstance(node, yaml.ScalarNode)
-    return _convert_scalar(node, loc)
-
-
-def _convert_mapping(node: yaml.MappingNode, path: JsonPath, file: str,
-                     locations: dict[JsonPath, Location]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    seen: dict[str, Location] = {}
-    for key_node, value_node in node.value:
-        if isinstance(key_node, yaml.ScalarNode) and key_node.tag == "tag:yaml.org,2002:merge":
-            raise SpecError(_loc(key_node, file, path), "YAML merge keys ('<<') are not supported in a spec")
-        key_loc = _loc(key_node, file, path)
-        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
-            shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else "a collection"
-            raise SpecError(key_loc, f"keys must be strings, found {shown!r}; quote it")
-        key = str(key_node.value)
-        if key in seen:
-            first = seen[key]
-            raise SpecError(key_loc, f"duplicate key {key!r} (first at line {first.line}, again at line "
-                                     f"{key_loc.line}); keep one")
-        seen[key] = key_loc
-        out[key] = _convert(value_node, (*path, key), file, locations)
-        locations[(*path, key)] = Location(file, key_loc.line, key_loc.column, (*path, key))  # point at the key
-    return out
-
-
-def _convert_scalar(node: yaml.ScalarNode, loc: Location) -> Any:
-    value: str = node.value
-    if node.style or node.tag == "tag:yaml.org,2002:str":  # quoted, block or explicitly a string
-        return value
-    tag = node.tag
+def _scalar(value: str, tag: str) -> Any:
+    """A plain, unquoted scalar's value by its resolved tag; _TrapError for YAML 1.1's traps."""
     if tag == "tag:yaml.org,2002:null":
         return None
     # Values are never echoed: a misplaced password must not end up in an error message.
     if tag == "tag:yaml.org,2002:bool":
         if value in ("true", "false"):
             return value == "true"
-        raise SpecError(loc, "this unquoted value is a boolean in YAML 1.1 (like yes/no/on/off); "
-                             "write true or false, or quote it if you mean the text")
+        raise _TrapError("this unquoted value is a boolean in YAML 1.1 (like yes/no/on/off); "
+                    "write true or false, or quote it if you mean the text")
     if tag == "tag:yaml.org,2002:int":
         if _PLAIN_INT.match(value):
             return int(value)
-        raise SpecError(loc, "this unquoted value is read as a number in YAML 1.1 (octal, hex, sexagesimal or "
-                             "with '_'); quote it if you mean the text")
+        raise _TrapError("this unquoted value is read as a number in YAML 1.1 (octal, hex, sexagesimal or "
+                    "with '_'); quote it if you mean the text")
     if tag == "tag:yaml.org,2002:float":
-        raise SpecError(loc, "this unquoted value is read as a decimal number; quote it if you mean the text")
+        raise _TrapError("this unquoted value is read as a decimal number; quote it if you mean the text")
     if tag == "tag:yaml.org,2002:timestamp":
-        raise SpecError(loc, "this unquoted value is read as a date in YAML; quote it")
+        raise _TrapError("this unquoted value is read as a date in YAML; quote it")
     return value
 
 
