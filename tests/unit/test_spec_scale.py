@@ -4,6 +4,7 @@ one-pass loader's locations checked against PyYAML's own composer (the reference
 from __future__ import annotations
 
 from pathlib import Path
+
 import pytest
 import yaml
 
