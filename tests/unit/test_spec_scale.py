@@ -30,7 +30,9 @@ def reference_locations(text: str, file: str) -> dict[JsonPath, Location]:
             for i, item in enumerate(node.value):
                 walk(item, (*path, i))
 
-    walk(yaml.compose(text, Loader=yaml.SafeLoader), ())
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    assert root is not None
+    walk(root, ())
     return out
 
 
