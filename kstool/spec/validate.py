@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,136 @@ def schema() -> dict[str, Any]:
 
 
 @cache
-def _validator() -> jsonschema.Draft202012Validator:
-    # $refs inlined once: resolving them through `referencing` on every item cost more than the checks
-    return jsonschema.Draft202012Validator(_inline(schema(), schema()["$defs"]))
+def _validator() -> Any:
+    """Draft 2020-12 over the schema with its $refs inlined once (resolving them through `referencing` on every
+    item cost more than the checks), its applicators descending through ``_descend``."""
+    from jsonschema.validators import extend  # noqa: PLC0415
+
+    applicators = {"properties": _properties, "items": _items, "additionalProperties": _additional_properties,
+                   "oneOf": _one_of, "not": _not, "type": _type}
+    extended = extend(jsonschema.Draft202012Validator, validators=applicators)  # type: ignore[no-untyped-call]
+    return extended(_inline(schema(), schema()["$defs"]))
+
+
+# jsonschema's descend makes a new validator (and a `referencing` resolver) for every value it descends into;
+# on a 10,000-keystore spec that was most of the time. The schema is inlined (no $ref, no $id below the root, no
+# format checks, no unevaluated*), so a subschema's validator is the same wherever it is met: made once, kept here.
+# And a (subschema, value) pair known valid is valid again: such pairs are remembered for one validation (only
+# valid ones: every error still comes from jsonschema's own keywords, exactly as they report it).
+_EVOLVED: dict[int, tuple[Any, Any]] = {}
+_VALID: set[tuple[int, Any]] = set()
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _memo_key(instance: Any) -> Any:
+    """A hashable, type-exact stand-in for a scalar or a flat mapping of scalars (None for anything else)."""
+    if isinstance(instance, _SCALARS):
+        return (type(instance), instance)
+    if isinstance(instance, dict) and all(isinstance(v, _SCALARS) for v in instance.values()):
+        return tuple((k, type(v), v) for k, v in instance.items())
+    return None
+
+
+def _evolved(validator: Any, subschema: Any) -> Any:
+    hit = _EVOLVED.get(id(subschema))
+    if hit is None or hit[0] is not subschema:
+        hit = (subschema, validator.evolve(schema=subschema))
+        _EVOLVED[id(subschema)] = hit
+    return hit[1]
+
+
+def _descend(validator: Any, instance: Any, subschema: Any, path: str | int | None = None,
+             schema_path: str | int | None = None) -> Iterator[ValidationError]:
+    """``validator.descend``, with the subschema's validator made once and known-valid pairs skipped."""
+    if subschema is True or subschema is False:
+        yield from validator.descend(instance, subschema, path=path, schema_path=schema_path)
+        return
+    key = _memo_key(instance)
+    memo = None if key is None else (id(subschema), key)
+    if memo is not None and memo in _VALID:
+        return
+    valid = True
+    for error in _evolved(validator, subschema).iter_errors(instance):  # sets what descend sets, then the path
+        valid = False
+        if path is not None:
+            error.path.appendleft(path)
+        if schema_path is not None:
+            error.schema_path.appendleft(schema_path)
+        yield error
+    if valid and memo is not None:
+        _VALID.add(memo)
+
+
+# jsonschema's own applicators (jsonschema/_keywords.py), descending through ``_descend``
+def _properties(validator: Any, properties: dict[str, Any], instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if type(instance) is not dict and not validator.is_type(instance, "object"):
+        return
+    for prop, subschema in properties.items():
+        if prop in instance:
+            yield from _descend(validator, instance[prop], subschema, path=prop, schema_path=prop)
+
+
+def _items(validator: Any, items: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if "prefixItems" in schema or items is False or type(instance) is not list:
+        yield from _keywords().items(validator, items, instance, schema)
+        return
+    for index in range(len(instance)):
+        yield from _descend(validator, instance[index], items, path=index)
+
+
+def _additional_properties(validator: Any, ap: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if type(ap) is dict and type(instance) is dict and "patternProperties" not in schema:
+        properties = schema.get("properties", {})
+        for extra in {p for p in instance if p not in properties}:
+            yield from _descend(validator, instance[extra], ap, path=extra)
+        return
+    yield from _keywords().additionalProperties(validator, ap, instance, schema)
+
+
+def _one_of(validator: Any, one_of: list[Any], instance: Any, schema: Any) -> Iterator[ValidationError]:
+    subschemas = enumerate(one_of)
+    all_errors: list[ValidationError] = []
+    first_valid: Any = None
+    for index, subschema in subschemas:
+        errs = list(_descend(validator, instance, subschema, schema_path=index))
+        if not errs:
+            first_valid = subschema
+            break
+        all_errors.extend(errs)
+    else:
+        yield ValidationError(f"{instance!r} is not valid under any of the given schemas", context=all_errors)
+    more_valid = [each for _, each in subschemas if _is_valid(validator, instance, each)]
+    if more_valid:
+        more_valid.append(first_valid)
+        reprs = ", ".join(repr(schema) for schema in more_valid)
+        yield ValidationError(f"{instance!r} is valid under each of {reprs}")
+
+
+# a value of exactly this Python type is of that JSON type (jsonschema's checks accept these and more: anything
+# else goes to jsonschema's own "type")
+_EXACT_TYPES: dict[str, type] = {"object": dict, "array": list, "string": str, "boolean": bool, "integer": int,
+                                 "null": type(None)}
+
+
+def _type(validator: Any, types: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if type(types) is str and type(instance) is _EXACT_TYPES.get(types):
+        return
+    yield from _keywords().type(validator, types, instance, schema)
+
+
+def _not(validator: Any, not_schema: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if _is_valid(validator, instance, not_schema):
+        yield ValidationError(f"{instance!r} should not be valid under {not_schema!r}")
+
+
+def _is_valid(validator: Any, instance: Any, subschema: Any) -> bool:
+    return next(_descend(validator, instance, subschema), None) is None
+
+
+def _keywords() -> Any:
+    from jsonschema import _keywords  # noqa: PLC0415
+
+    return _keywords
 
 
 def _inline(node: Any, defs: dict[str, Any]) -> Any:
@@ -64,7 +192,10 @@ def validate(doc: Document) -> None:
     such a typo explains ("missing required key 'password'" next to ``pasword:``) is not reported again.
     """
     validator = _validator()
-    errors = list(validator.iter_errors(doc.data))
+    try:
+        errors = list(validator.iter_errors(doc.data))
+    finally:
+        _VALID.clear()
     if not errors:
         return
     explained: list[tuple[JsonPath, str, str]] = []
