@@ -140,11 +140,12 @@ def apply(
 
 
 @app.command()
-def verify(spec: SpecArg, output_dir: OutputDir = None, json: JsonFlag = False, no_color: NoColor = False) -> None:
+def verify(spec: SpecArg, output_dir: OutputDir = None, json: JsonFlag = False, no_color: NoColor = False,
+           jobs: Jobs = 0) -> None:
     """Rebuild every artifact in memory; exit 1 naming each file that differs from the spec or kstool.lock."""
     from kstool.cli.commands import cmd_verify  # noqa: PLC0415
 
-    raise typer.Exit(cmd_verify(spec, output_dir, as_json=json))
+    raise typer.Exit(cmd_verify(spec, output_dir, as_json=json, jobs=jobs))
 
 
 @app.command()

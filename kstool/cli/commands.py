@@ -68,12 +68,12 @@ def cmd_apply(spec_path: Path, options: Options, *, as_json: bool, verbose: bool
     return ExitCode.OK
 
 
-def cmd_verify(spec_path: Path, output_dir: Path | None, *, as_json: bool) -> int:
+def cmd_verify(spec_path: Path, output_dir: Path | None, *, as_json: bool, jobs: int = 0) -> int:
     """Rebuild every artifact in memory; check the files on disk and kstool.lock hold exactly that."""
     from kstool.cli.views.verify import show_verify  # noqa: PLC0415
     from kstool.engine.verify import verify  # noqa: PLC0415
 
-    report = verify(spec_path, output_dir)
+    report = verify(spec_path, output_dir, jobs=Options(jobs=jobs).effective_jobs)
     for message in report.warnings:
         warn(message)
     show_verify(report, as_json=as_json)

@@ -13,7 +13,7 @@ import functools
 import hashlib
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -364,9 +364,16 @@ def _open_stores(found: list[_Found], *, jobs: int, cache: KdfCache) -> list[Obs
             tasks[i] = _open_task(f)
         except KstoolError as e:  # not a keystore at all
             errors[i] = e
-    try_open = functools.partial(_try_open, cache=cache)  # a worker process gets an empty cache of its own
-    opened = dict(zip(tasks, pmap(try_open, list(tasks.values()), jobs=jobs, min_tasks=MIN_PARALLEL_STORES),
-                      strict=True))
+    if jobs > 1 and len(tasks) >= MIN_PARALLEL_STORES:
+        # each worker derives with a cache of its own and sends its derivations back: what verify and apply
+        # re-encode in this process then costs no KDF again
+        results = pmap(_try_open_sharing, list(tasks.values()), jobs=jobs, min_tasks=MIN_PARALLEL_STORES)
+        for _, derived in results:
+            cache.absorb(derived)
+        opened = dict(zip(tasks, (result for result, _ in results), strict=True))
+    else:
+        try_open = functools.partial(_try_open, cache=cache)
+        opened = dict(zip(tasks, map(try_open, tasks.values()), strict=True))
     out: list[ObservedStore | KstoolError] = []
     for i, f in enumerate(found):
         try:
@@ -407,6 +414,12 @@ def _open_task(found: _Found) -> _OpenTask:
 
 _NO_INTEGRITY_CHECK = ("it has no integrity check (MAC), so its password does not protect it and anyone could have "
                        "written it; kstool never writes such a file and does not trust its contents")
+
+
+def _try_open_sharing(task: _OpenTask) -> tuple[_Opened | str | _Refused, dict[Hashable, object]]:
+    """``_try_open`` in a worker process, with the key derivations it made."""
+    cache = KdfCache()
+    return _try_open(task, cache), cache.derivations()
 
 
 def _try_open(task: _OpenTask, cache: KdfCache | None = None) -> _Opened | str | _Refused:

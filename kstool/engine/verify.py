@@ -38,13 +38,14 @@ class VerifyReport:
         return not any(a.problems for a in self.artifacts)
 
 
-def verify(spec_path: Path, output_dir: Path | None) -> VerifyReport:
+def verify(spec_path: Path, output_dir: Path | None, *, jobs: int = 1) -> VerifyReport:
+    """``jobs``: processes that decode the stores (each store is decrypted in full: PBKDF2 work, on every core)."""
     root = output_root(spec_path, output_dir)
     spec = load_spec(spec_path)
     inputs = resolve_inputs(spec, os.environ)
     lock = read_lock(root)
     # verify trusts nothing: every artifact is decrypted in full and re-encoded byte for byte
-    observed = observe(spec, inputs, root, lock, tolerate_unreadable=True, trust_lock=False,
+    observed = observe(spec, inputs, root, lock, tolerate_unreadable=True, trust_lock=False, jobs=jobs,
                        owner=spec_owner(spec_path, root))
     errors = {name: u.reason for name, u in observed.unreadable.items()}
     plan = compute_plan(spec, inputs, observed, output_root=str(root))

@@ -98,6 +98,15 @@ class KdfCache:
     def __len__(self) -> int:
         return len(self._memo)
 
+    def derivations(self) -> dict[Hashable, object]:
+        """What this cache holds, for ``absorb`` in the kstool process that sent a worker its task (derived keys
+        travel by pickle between kstool's own processes, as the tasks' passwords do; never elsewhere)."""
+        return dict(self._memo)
+
+    def absorb(self, derivations: dict[Hashable, object]) -> None:
+        """Remember what a worker derived (``derivations``): the store it opened is re-encoded without a KDF."""
+        self._memo.update(derivations)
+
     def get(self, key: Hashable, compute: Callable[[], _T]) -> _T:
         """The value remembered for ``key``, computed by ``compute()`` the first time."""
         if key in self._memo:
