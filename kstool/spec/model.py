@@ -22,7 +22,7 @@ from kstool.errors import Collector, KstoolError
 from kstool.formats.codec import Profile
 from kstool.formats.entries import StoreType
 from kstool.spec.validate import validate
-from kstool.spec.yamlload import Document, JsonPath, Location, SpecError, load_yaml, read_spec_text
+from kstool.spec.yamlload import Document, JsonPath, Location, SpecError, load_yaml, paused_gc, read_spec_text
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -243,12 +243,13 @@ class Spec:
 
 
 def load_spec(path: Path) -> Spec:
-    text = read_spec_text(path)
-    doc = load_yaml(text, str(path))
-    if not isinstance(doc.data, dict):
-        raise SpecError(doc.at(()), "the spec must be a mapping with 'version: 1' and 'keystores:'")
-    validate(doc)
-    return _Builder(doc, path).build()
+    with paused_gc():  # ~20 new objects per value, none in a cycle: the collector would only rescan them
+        text = read_spec_text(path)
+        doc = load_yaml(text, str(path))
+        if not isinstance(doc.data, dict):
+            raise SpecError(doc.at(()), "the spec must be a mapping with 'version: 1' and 'keystores:'")
+        validate(doc)
+        return _Builder(doc, path).build()
 
 
 class _Builder:
