@@ -250,14 +250,15 @@ def shown(path: Path, location: Location | None = None) -> str:
     """An input path as the spec at ``location`` spells it (inputs resolve against the spec's folder); without a
     location, relative to the current folder when it is below it."""
     try:
-        return str(path.relative_to(_spec_folder(location.file) if location else Path.cwd()))
+        return str(path.relative_to(_spec_folder(location.file, os.getcwd()) if location else Path.cwd()))
     except ValueError:
         return str(path)
 
 
 @lru_cache(maxsize=16)
-def _spec_folder(spec_file: str) -> Path:
-    """The folder of the spec file, resolved once (``shown`` runs for every input of every entry)."""
+def _spec_folder(spec_file: str, cwd: str) -> Path:
+    """The folder of the spec file (a relative name: from ``cwd``), resolved once: ``shown`` runs for every input
+    of every entry."""
     return Path(spec_file).resolve().parent
 
 
