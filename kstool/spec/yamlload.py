@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import re
+import sys
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,11 +62,20 @@ class SpecError(KstoolError):
         super().__init__(f"{location}: {message}")
 
 
-# Where each value of a loaded spec stands, as a tree parallel to the data (cheaper than a dict of every path):
-# (mark of the node, marks of its children, the trees of its children that are collections). A mapping's children
-# are marked at their keys ({key: mark}), a sequence's at the items ([mark, ...]); a mark is (line, column), 1-based.
-Mark = tuple[int, int]
-MarkTree = tuple[Mark, "dict[str, Mark] | list[Mark]", "dict[str | int, MarkTree]"]
+# Where each value of a loaded spec stands, as a compact tree parallel to the data (a dict of every path cost
+# ~6 KB per keystore while loading): (mark of the node, marks of its children in order, the trees of its children
+# that are collections by index, or None). A mapping's children are marked at their keys, a sequence's at the
+# items; a mark is one int, line << 21 | column (1-based; a line of the largest spec is shorter than 2**21).
+MarkTree = tuple[int, "array[int]", "dict[int, MarkTree] | None"]
+_COLUMN_BITS = 21
+
+
+def _mark(line: int, column: int) -> int:
+    return line << _COLUMN_BITS | column
+
+
+def _location(file: str, mark: int, path: JsonPath) -> Location:
+    return Location(file, mark >> _COLUMN_BITS, mark & ((1 << _COLUMN_BITS) - 1), path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,37 +87,36 @@ class Document:
     def at(self, path: JsonPath) -> Location:
         """The location of ``path`` or of its nearest located ancestor."""
         mark, marks, children = self.marks
+        node = self.data
         depth = 0
         for part in path:
-            if isinstance(marks, dict):
-                found = marks.get(part) if isinstance(part, str) else None
+            if type(node) is dict and isinstance(part, str) and part in node:
+                index = list(node).index(part)  # the marks follow the mapping's order (keys are unique)
+            elif type(node) is list and type(part) is int and 0 <= part < len(node):
+                index = part
             else:
-                found = marks[part] if type(part) is int and 0 <= part < len(marks) else None
-            if found is None:
                 break
-            mark, depth = found, depth + 1
-            sub = children.get(part)
+            mark, depth, node = marks[index], depth + 1, node[part]
+            sub = children.get(index) if children else None
             if sub is None:
-                marks, children = {}, {}
-            else:
-                _, marks, children = sub
-        return Location(self.file, mark[0], mark[1], path[:depth])
+                break
+            _, marks, children = sub
+        return _location(self.file, mark, path[:depth])
 
     @property
     def locations(self) -> dict[JsonPath, Location]:
         """Every located path (for tools and tests; ``at`` walks the tree without building this)."""
-        out: dict[JsonPath, Location] = {}
+        out: dict[JsonPath, Location] = {(): _location(self.file, self.marks[0], ())}
 
-        def walk(tree: MarkTree, path: JsonPath) -> None:
+        def walk(node: Any, tree: MarkTree, path: JsonPath) -> None:
             _, marks, children = tree
-            for part, (line, column) in (marks.items() if isinstance(marks, dict) else enumerate(marks)):
-                out[(*path, part)] = Location(self.file, line, column, (*path, part))
-                if part in children:
-                    walk(children[part], (*path, part))
+            for index, part in enumerate(node if type(node) is dict else range(len(node))):
+                out[(*path, part)] = _location(self.file, marks[index], (*path, part))
+                if children and index in children:
+                    walk(node[part], children[index], (*path, part))
 
-        root = self.marks[0]
-        out[()] = Location(self.file, root[0], root[1], ())
-        walk(self.marks, ())
+        if type(self.data) in (dict, list):
+            walk(self.data, self.marks, ())
         return out
 
 
@@ -204,7 +214,7 @@ def _load_events(loader: Any, file: str) -> tuple[int, Any, MarkTree | None, Spe
             if event.anchor is not None:
                 raise SpecError(_where(file, event.start_mark), _ANCHORS)
             start = event.start_mark
-            mark = (start.line + 1, start.column + 1)
+            mark = (start.line + 1) << _COLUMN_BITS | (start.column + 1)
             if kind is yaml.ScalarEvent:
                 if not building:
                     documents += not stack
@@ -216,30 +226,31 @@ def _load_events(loader: Any, file: str) -> tuple[int, Any, MarkTree | None, Spe
                 if stack and type(stack[-1][0]) is dict and stack[-1][3] is None:  # a mapping key
                     frame = stack[-1]
                     if tag == _MERGE:
-                        problem, building = SpecError(Location(file, *mark, path_of()), _MERGE_KEYS), False
+                        problem, building = SpecError(_location(file, mark, path_of()), _MERGE_KEYS), False
                     elif tag != _STR:
-                        problem, building = SpecError(Location(file, *mark, path_of()),
+                        problem, building = SpecError(_location(file, mark, path_of()),
                                                       f"keys must be strings, found {value!r}; quote it"), False
                     elif value in frame[0]:
-                        first = frame[1][value]
-                        problem, building = SpecError(Location(file, *mark, path_of()),
-                                                      f"duplicate key {value!r} (first at line {first[0]}, again "
-                                                      f"at line {mark[0]}); keep one"), False
+                        first = frame[1][list(frame[0]).index(value)]
+                        problem, building = SpecError(_location(file, mark, path_of()),
+                                                      f"duplicate key {value!r} (first at line "
+                                                      f"{first >> _COLUMN_BITS}, again at line "
+                                                      f"{mark >> _COLUMN_BITS}); keep one"), False
                     else:
-                        frame[3], frame[4] = value, mark
+                        frame[3], frame[4] = sys.intern(value), mark  # the same keys in every keystore
                     continue
                 if not (event.style or tag == _STR):
                     try:
                         value = _scalar(value, tag)
                     except _TrapError as trap:
-                        where = Location(file, *mark, path_of(() if not stack else (_next_part(stack[-1]),)))
+                        where = _location(file, mark, path_of(() if not stack else (_next_part(stack[-1]),)))
                         problem, building = SpecError(where, str(trap)), False
                         documents += not stack
                         continue
                 if not stack:
                     documents += 1
                     if documents == 1:
-                        root, root_tree = value, (mark, {}, {})
+                        root, root_tree = value, (mark, array("q"), None)
                     building = False
                 else:
                     _store(stack[-1], value, mark, None)
@@ -253,15 +264,12 @@ def _load_events(loader: Any, file: str) -> tuple[int, Any, MarkTree | None, Spe
                 stack.append([None, None, None, None, None, None])
                 continue
             if stack and type(stack[-1][0]) is dict and stack[-1][3] is None:  # a collection as a key
-                problem, building = SpecError(Location(file, *mark, path_of()),
+                problem, building = SpecError(_location(file, mark, path_of()),
                                               "keys must be strings, found 'a collection'; quote it"), False
                 stack.append([None, None, None, None, None, None])
                 continue
             part = _next_part(stack[-1]) if stack else None
-            if kind is yaml.MappingStartEvent:
-                stack.append([{}, {}, {}, None, None, part, mark])
-            else:
-                stack.append([[], [], {}, None, None, part, mark])
+            stack.append([{} if kind is yaml.MappingStartEvent else [], array("q"), None, None, None, part, mark])
         elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
             frame = stack.pop()
             if frame[0] is None or not building:
@@ -287,19 +295,20 @@ def _next_part(frame: list[Any]) -> str | int:
     return frame[3] if type(frame[0]) is dict else len(frame[0])
 
 
-def _store(frame: list[Any], value: Any, mark: Mark, tree: MarkTree | None) -> None:
+def _store(frame: list[Any], value: Any, mark: int, tree: MarkTree | None) -> None:
     container = frame[0]
+    index = len(container)
     if type(container) is dict:
-        key = frame[3]
-        container[key] = value
-        frame[1][key] = frame[4]  # a mapping's value is located at its key
+        container[frame[3]] = value
+        frame[1].append(frame[4])  # a mapping's value is located at its key
         frame[3] = None
     else:
-        key = len(container)
         container.append(value)
         frame[1].append(mark)
     if tree is not None:
-        frame[2][key] = tree
+        if frame[2] is None:
+            frame[2] = {}
+        frame[2][index] = tree
 
 
 def _resolve(value: str, implicit: tuple[bool, bool]) -> str:
