@@ -21,7 +21,7 @@ from kstool.engine.facts import load_cert
 from kstool.engine.fsutil import Ownership, stage, stage_all
 from kstool.engine.inputs import Inputs, timestamp_ms
 from kstool.engine.interrupts import INTERRUPTS, as_interrupted
-from kstool.engine.lockfile import LOCK_NAME, LockedStore, lock_entry, locked_store, render_lock
+from kstool.engine.lockfile import LOCK_NAME, LockedStore, lock_entry, lock_renders_as, locked_store, render_lock
 from kstool.engine.observe import Observed, read_artifact
 from kstool.engine.parallel import Pool, imap, pmap
 from kstool.engine.plan import Action, Address, Follow, Keep, NewKey, Plan, Reissue
@@ -399,6 +399,11 @@ def _fix_password_files(inputs: Inputs, observed: Observed) -> None:
 def lock_content(spec: Spec, inputs: Inputs, plan: Plan, built: Mapping[Address, Entry], *,
                  outputs: Mapping[str, bytes], observed: Observed) -> bytes:
     """kstool.lock as it stands once this plan is applied."""
+    return render_lock(_lock_records(spec, inputs, plan, built, outputs=outputs, observed=observed))
+
+
+def _lock_records(spec: Spec, inputs: Inputs, plan: Plan, built: Mapping[Address, Entry], *,
+                  outputs: Mapping[str, bytes], observed: Observed) -> dict[str, LockedStore]:
     stores: dict[str, LockedStore] = dict(observed.foreign)  # other specs' records stay as they are
     for change in plan.keystores:
         if change.action is Action.DELETE:
@@ -417,13 +422,14 @@ def lock_content(spec: Spec, inputs: Inputs, plan: Plan, built: Mapping[Address,
                                            settings=encoding_settings(ks),
                                            inputs=content_digest(ks, inputs.keystores[change.name]),
                                            owner=observed.owner, prevent_destroy=ks.prevent_destroy)
-    return render_lock(stores)
+    return stores
 
 
 def lock_is_current(root: Path, spec: Spec, inputs: Inputs, plan: Plan, observed: Observed) -> bool:
     """For a plan without changes: does kstool.lock already say exactly what apply would write?"""
     built = {(c.name, e.alias): e.build.entry for c in plan.keystores for e in c.entries if isinstance(e.build, Keep)}
-    return _read_lock_bytes(root) == lock_content(spec, inputs, plan, built, outputs={}, observed=observed)
+    return lock_renders_as(_lock_records(spec, inputs, plan, built, outputs={}, observed=observed),
+                           _read_lock_bytes(root))
 
 
 def _read_lock_bytes(root: Path) -> bytes | None:

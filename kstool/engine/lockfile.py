@@ -9,6 +9,7 @@ a pull request shows exactly which certificates change.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import posixpath
@@ -134,13 +135,33 @@ def spec_owner(spec_file: Path, root: Path) -> str:
 
 
 def render_lock(stores: Mapping[str, LockedStore]) -> bytes:
-    doc = {
+    return (json.dumps(_lock_doc(stores), indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def lock_renders_as(stores: Mapping[str, LockedStore], data: bytes | None) -> bool:
+    """``render_lock(stores) == data``, compared as the JSON is produced: the whole text of a 10,000-store lock
+    is never held (with indent, json builds it from ~100 small pieces per store)."""
+    if data is None:
+        return False
+    encoder = json.JSONEncoder(indent=2, sort_keys=True, ensure_ascii=False)  # what json.dumps above runs
+    view = memoryview(data)
+    pos = 0
+    for chunk in itertools.chain(encoder.iterencode(_lock_doc(stores)), ("\n",)):
+        piece = chunk.encode("utf-8")
+        end = pos + len(piece)
+        if view[pos:end] != piece:
+            return False
+        pos = end
+    return pos == len(data)
+
+
+def _lock_doc(stores: Mapping[str, LockedStore]) -> dict[str, Any]:
+    return {
         "format_version": FORMAT_VERSION,
         "keystores": {
             name: _render_store(s) for name, s in sorted(stores.items())
         },
     }
-    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def _render_store(s: LockedStore) -> dict[str, Any]:
