@@ -139,7 +139,7 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     ``warn`` receives the inputs' warnings (a readable password file...) unless ``--strict-permissions``.
     """
     from kstool.engine.clock import read_clock  # noqa: PLC0415
-    from kstool.engine.inputs import resolve_inputs  # noqa: PLC0415
+    from kstool.engine.inputs import load_inputs  # noqa: PLC0415
     from kstool.engine.lockfile import read_lock, spec_owner  # noqa: PLC0415
     from kstool.engine.observe import Trust, observe  # noqa: PLC0415
     from kstool.engine.plan import Action  # noqa: PLC0415
@@ -151,7 +151,7 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     if root.resolve() != spec.base_dir:
         check_outputs(spec, root.resolve())  # load_spec checked them against the spec's folder
     clock = read_clock()
-    inputs = resolve_inputs(spec, os.environ)
+    spec, inputs = load_inputs(spec, os.environ)  # bundles, folders, source stores: one trusted entry each
     for message in inputs.warnings:
         if options.strict_permissions:
             raise KstoolError(message.replace("is readable", "must not be readable", 1) + " (--strict-permissions)")

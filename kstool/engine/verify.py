@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kstool.engine import output_root
-from kstool.engine.inputs import resolve_inputs
+from kstool.engine.inputs import load_inputs
 from kstool.engine.lockfile import Lock, lock_entry, read_lock, spec_owner
 from kstool.engine.observe import observe
 from kstool.engine.plan import Action, Keep, KeystoreChange
@@ -40,8 +40,7 @@ class VerifyReport:
 
 def verify(spec_path: Path, output_dir: Path | None) -> VerifyReport:
     root = output_root(spec_path, output_dir)
-    spec = load_spec(spec_path)
-    inputs = resolve_inputs(spec, os.environ)
+    spec, inputs = load_inputs(load_spec(spec_path), os.environ)
     lock = read_lock(root)
     # verify trusts nothing: every artifact is decrypted in full and re-encoded byte for byte
     observed = observe(spec, inputs, root, lock, tolerate_unreadable=True, trust_lock=False,
