@@ -171,6 +171,14 @@ def _check_collisions(ks: KeystoreSpec, expanded: Mapping[int, list[EntrySpec]])
 # -- reading one source ---------------------------------------------------------------------------------------
 
 def _read_source(entry: EntrySpec, env: Mapping[str, str], clock: Clock, warnings: list[str]) -> list[_Found]:
+    from kstool.crypto.certparse import serial_zero_allowed  # noqa: PLC0415
+
+    with serial_zero_allowed():  # nine Mozilla roots have serial number 0: fine for Java and for kstool
+        return _read_source_checked(entry, env, clock, warnings)
+
+
+def _read_source_checked(entry: EntrySpec, env: Mapping[str, str], clock: Clock,
+                         warnings: list[str]) -> list[_Found]:
     source = entry.source
     if isinstance(source, TrustedStore):
         items = _read_store(entry, source, env)
