@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.clirun import run
+from tests.support.clirun import copy_example, run
 from tests.support.javatools import compile_trust_check, keytool_list, trust_check
 from tests.support.trustcerts import Issued, issue
 
@@ -224,3 +224,24 @@ def test_alias_with_a_bundle_is_a_spec_error(tmp_path: Path, capsys: pytest.Capt
     assert failed.code == 1 and "remove alias" in failed.err and "kstool.yaml:7" in failed.err
     missing = run(capsys, "validate", _spec(tmp_path, "      - trusted: {certificate: b.pem}\n"))
     assert missing.code == 1 and "missing required key 'alias'" in missing.err
+
+
+@pytest.mark.java
+def test_truststores_example_applies_and_java_validates(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        checker: Path) -> None:
+    spec = copy_example("truststores", tmp_path)
+    folder = spec.parent
+    applied = run(capsys, "apply", spec)
+    assert applied.code == 0, applied.err
+    assert "folded 2 duplicate" in applied.err
+    assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
+    password = (folder / "secrets" / "truststore.pass").read_text(encoding="utf-8").removesuffix("\n")
+    system = keytool_list(folder / "system-truststore.jks", password)
+    assert sorted(_aliases(system)) == ["example-test-root-a", "example-test-root-b", "example-test-root-c",
+                                        "extra-example-corp-root"]
+    java = keytool_list(folder / "java-truststore.p12", password)
+    assert sorted(_aliases(java)) == ["corp-root", "examplejdkroot1 [jdk]", "exampletestroota [jdk]"]
+    for store, store_type in (("system-truststore.jks", "JKS"), ("java-truststore.p12", "PKCS12")):
+        for chain in ("server-chain.pem", "corp-app-chain.pem"):
+            valid, said = trust_check(checker, folder / store, store_type, password, folder / "certs" / chain)
+            assert valid, f"{store} {chain}: {said}"
