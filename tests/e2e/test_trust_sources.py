@@ -245,3 +245,41 @@ def test_truststores_example_applies_and_java_validates(tmp_path: Path, capsys: 
         for chain in ("server-chain.pem", "corp-app-chain.pem"):
             valid, said = trust_check(checker, folder / store, store_type, password, folder / "certs" / chain)
             assert valid, f"{store} {chain}: {said}"
+
+
+@pytest.mark.java
+def test_passwordless_pkcs12_like_jdk18_cacerts_is_read_without_password(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], pki: dict[str, Issued]) -> None:
+    source = tmp_path / "cacerts"
+    env = dict(os.environ, SRC_PW="changeit")
+    for alias in ("Alpha", "Beta"):
+        pem = tmp_path / f"{alias}.pem"
+        pem.write_bytes(pki[alias].pem)
+        subprocess.run(["keytool", "-J-Dkeystore.pkcs12.certProtectionAlgorithm=NONE",
+                        "-J-Dkeystore.pkcs12.macAlgorithm=NONE", "-importcert", "-noprompt", "-alias",
+                        f"{alias.lower()}root [jdk]", "-file", str(pem), "-keystore", str(source), "-storetype",
+                        "PKCS12", "-storepass:env", "SRC_PW"], env=env, check=True, capture_output=True, timeout=120)
+    spec = _spec(tmp_path, "      - trusted: {keystore: cacerts, include: [\"alpharoot [[]jdk]\", \"beta*\"]}\n")
+    applied = run(capsys, "apply", spec)
+    assert applied.code == 0, applied.err
+    assert sorted(_aliases(keytool_list(tmp_path / "trust.jks", PASSWORD))) == ["alpharoot [jdk]", "betaroot [jdk]"]
+    assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
+
+
+@pytest.mark.java
+def test_a_changed_certificate_under_the_same_source_alias_is_planned(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], pki: dict[str, Issued]) -> None:
+    """kstool.lock's content digest covers the expanded certificates: the no-op fast path notices the change."""
+    _keytool_store(tmp_path / "src.jks", "JKS", {"root": pki["Alpha"]})
+    spec = _spec(tmp_path, "      - trusted: {keystore: src.jks, alias_prefix: \"src-\"}\n")
+    assert run(capsys, "apply", spec).code == 0
+    assert run(capsys, "plan", spec, "--detailed-exitcode").code == 0
+    (tmp_path / "src.jks").unlink()
+    _keytool_store(tmp_path / "src.jks", "JKS", {"root": pki["Beta"]})
+    plan = run(capsys, "plan", spec, "--json").json()
+    [entry] = plan["keystores"][0]["entries"]
+    assert (entry["alias"], entry["action"]) == ("src-root", "update")
+    assert entry["after"]["subject"].endswith("CN=Test Root Beta") or "Test Root Beta" in entry["after"]["subject"]
+    missing = _spec(tmp_path, "      - trusted: {keystore: src.jks, include: [nosuch]}\n")
+    failed = run(capsys, "plan", missing)
+    assert failed.code == 1 and "has no trusted entry 'nosuch'" in failed.err
