@@ -123,7 +123,8 @@ def _check_issued_in_time(spec: Spec, plan: Plan, clock: Clock) -> None:
                                   "--format=%ct) or unset it")
 
 
-def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], root: Path | None = None) -> Context:
+def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], root: Path | None = None,
+            note: Callable[[str], None] | None = None) -> Context:
     """Everything but writing, stage by stage:
 
     1. ``kstool.spec``: the YAML with locations → JSON Schema → the frozen ``Spec`` (and its output paths);
@@ -136,7 +137,9 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     Then ``execute`` (under ``writer_lock``) builds the artifacts and ``commit`` swaps them in, all or nothing;
     ``verify`` re-runs stages 1-5 trusting nothing. ``root`` is ``output_root(spec_path, options.output_dir)``
     (computed here, after the spec is loaded, unless apply already did, before taking the writer lock);
-    ``warn`` receives the inputs' warnings (a readable password file...) unless ``--strict-permissions``.
+    ``warn`` receives the inputs' warnings (a readable password file...) unless ``--strict-permissions``;
+    ``note`` (default: ``warn``) what expanding bundles, folders and source stores noted (duplicates folded,
+    expired or weak certificates skipped), never an error.
     """
     from kstool.engine.clock import read_clock  # noqa: PLC0415
     from kstool.engine.inputs import load_inputs  # noqa: PLC0415
@@ -152,6 +155,8 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
         check_outputs(spec, root.resolve())  # load_spec checked them against the spec's folder
     clock = read_clock()
     spec, inputs = load_inputs(spec, os.environ)  # bundles, folders, source stores: one trusted entry each
+    for message in inputs.notes:  # bundles, folders, source stores: duplicates folded, certificates skipped
+        (note or warn)(message)
     for message in inputs.warnings:
         if options.strict_permissions:
             raise KstoolError(message.replace("is readable", "must not be readable", 1) + " (--strict-permissions)")

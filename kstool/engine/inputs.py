@@ -71,6 +71,9 @@ class Inputs:
     # the keys derived from these passwords in this run: observe's decode, the planner's encode and apply's
     # read-back derive each once (one object per run, dropped with it; never a module global)
     kdf: KdfCache = field(default_factory=KdfCache, compare=False, repr=False)
+    # what expanding bundles, folders and source stores noted (duplicates folded, certificates skipped): shown as
+    # warnings, but never turned into errors by --strict-permissions (that flag is about password files)
+    notes: tuple[str, ...] = field(default=())
 
 
 def load_inputs(spec: Spec, env: Mapping[str, str]) -> tuple[Spec, Inputs]:
@@ -86,7 +89,7 @@ def load_inputs(spec: Spec, env: Mapping[str, str]) -> tuple[Spec, Inputs]:
     errors.raise_all()
     assert inputs is not None
     if expanded.warnings:
-        inputs = dataclasses.replace(inputs, warnings=tuple(dict.fromkeys((*expanded.warnings, *inputs.warnings))))
+        inputs = dataclasses.replace(inputs, notes=tuple(dict.fromkeys(expanded.warnings)))
     return expanded.spec, inputs
 
 

@@ -61,7 +61,7 @@ def verify(spec_path: Path, output_dir: Path | None) -> VerifyReport:
         ArtifactReport(a.name, a.path, (f"recorded in kstool.lock but not in the spec; apply leaves it alone: "
                                         f"{a.reason}",)) for a in observed.left_alone
     ]
-    return VerifyReport(tuple(reports), inputs.warnings)
+    return VerifyReport(tuple(reports), (*inputs.notes, *inputs.warnings))
 
 
 def _problems(name: str, change: KeystoreChange, errors: dict[str, str], lock: Lock | None,

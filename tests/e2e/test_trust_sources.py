@@ -283,3 +283,21 @@ def test_a_changed_certificate_under_the_same_source_alias_is_planned(
     missing = _spec(tmp_path, "      - trusted: {keystore: src.jks, include: [nosuch]}\n")
     failed = run(capsys, "plan", missing)
     assert failed.code == 1 and "has no trusted entry 'nosuch'" in failed.err
+
+
+def test_notes_stay_warnings_under_strict_permissions(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      pki: dict[str, Issued]) -> None:
+    (tmp_path / "b.pem").write_bytes(_bundle(pki["Alpha"], pki["Alpha"], pki["expired"]))
+    spec = _spec(tmp_path, "      - trusted: {bundle: b.pem}\n")
+    planned = run(capsys, "plan", spec, "--strict-permissions")
+    assert planned.code == 0, planned.err
+    assert "kstool: warning:" in planned.err and "folded 1 duplicate" in planned.err
+    assert "skipped 1 certificate" in planned.err and "Test Old Root" in planned.err
+    assert run(capsys, "apply", spec).code == 0
+    checked = run(capsys, "check", spec)
+    assert checked.code == 0, checked.out + checked.err  # a skipped expired root is no attention
+    assert "folded" not in checked.err
+    included = _spec(tmp_path, "      - trusted: {bundle: b.pem}\n        allow_expired: true\n")
+    plan = run(capsys, "plan", included, "--json").json()
+    assert {(e["alias"], e["action"]) for e in plan["keystores"][0]["entries"]} == {
+        ("test-root-alpha", "no-op"), ("test-old-root", "create")}
