@@ -128,7 +128,8 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     """Everything but writing, stage by stage:
 
     1. ``kstool.spec``: the YAML with locations → JSON Schema → the frozen ``Spec`` (and its output paths);
-    2. ``passwords`` + ``inputs``: the passwords and every input file the spec names, read once;
+    2. ``passwords`` + ``inputs``: the passwords and every input file the spec names, read once (``expand`` first
+       turns trusted bundles, folders and source stores into one ordinary trusted entry per certificate);
     3. ``lockfile`` (+ ``digests``): ``kstool.lock``, the record of the last apply, and whose artifacts are whose;
     4. ``observe`` (with ``facts``): the artifacts on disk, trusted as far as the lock allows (``observe.Trust``);
     5. ``planner`` → ``plan``: the pure comparison of spec and disk; stores the fast path left partly open are
