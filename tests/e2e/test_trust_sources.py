@@ -301,3 +301,11 @@ def test_notes_stay_warnings_under_strict_permissions(tmp_path: Path, capsys: py
     plan = run(capsys, "plan", included, "--json").json()
     assert {(e["alias"], e["action"]) for e in plan["keystores"][0]["entries"]} == {
         ("test-root-alpha", "no-op"), ("test-old-root", "create")}
+
+
+@pytest.mark.slow
+def test_a_bundle_over_the_certificate_bound_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        pki: dict[str, Issued]) -> None:
+    (tmp_path / "b.pem").write_bytes(pki["Alpha"].pem * 4097)
+    failed = run(capsys, "plan", _spec(tmp_path, "      - trusted: {bundle: b.pem}\n"))
+    assert failed.code == 1 and "holds 4097 certificates, more than kstool takes from one source (4096)" in failed.err
