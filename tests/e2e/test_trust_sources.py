@@ -86,6 +86,8 @@ def test_bundle_truststore_applies_plans_empty_and_validates(tmp_path: Path, cap
     plan = run(capsys, "plan", spec, "--json").json()
     changes = {(e["alias"], e["action"]) for e in plan["keystores"][0]["entries"] if e["action"] != "no-op"}
     assert changes == {("corp-stranger-root", "create"), ("corp-test-root-alpha", "delete")}
+    created = next(e for e in plan["keystores"][0]["entries"] if e["action"] == "create")
+    assert created["reasons"] == ["new entry", "from ca-bundle.pem, certificate #3"]
     assert run(capsys, "apply", spec).code == 0
     assert (tmp_path / "trust.jks").read_bytes() != before
     valid, said = trust_check(checker, tmp_path / "trust.jks", "JKS", PASSWORD, chain)
