@@ -706,10 +706,14 @@ def _check_target(spec: Spec, referrer: tuple[str, str], where: Location) -> Non
         names = ", ".join(k.name for k in spec.keystores)
         raise SpecError(where, f"trusted.entry names keystore {ref.keystore!r}, which is not in the spec "
                                f"(keystores: {names})")
-    if target_ks.entry(ref.alias) is None:
-        aliases = ", ".join(e.alias for e in target_ks.entries) or "none"
+    target = target_ks.entry(ref.alias)
+    if target is None or target.expands:
+        aliases = ", ".join(e.alias for e in target_ks.entries if not e.expands) or "none"
+        expanded = (" (a certificate of its trusted bundle, folder or source store cannot be the target: name its "
+                    "file in a trusted.certificate entry instead)" if any(e.expands for e in target_ks.entries)
+                    else "")
         raise SpecError(where, f"trusted.entry names alias {ref.alias!r}, which keystore {ref.keystore!r} does "
-                               f"not have (aliases: {aliases})")
+                               f"not have (aliases: {aliases}){expanded}")
 
 
 def check_issuers(spec: Spec, *, skip: frozenset[str] = frozenset()) -> list[SpecError]:

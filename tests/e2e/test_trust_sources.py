@@ -311,3 +311,13 @@ def test_a_bundle_over_the_certificate_bound_is_refused(tmp_path: Path, capsys: 
     (tmp_path / "b.pem").write_bytes(pki["Alpha"].pem * 4097)
     failed = run(capsys, "plan", _spec(tmp_path, "      - trusted: {bundle: b.pem}\n"))
     assert failed.code == 1 and "holds 4097 certificates, more than kstool takes from one source (4096)" in failed.err
+
+
+def test_a_reference_to_an_expanded_alias_is_a_spec_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "kstool.yaml"
+    spec.write_text("version: 1\nkeystores:\n  - name: a\n    path: a.jks\n    password: {env: TS_PASSWORD}\n"
+                    "    entries:\n      - trusted: {bundle: b.pem}\n  - name: b\n    path: b.jks\n"
+                    "    password: {env: TS_PASSWORD}\n    entries:\n      - alias: x\n"
+                    "        trusted: {entry: a/test-root-alpha}\n", encoding="utf-8")
+    failed = run(capsys, "validate", spec)
+    assert failed.code == 1 and "cannot be the target" in failed.err
