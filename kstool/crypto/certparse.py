@@ -41,6 +41,9 @@ def _serial_zero_allowed() -> Iterator[None]:
         yield
 
 
+serial_zero_allowed = _serial_zero_allowed  # for callers that read a parsed certificate's extensions
+
+
 def parse_der(data: bytes) -> x509.Certificate:
     """``x509.load_der_x509_certificate`` without the serial-number warning (ValueError when malformed)."""
     with _serial_zero_allowed():

@@ -123,11 +123,13 @@ def _check_issued_in_time(spec: Spec, plan: Plan, clock: Clock) -> None:
                                   "--format=%ct) or unset it")
 
 
-def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], root: Path | None = None) -> Context:
+def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], root: Path | None = None,
+            note: Callable[[str], None] | None = None) -> Context:
     """Everything but writing, stage by stage:
 
     1. ``kstool.spec``: the YAML with locations → JSON Schema → the frozen ``Spec`` (and its output paths);
-    2. ``passwords`` + ``inputs``: the passwords and every input file the spec names, read once;
+    2. ``passwords`` + ``inputs``: the passwords and every input file the spec names, read once (``expand`` first
+       turns trusted bundles, folders and source stores into one ordinary trusted entry per certificate);
     3. ``lockfile`` (+ ``digests``): ``kstool.lock``, the record of the last apply, and whose artifacts are whose;
     4. ``observe`` (with ``facts``): the artifacts on disk, trusted as far as the lock allows (``observe.Trust``);
     5. ``planner`` → ``plan``: the pure comparison of spec and disk; stores the fast path left partly open are
@@ -136,10 +138,12 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     Then ``execute`` (under ``writer_lock``) builds the artifacts and ``commit`` swaps them in, all or nothing;
     ``verify`` re-runs stages 1-5 trusting nothing. ``root`` is ``output_root(spec_path, options.output_dir)``
     (computed here, after the spec is loaded, unless apply already did, before taking the writer lock);
-    ``warn`` receives the inputs' warnings (a readable password file...) unless ``--strict-permissions``.
+    ``warn`` receives the inputs' warnings (a readable password file...) unless ``--strict-permissions``;
+    ``note`` (default: ``warn``) what expanding bundles, folders and source stores noted (duplicates folded,
+    expired or weak certificates skipped), never an error.
     """
     from kstool.engine.clock import read_clock  # noqa: PLC0415
-    from kstool.engine.inputs import resolve_inputs  # noqa: PLC0415
+    from kstool.engine.inputs import load_inputs  # noqa: PLC0415
     from kstool.engine.lockfile import read_lock, spec_owner  # noqa: PLC0415
     from kstool.engine.observe import Trust, observe  # noqa: PLC0415
     from kstool.engine.plan import Action  # noqa: PLC0415
@@ -151,7 +155,9 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     if root.resolve() != spec.base_dir:
         check_outputs(spec, root.resolve())  # load_spec checked them against the spec's folder
     clock = read_clock()
-    inputs = resolve_inputs(spec, os.environ)
+    spec, inputs = load_inputs(spec, os.environ)  # bundles, folders, source stores: one trusted entry each
+    for message in inputs.notes:  # bundles, folders, source stores: duplicates folded, certificates skipped
+        (note or warn)(message)
     for message in inputs.warnings:
         if options.strict_permissions:
             raise KstoolError(message.replace("is readable", "must not be readable", 1) + " (--strict-permissions)")

@@ -37,6 +37,7 @@ from kstool.spec.model import (
     SourcePasswordRef,
     Spec,
     TrustedCertificate,
+    TrustedExpanded,
 )
 from kstool.spec.yamlload import Location, SpecError
 
@@ -70,14 +71,35 @@ class Inputs:
     # the keys derived from these passwords in this run: observe's decode, the planner's encode and apply's
     # read-back derive each once (one object per run, dropped with it; never a module global)
     kdf: KdfCache = field(default_factory=KdfCache, compare=False, repr=False)
+    # what expanding bundles, folders and source stores noted (duplicates folded, certificates skipped): shown as
+    # warnings, but never turned into errors by --strict-permissions (that flag is about password files)
+    notes: tuple[str, ...] = field(default=())
 
 
-def resolve_inputs(spec: Spec, env: Mapping[str, str], *, now: datetime | None = None) -> Inputs:
+def load_inputs(spec: Spec, env: Mapping[str, str]) -> tuple[Spec, Inputs]:
+    """The spec with its bundles, folders and source stores expanded into ordinary trusted entries
+    (``kstool.engine.expand``), and its inputs (``resolve_inputs``); every error of both in one run."""
+    from kstool.engine.expand import expand_spec  # noqa: PLC0415
+
+    clock = read_clock(env)
+    expanded = expand_spec(spec, env, clock)
+    errors = Collector()
+    errors.errors += expanded.errors
+    inputs = errors.attempt(partial(resolve_inputs, expanded.spec, env, clock=clock))
+    errors.raise_all()
+    assert inputs is not None
+    if expanded.warnings:
+        inputs = dataclasses.replace(inputs, notes=tuple(dict.fromkeys(expanded.warnings)))
+    return expanded.spec, inputs
+
+
+def resolve_inputs(spec: Spec, env: Mapping[str, str], *, now: datetime | None = None,
+                   clock: Clock | None = None) -> Inputs:
     """Every password and input file, checked; ``now`` (default: the clock, ``kstool.engine.clock``) judges
     certificate validity."""
     keystores: dict[str, KeystoreInputs] = {}
     warnings: list[str] = []
-    when = Clock(now, now) if now is not None else read_clock(env)
+    when = clock if clock is not None else Clock(now, now) if now is not None else read_clock(env)
     # a password file generated for several references (keystores sharing it) is generated once, for all of them
     shared = _Generated({ref.path for ks in spec.keystores
                          for ref in (ks.password, ks.previous_password, ks.key_password)
@@ -155,7 +177,9 @@ def _keystore_inputs(ks: KeystoreSpec, env: Mapping[str, str], warnings: list[st
     material: dict[str, Entry] = {}
     for entry in ks.entries:
         content = errors.attempt(partial(_material, entry, env, warnings))
-        if content is not None and errors.attempt(partial(_check_policy, entry, content, now)) is not None:
+        if isinstance(entry.source, TrustedExpanded) and content is not None:
+            material[entry.alias] = content  # kstool.engine.expand applied the policy (skipping with a warning)
+        elif content is not None and errors.attempt(partial(_check_policy, entry, content, now)) is not None:
             material[entry.alias] = content
     where = f"keystore {ks.name!r} at {ks.location}"
     ownership = errors.attempt(partial(resolve_ownership, ks.attrs.mode, ks.attrs.owner, ks.attrs.group, where))
@@ -205,6 +229,10 @@ def _material(entry: EntrySpec, env: Mapping[str, str], warnings: list[str]) -> 
         return _import_keystore(entry, source, env, warnings)
     if isinstance(source, TrustedCertificate):
         return _trusted_certificate(entry, source)
+    if isinstance(source, TrustedExpanded):
+        from kstool.engine.facts import load_cert  # noqa: PLC0415
+
+        return TrustedEntry(entry.alias, source.cert_der, timestamp_ms(load_cert(source.cert_der)))
     if isinstance(source, Generate) and source.reply is not None:
         return _reply(entry, source.reply)
     return None

@@ -34,6 +34,7 @@ from kstool.spec.model import (
     ImportKeystore,
     KeystoreSpec,
     Spec,
+    TrustedExpanded,
     TrustedReference,
 )
 
@@ -155,7 +156,9 @@ def _create(entry: EntrySpec, material: Mapping[str, Entry]) -> EntryChange:
     if isinstance(source, Generate):
         return _change(entry, Action.CREATE, ("new entry",), NewKey(source), after_generate=source)
     content = _with_alias(material[entry.alias], entry.alias)
-    return _change(entry, Action.CREATE, ("new entry",), Keep(content), after=content)
+    # a certificate of a bundle, folder or source store: the plan says where it comes from
+    reasons = ("new entry", f"from {source.origin}") if isinstance(source, TrustedExpanded) else ("new entry",)
+    return _change(entry, Action.CREATE, reasons, Keep(content), after=content)
 
 
 def _compare(entry: EntrySpec, old: Entry, material: Mapping[str, Entry], now: datetime | None = None) -> EntryChange:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kstool.engine import output_root
-from kstool.engine.inputs import resolve_inputs
+from kstool.engine.inputs import load_inputs
 from kstool.engine.lockfile import Lock, lock_entry, read_lock, spec_owner
 from kstool.engine.observe import observe
 from kstool.engine.plan import Action, Keep, KeystoreChange
@@ -41,8 +41,7 @@ class VerifyReport:
 def verify(spec_path: Path, output_dir: Path | None, *, jobs: int = 1) -> VerifyReport:
     """``jobs``: processes that decode the stores (each store is decrypted in full: PBKDF2 work, on every core)."""
     root = output_root(spec_path, output_dir)
-    spec = load_spec(spec_path)
-    inputs = resolve_inputs(spec, os.environ)
+    spec, inputs = load_inputs(load_spec(spec_path), os.environ)
     lock = read_lock(root)
     # verify trusts nothing: every artifact is decrypted in full and re-encoded byte for byte
     observed = observe(spec, inputs, root, lock, tolerate_unreadable=True, trust_lock=False, jobs=jobs,
@@ -63,7 +62,7 @@ def verify(spec_path: Path, output_dir: Path | None, *, jobs: int = 1) -> Verify
         ArtifactReport(a.name, a.path, (f"recorded in kstool.lock but not in the spec; apply leaves it alone: "
                                         f"{a.reason}",)) for a in observed.left_alone
     ]
-    return VerifyReport(tuple(reports), inputs.warnings)
+    return VerifyReport(tuple(reports), (*inputs.notes, *inputs.warnings))
 
 
 def _problems(name: str, change: KeystoreChange, errors: dict[str, str], lock: Lock | None,

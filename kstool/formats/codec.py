@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from kstool.formats.entries import Entry, StoreType
+from kstool.formats.entries import Entry, StoreType, TrustedEntry
 
 if TYPE_CHECKING:  # protection imports cryptography: the commands that never decode skip it
     from kstool.formats.protection import KdfCache
@@ -91,3 +91,19 @@ def has_integrity_check(data: bytes, store_type: StoreType) -> bool:
     from kstool.formats.pkcs12 import has_mac_pkcs12  # noqa: PLC0415
 
     return has_mac_pkcs12(data)
+
+
+def trusted_entries(data: bytes, store_type: StoreType, password: str | None) -> tuple[TrustedEntry, ...]:
+    """The trusted-certificate entries of a store (a source of trust such as the JDK's cacerts), in file order;
+    key entries are left out, their keys never decrypted. With ``password`` the store's integrity check runs
+    first; without, JKS/JCEKS are read unchecked and PKCS12 only when nothing in it needs the password
+    (``kstool.formats.pkcs12.trusted_entries_pkcs12``). Raises FormatError / WrongPasswordError."""
+    if store_type == "pkcs12":
+        from kstool.formats.pkcs12 import trusted_entries_pkcs12  # noqa: PLC0415
+
+        return trusted_entries_pkcs12(data, password)
+    from kstool.formats.jks import prove_store_password, trusted_entries_unchecked  # noqa: PLC0415
+
+    if password is not None:
+        prove_store_password(data, password, jceks=store_type == "jceks")
+    return trusted_entries_unchecked(data, jceks=store_type == "jceks")

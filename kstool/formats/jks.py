@@ -450,3 +450,10 @@ def decode_jceks(data: bytes, store_password: str, key_password: str | None = No
     left out with ``skip_secret_keys`` (``secret_key_aliases`` lists them). ``cache``: derivations to reuse."""
     return _decode(_JCEKS, data, store_password, key_password, alias=alias, keys=keys,
                    skip_secret_keys=skip_secret_keys, cache=KdfCache() if cache is None else cache)
+
+
+def trusted_entries_unchecked(data: bytes, *, jceks: bool = False) -> tuple[TrustedEntry, ...]:
+    """The trusted-certificate entries of a JKS (or JCEKS) store, in file order, without its password: the store
+    hash is not checked (as ``keytool -list`` without ``-storepass``), keys stay encrypted and unread. Structure
+    only, bounded like every parse here; a source of trust read this way is only as trustworthy as the file."""
+    return tuple(e for e in _parse(_JCEKS if jceks else _JKS, data)[0] if isinstance(e, TrustedEntry))

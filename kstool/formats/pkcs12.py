@@ -820,3 +820,35 @@ def _read_back_chain(entry: KeyEntry, by_der: dict[bytes, _Cert], index: _Certs)
                           "given (no certificate is dropped silently); give the chain leaf to root, each "
                           "certificate issued by the next, or use type: jks")
     return chain
+
+
+class PasswordNeededError(FormatError):
+    """A PKCS12 store whose certificates cannot be read without its password (a MAC, or encrypted safes)."""
+
+
+def trusted_entries_pkcs12(data: bytes, password: str | None) -> tuple[TrustedEntry, ...]:
+    """The trusted-certificate entries of a PKCS12 store, in file order; key entries are left out and their keys
+    never decrypted. With ``password``: after the MAC check (when the store has one). Without: only a store that
+    has no MAC and no encrypted safe (the JDK 18+ password-less cacerts, ``keytool -storepass ''`` with
+    ``keystore.pkcs12.certProtectionAlgorithm=NONE`` and ``macAlgorithm=NONE``), else ``PasswordNeededError``."""
+    cache = KdfCache()
+    if password is not None:
+        return tuple(e for e in _retry_empty_as_null(password, lambda pw: _trusted_with_password(data, pw, cache))
+                     if isinstance(e, TrustedEntry))
+    with _malformed_is_format_error():
+        pfx = _parse_pfx(bytes(data))
+        if pfx.mac is not None:
+            raise PasswordNeededError("the store has a MAC (an integrity check under its password)")
+        if any(safe.protection is not None for safe in pfx.safes):
+            raise PasswordNeededError("its certificates are encrypted under its password")
+        _check_protections(pfx)
+        return tuple(e for e in _entries(*_collect(pfx, "", cache, keys=False)) if isinstance(e, TrustedEntry))
+
+
+def _trusted_with_password(data: bytes, password: str, cache: KdfCache) -> tuple[Entry, ...]:
+    _check_password(password)
+    with _malformed_is_format_error(bytes(data), password, cache):
+        pfx = _parse_pfx(bytes(data))
+        _check_protections(pfx)
+        _verify_mac(pfx, password, cache)
+        return _entries(*_collect(pfx, password, cache, keys=False))

@@ -147,7 +147,43 @@ class TrustedReference:
     alias: str  # lowercased, as Java stores it
 
 
-Source = Generate | ImportFiles | ImportKeystore | TrustedCertificate | TrustedReference
+@dataclass(frozen=True, slots=True)
+class TrustedBundle:
+    """``trusted: {bundle: F}`` or ``{directory: D}``: one trusted entry per certificate, aliases derived from the
+    subjects (``kstool.crypto.aliases``); expanded when the inputs are read (``kstool.engine.expand``)."""
+
+    path: Path
+    shown: str  # as the spec spells it
+    directory: bool
+    alias_prefix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedStore:
+    """``trusted: {keystore: F, password: ..., include: [...], exclude: [...]}``: the trusted-certificate entries
+    of an existing JKS/JCEKS/PKCS12 (the JDK's cacerts) under their own aliases; expanded like a bundle."""
+
+    keystore: Path
+    shown: str
+    password: SourcePasswordRef | None  # None: read without one (JKS/JCEKS; a PKCS12 without MAC or encryption)
+    include: tuple[str, ...] = ()  # glob patterns over the source's lowercased aliases; empty: all
+    exclude: tuple[str, ...] = ()
+    alias_prefix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedExpanded:
+    """One certificate of a bundle, a folder or a source store: an ordinary trusted entry whose content was read
+    when the spec was expanded (``certificate``: the file it came from; ``origin``: where in it, in words)."""
+
+    certificate: Path
+    cert_der: bytes = field(repr=False)
+    origin: str
+
+
+Expanding = TrustedBundle | TrustedStore  # sources that become several trusted entries
+Source = (Generate | ImportFiles | ImportKeystore | TrustedCertificate | TrustedReference | TrustedBundle
+          | TrustedStore | TrustedExpanded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +226,11 @@ class EntrySpec:
     @property
     def is_key(self) -> bool:
         return isinstance(self.source, Generate | ImportFiles | ImportKeystore)
+
+    @property
+    def expands(self) -> bool:
+        """A bundle, folder or source store: no alias of its own, one entry per certificate once expanded."""
+        return isinstance(self.source, TrustedBundle | TrustedStore)
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,7 +430,13 @@ class _Builder:
     def entry(self, at: JsonPath, raw: dict[str, Any], allow: dict[str, bool] | None = None,
               renew: RenewBefore = RenewBefore()) -> EntrySpec:
         errors = Collector()
-        alias = errors.attempt(lambda: self.alias(raw["alias"], (*at, "alias")))
+        expands = "trusted" in raw and any(k in raw["trusted"] for k in EXPANDING_KEYS)
+        if expands and "alias" in raw:
+            kind = next(k for k in EXPANDING_KEYS if k in raw["trusted"])
+            errors.errors.append(SpecError(self.loc(*at, "alias"), f"trusted.{kind} makes one entry per certificate, "
+                                                                  "each with its own alias: remove alias (use "
+                                                                  "trusted.alias_prefix to prefix them)"))
+        alias = "" if expands else errors.attempt(lambda: self.alias(raw["alias"], (*at, "alias")))
         source: Source | None
         if "generate" in raw:
             source = errors.attempt(lambda: self.generate(raw["generate"], (*at, "generate")))
@@ -492,9 +539,18 @@ class _Builder:
             chain=tuple(self.input_path(c, (*at, "chain", i)) for i, c in enumerate(raw.get("chain", ()))),
         )
 
-    def trusted(self, raw: dict[str, Any], at: JsonPath) -> TrustedCertificate | TrustedReference:
+    def trusted(self, raw: dict[str, Any], at: JsonPath) -> Source:
         if "certificate" in raw:
             return TrustedCertificate(self.input_path(raw["certificate"], (*at, "certificate")))
+        prefix = self.alias(raw["alias_prefix"], (*at, "alias_prefix")) if "alias_prefix" in raw else ""
+        for kind in ("bundle", "directory"):
+            if kind in raw:
+                return TrustedBundle(self.input_path(raw[kind], (*at, kind)), raw[kind], kind == "directory", prefix)
+        if "keystore" in raw:
+            return TrustedStore(self.input_path(raw["keystore"], (*at, "keystore")), raw["keystore"],
+                                self.source_password(raw["password"], (*at, "password")) if "password" in raw
+                                else None, tuple(p.lower() for p in raw.get("include", ())),
+                                tuple(p.lower() for p in raw.get("exclude", ())), prefix)
         keystore, _, alias = str(raw["entry"]).partition("/")
         return TrustedReference(keystore, alias.lower())
 
@@ -504,6 +560,8 @@ class _Builder:
         for step in at:
             raw_entries = raw_entries[step]
         for j, entry in enumerate(entries):
+            if entry.expands:
+                continue  # its aliases are known once expanded: kstool.engine.expand checks them
             if entry.alias in seen:
                 first = raw_entries["entries"][seen[entry.alias]]["alias"]
                 this = raw_entries["entries"][j]["alias"]
@@ -572,6 +630,7 @@ def check_outputs(spec: Spec, root: Path) -> None:
 
 
 ALLOW_FLAGS = ("allow_expired", "allow_weak")
+EXPANDING_KEYS = ("bundle", "directory", "keystore")  # trusted: forms that make one entry per certificate
 
 
 def _allow_flags(raw: dict[str, Any], inherited: dict[str, bool]) -> dict[str, bool]:
@@ -648,10 +707,14 @@ def _check_target(spec: Spec, referrer: tuple[str, str], where: Location) -> Non
         names = ", ".join(k.name for k in spec.keystores)
         raise SpecError(where, f"trusted.entry names keystore {ref.keystore!r}, which is not in the spec "
                                f"(keystores: {names})")
-    if target_ks.entry(ref.alias) is None:
-        aliases = ", ".join(e.alias for e in target_ks.entries) or "none"
+    target = target_ks.entry(ref.alias)
+    if target is None or target.expands:
+        aliases = ", ".join(e.alias for e in target_ks.entries if not e.expands) or "none"
+        expanded = (" (a certificate of its trusted bundle, folder or source store cannot be the target: name its "
+                    "file in a trusted.certificate entry instead)" if any(e.expands for e in target_ks.entries)
+                    else "")
         raise SpecError(where, f"trusted.entry names alias {ref.alias!r}, which keystore {ref.keystore!r} does "
-                               f"not have (aliases: {aliases})")
+                               f"not have (aliases: {aliases}){expanded}")
 
 
 def check_issuers(spec: Spec, *, skip: frozenset[str] = frozenset()) -> list[SpecError]:

@@ -72,3 +72,19 @@ def openssl_pkcs12_info(path: Path, password: str) -> str:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def compile_trust_check(dest: Path) -> Path:
+    """TrustCheck.java compiled into ``dest`` (the classpath to give ``trust_check``)."""
+    subprocess.run(["javac", "-d", str(dest), str(HERE / "java" / "TrustCheck.java")], check=True, timeout=120)
+    return dest
+
+
+def trust_check(classes: Path, store: Path, store_type: str, password: str, chain_pem: Path) -> tuple[bool, str]:
+    """Does Java's PKIX CertPathValidator accept the chain (PEM, leaf first) against the truststore?"""
+    env = dict(os.environ, TRUSTCHECK_STOREPASS=password)
+    out = subprocess.run(["java", "-cp", str(classes), "TrustCheck", str(store), store_type, str(chain_pem)],
+                         env=env, capture_output=True, text=True, check=False, timeout=120)
+    if out.returncode not in (0, 2):
+        raise AssertionError(f"TrustCheck failed on {store}:\n{out.stdout}\n{out.stderr}")
+    return out.returncode == 0, out.stdout.strip()
