@@ -207,28 +207,13 @@ def _locked(ks: KeystoreSpec, lock: Lock | None) -> LockedStore | None:
 def plan_public(spec: Spec, public: PublicInputs, disk: Mapping[str, OnDisk], orphans: Mapping[str, OnDisk | None],
                 lock: Lock | None, *, output_root: str = ".", now: datetime | None = None) -> Plan:
     """The plan as far as the spec, kstool.lock, the public inputs and the files' digests prove it. Pure."""
-    decided: dict[Address, EntryChange] = {}
-    proven: dict[str, bool] = {}
-    for ks in spec.keystores:
-        proven[ks.name] = _content_proven(ks, public, _locked(ks, lock))
-    # issuers before what they sign, references last (their targets decided first)
-    pending = [(ks, e) for ks in spec.keystores for e in ks.entries]
-    while pending:
-        waiting = []
-        for ks, entry in pending:
-            dep = _depends_on(spec, ks, entry)
-            if dep is not None and dep not in decided:
-                waiting.append((ks, entry))
-                continue
-            locked = _locked(ks, lock)
-            facts = _locked_entry(locked, entry.alias)
-            on_disk = disk.get(ks.name)
-            change = _entry_change(spec, ks, entry, facts if on_disk is not None else None, public=public,
-                                   proven=proven[ks.name], decided=decided, now=now)
-            decided[(ks.name, entry.alias)] = change
-        if len(waiting) == len(pending):
-            raise AssertionError("issuers or references form a cycle")  # the spec refused cycles
-        pending = waiting
+    proven = {ks.name: _content_proven(ks, public, _locked(ks, lock)) for ks in spec.keystores}
+    deduced: set[Address] = set()
+    decided = _decide_all(spec, public, disk, lock, proven=proven, deduced=deduced, now=now)
+    # a second pass when the content digest pins a change on one entry (its dependents are then reissued too)
+    deduced = {a for ks in spec.keystores for a in _deduce(ks, _locked(ks, lock), decided, proven[ks.name])}
+    if deduced:
+        decided = _decide_all(spec, public, disk, lock, proven=proven, deduced=deduced, now=now)
     changes = [_keystore_change(ks, public, disk.get(ks.name), _locked(ks, lock), decided) for ks in spec.keystores]
     lock_update = False
     for name, found in sorted(orphans.items()):
@@ -241,6 +226,53 @@ def plan_public(spec: Spec, public: PublicInputs, disk: Mapping[str, OnDisk], or
     plan = Plan(str(spec.file), output_root, tuple(changes), lock_update=lock_update,
                 now=now.strftime("%Y-%m-%dT%H:%M:%SZ") if now is not None else None)
     return dataclasses.replace(plan, no_secrets=_caveats(spec, plan, public, disk, lock))
+
+
+def _decide_all(spec: Spec, public: PublicInputs, disk: Mapping[str, OnDisk], lock: Lock | None, *,
+                proven: Mapping[str, bool], deduced: set[Address],
+                now: datetime | None) -> dict[Address, EntryChange]:
+    """Every entry's change, issuers before what they sign, references after their targets."""
+    decided: dict[Address, EntryChange] = {}
+    pending = [(ks, e) for ks in spec.keystores for e in ks.entries]
+    while pending:
+        waiting = []
+        for ks, entry in pending:
+            dep = _depends_on(spec, ks, entry)
+            if dep is not None and dep not in decided:
+                waiting.append((ks, entry))
+                continue
+            facts = _locked_entry(_locked(ks, lock), entry.alias) if ks.name in disk else None
+            content = "same" if proven[ks.name] else "changed" if (ks.name, entry.alias) in deduced else "unknown"
+            decided[(ks.name, entry.alias)] = _entry_change(spec, ks, entry, facts, public=public, content=content,
+                                                            decided=decided, now=now)
+        if len(waiting) == len(pending):
+            raise AssertionError("issuers or references form a cycle")  # the spec refused cycles
+        pending = waiting
+    return decided
+
+
+def _deduce(ks: KeystoreSpec, locked: LockedStore | None, decided: Mapping[Address, EntryChange],
+            proven: bool) -> list[Address]:
+    """The one generated entry whose content must have changed: kstool.lock's content digest differs, the spec
+    lists exactly the lock's entries, and every other one is an import, trusted certificate or CA reply shown
+    unchanged by its certificates (their part of the digest is their certificates')."""
+    if proven or locked is None or not locked.inputs:
+        return []
+    aliases = [str(f.get("alias")) for f in locked.entries]
+    if sorted(aliases) != sorted(e.alias for e in ks.entries):
+        return []
+    open_ = [e for e in ks.entries if decided[(ks.name, e.alias)].unverified]
+    if len(open_) != 1 or not isinstance(open_[0].source, Generate) or open_[0].source.reply is not None:
+        return []
+    for entry in ks.entries:
+        if entry is open_[0]:
+            continue
+        source, change = entry.source, decided[(ks.name, entry.alias)]
+        plain = isinstance(source, ImportFiles | TrustedCertificate) or (
+            isinstance(source, Generate) and source.reply is not None)
+        if not plain or change.action is not Action.NOOP:
+            return []
+    return [(ks.name, open_[0].alias)]
 
 
 def _depends_on(spec: Spec, ks: KeystoreSpec, entry: EntrySpec) -> Address | None:
@@ -348,19 +380,19 @@ _PAST = {Action.CREATE: "created", Action.REPLACE: "replaced", Action.UPDATE: "r
 
 
 def _entry_change(spec: Spec, ks: KeystoreSpec, entry: EntrySpec, locked: Mapping[str, object] | None, *,
-                  public: PublicInputs, proven: bool, decided: Mapping[Address, EntryChange],
+                  public: PublicInputs, content: str, decided: Mapping[Address, EntryChange],
                   now: datetime | None) -> EntryChange:
     kind: Literal["key", "trusted"] = "key" if entry.is_key else "trusted"
     base = EntryChange(entry.alias, Action.NOOP, (), kind, _source(entry))
-    content = public.material.get(ks.name, {}).get(entry.alias)
+    material = public.material.get(ks.name, {}).get(entry.alias)
     before = _facts_of(locked) if locked is not None else None
-    change = _decide(spec, ks, entry, locked, before=before, content=content, proven=proven, decided=decided,
+    change = _decide(spec, ks, entry, locked, before=before, content=material, proven=content, decided=decided,
                      now=now, base=base)
     return _timed(entry, change, now)
 
 
 def _decide(spec: Spec, ks: KeystoreSpec, entry: EntrySpec, locked: Mapping[str, object] | None, *,
-            before: dict[str, str] | None, content: Entry | ImportedCerts | None, proven: bool,
+            before: dict[str, str] | None, content: Entry | ImportedCerts | None, proven: str,
             decided: Mapping[Address, EntryChange], now: datetime | None, base: EntryChange) -> EntryChange:
     source = entry.source
     r = dataclasses.replace
@@ -442,7 +474,7 @@ def _cert_changed(before: Mapping[str, str], after: Mapping[str, str]) -> str:
 
 
 def _generated(entry: EntrySpec, gen: Generate, locked: Mapping[str, object], *, before: dict[str, str],
-               proven: bool, decided: Mapping[Address, EntryChange], now: datetime | None,
+               proven: str, decided: Mapping[Address, EntryChange], now: datetime | None,
                base: EntryChange) -> EntryChange:
     from kstool.crypto.dn import format_dname  # noqa: PLC0415
     from kstool.engine.planner import _renewal_due  # noqa: PLC0415
@@ -486,8 +518,12 @@ def _generated(entry: EntrySpec, gen: Generate, locked: Mapping[str, object], *,
     if due is not None:
         action = Action.REPLACE if entry.renew_rotates_key else Action.UPDATE
         return r(base, action=action, reasons=due, before=before, after=after)
-    if proven:
+    if proven == "same":
         return r(base, before=before, after=before)
+    if proven == "changed":
+        return r(base, action=Action.UPDATE, before=before, after=after,
+                 reasons=("SAN, CA or usage settings changed (kstool.lock's content digest differs, and nothing else "
+                          "in the keystore does)", "certificate reissued for the same key"))
     return r(base, before=before, after=before,
              unverified=("its SANs, CA and usage settings are not among kstool.lock's facts and the keystore's "
                          "content digest differs (another entry changed): a reissue for them cannot be ruled out",))
@@ -566,7 +602,8 @@ def _keystore_change(ks: KeystoreSpec, public: PublicInputs, found: OnDisk | Non
     moved = found.path if found.path != ks.path else None
     if locked is None:
         unknown = (f"{found.path} exists but kstool.lock does not record it: what it holds needs its password",)
-        entries = tuple(dataclasses.replace(c, action=Action.NOOP, reasons=(), unverified=unknown) for c in changes)
+        entries = tuple(dataclasses.replace(c, action=Action.NOOP, reasons=(), unverified=("not in kstool.lock",))
+                        for c in changes)
         return KeystoreChange(ks.name, ks.path, ks.type, Action.NOOP, (), entries, moved, password_files,
                               prevent_destroy=ks.prevent_destroy, unverified=unknown)
     deletes = tuple(
@@ -629,7 +666,8 @@ def _caveats(spec: Spec, plan: Plan, public: PublicInputs, disk: Mapping[str, On
     checked: list[str] = []
     unproven: list[str] = [PASSWORDS_UNPROVEN]
     if lock is None:
-        checked.append("kstool.lock: none found; every keystore is planned as if built anew")
+        checked.append("kstool.lock: none found; keystores without a file are created, a file that exists is "
+                       "unknown (what it holds needs its password)")
     else:
         recorded = {ks.name: found for ks in spec.keystores if (found := _locked(ks, lock)) is not None}
         same = sorted(n for n, f in disk.items() if n in recorded and f.sha256 == recorded[n].sha256)
