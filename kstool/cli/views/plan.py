@@ -187,9 +187,9 @@ def _no_secrets_footer(plan: dict[str, Any]) -> list[Line]:
     lines.append([("Not proven without passwords:", "bold yellow")])
     lines += [[(f"  - {what}", "")] for what in info["unproven"]]
     if info["unverified"]:
-        n = len(info["unverified"])
-        lines.append([(f"{n} change(s) could not be ruled out (marked ?): run kstool plan with the passwords to "
-                       "know", "yellow")])
+        n, m = plan["summary"].get("unknown", 0), plan["entry_summary"].get("unknown", 0)
+        lines.append([(f"{n} keystore(s) and {m} entry(ies) are unknown (?): a change could not be ruled out; run "
+                       "kstool plan with the passwords to know", "yellow")])
     return lines
 
 

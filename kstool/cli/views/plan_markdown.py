@@ -58,7 +58,7 @@ def render_markdown(plan: dict[str, Any]) -> str:
         lines += [f"<details><summary>{len(unchanged)} keystore(s) without changes</summary>", "",
                   ", ".join(unchanged), "", "</details>", ""]
     if no_secrets is not None:
-        lines += _caveats(no_secrets)
+        lines += _caveats(plan, no_secrets)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -181,12 +181,17 @@ def _others(plan: dict[str, Any]) -> list[str]:
     return [*lines, ""] if lines else []
 
 
-def _caveats(info: dict[str, Any]) -> list[str]:
+def _unknown_count(plan: dict[str, Any]) -> str:
+    return (f"{plan['summary'].get('unknown', 0)} keystore(s) and {plan['entry_summary'].get('unknown', 0)} "
+            "entry(ies)")
+
+
+def _caveats(plan: dict[str, Any], info: dict[str, Any]) -> list[str]:
     lines = ["> [!IMPORTANT]", "> **No-secrets plan.** Checked without passwords:"]
     lines += [f"> - {text(c)}" for c in info["checked"]]
     lines += [">", "> Not proven without passwords:"]
     lines += [f"> - {text(u)}" for u in info["unproven"]]
     if info["unverified"]:
-        lines += [">", f"> {len(info['unverified'])} change(s) could not be ruled out (**unknown** above): run "
+        lines += [">", f"> {_unknown_count(plan)} are **unknown** (above): a change could not be ruled out; run "
                   "`kstool plan` with the passwords to know."]
     return [*lines, ""]
