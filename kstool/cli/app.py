@@ -130,6 +130,10 @@ def plan(
     from kstool.engine import Options  # noqa: PLC0415
 
     chosen = output_format.value if output_format is not None else None
+    if no_secrets and (strict_permissions or replace_unreadable):
+        flag = "--strict-permissions" if strict_permissions else "--replace-unreadable"
+        raise typer.BadParameter(f"--no-secrets reads no password and opens no keystore: {flag} has no meaning "
+                                 "there; drop one of them", param_hint=flag)
     if json and chosen not in (None, "json"):
         raise typer.BadParameter(f"--json and --format {chosen} disagree: give one", param_hint="--format")
     options = Options(output_dir, strict_permissions, replace_unreadable, jobs=jobs)

@@ -214,8 +214,10 @@ def plan_public(spec: Spec, public: PublicInputs, disk: Mapping[str, OnDisk], or
     deduced = {a for ks in spec.keystores for a in _deduce(ks, _locked(ks, lock), decided, proven[ks.name])}
     if deduced:
         decided = _decide_all(spec, public, disk, lock, proven=proven, deduced=deduced, now=now)
-    changes = [_keystore_change(ks, public, disk.get(ks.name), _locked(ks, lock), decided) for ks in spec.keystores]
-    lock_update = False
+    changes = [_keystore_change(ks, public, disk.get(ks.name), lock, decided) for ks in spec.keystores]
+    # a keystore kstool.lock knows by its previous_name: apply records it under its new one
+    lock_update = lock is not None and any(_locked(ks, lock) is not None and ks.name not in lock.keystores
+                                           for ks in spec.keystores)
     for name, found in sorted(orphans.items()):
         assert lock is not None
         orphan = _orphan_change(name, lock.keystores[name], found)
@@ -588,8 +590,11 @@ def _timed(entry: EntrySpec, change: EntryChange, now: datetime | None) -> Entry
                                days_left=timing.days_left, due=timing.due)
 
 
-def _keystore_change(ks: KeystoreSpec, public: PublicInputs, found: OnDisk | None, locked: LockedStore | None,
+def _keystore_change(ks: KeystoreSpec, public: PublicInputs, found: OnDisk | None, lock: Lock | None,
                      decided: Mapping[Address, EntryChange]) -> KeystoreChange:
+    locked = _locked(ks, lock)
+    renamed_from = ks.previous_name if lock is not None and locked is not None and ks.name not in lock.keystores \
+        else None
     changes = tuple(decided[(ks.name, e.alias)] for e in ks.entries)
     password_files = public.password_files.get(ks.name, ())
     if found is None:
@@ -611,13 +616,20 @@ def _keystore_change(ks: KeystoreSpec, public: PublicInputs, found: OnDisk | Non
                     "key" if f.get("kind") == "key" else "trusted", "existing", before=_facts_of(f))
         for f in locked.entries if ks.entry(str(f.get("alias"))) is None)
     reasons = _store_reasons(ks, found, locked, public.ownership.get(ks.name, Ownership()))
+    if renamed_from is not None and found.path != ks.path:  # under the same path, only kstool.lock changes
+        reasons.insert(0, f"renamed: {renamed_from} → {ks.name} (previous_name); its keys are kept")
     entry_changed = any(c.action is not Action.NOOP for c in (*changes, *deletes))
     if not reasons and not entry_changed and locked.settings != encoding_settings(ks):
         reasons.append("re-encoded: the spec's encoding settings (type, PKCS12 profile, iterations, key password "
                        "or entry order) differ from kstool.lock's")
     unverified: tuple[str, ...] = ()
+    previous = [k for k, ref in (("previous_password", ks.previous_password),
+                                 ("previous_key_password", ks.previous_key_password)) if ref is not None]
+    if previous and not reasons and not entry_changed:
+        unverified = (f"{' and '.join(previous)} set: the file may still be under the old password (apply would "
+                      "re-encode it); which password opens it needs the passwords",)
     if found.sha256 != locked.sha256:
-        unverified = (f"{found.path} is not the file kstool.lock recorded (SHA-256 {found.sha256[:16]}…, the lock "
+        unverified += (f"{found.path} is not the file kstool.lock recorded (SHA-256 {found.sha256[:16]}…, the lock "
                       f"has {locked.sha256[:16]}…): it changed since the last apply; its entries are shown as the "
                       "lock recorded them, unproven, and apply would at least re-encode it",)
         changes = tuple(dataclasses.replace(c, unverified=(*c.unverified, "the file changed since kstool.lock"))
@@ -706,4 +718,8 @@ def prepare_public(spec_path: Path, output_dir: Path | None) -> Plan:
     clock = read_clock()
     lock = read_lock(root)
     public, disk, orphans, lock = observe_public(spec, root, lock, spec_owner(spec_path, root), clock.now)
-    return plan_public(spec, public, disk, orphans, lock, output_root=str(root), now=clock.now)
+    plan = plan_public(spec, public, disk, orphans, lock, output_root=str(root), now=clock.now)
+    from kstool.engine import _check_destroy  # noqa: PLC0415
+
+    _check_destroy(plan)  # prevent_destroy refuses this plan with the passwords too: say so now
+    return plan

@@ -336,3 +336,45 @@ def test_a_hostile_alias_and_subject_cannot_break_the_markdown_table(tmp_path: P
     assert len(ca_table) == 2 and all(len(row) == 5 for row in ca_table)
     assert ca_table[1][0] == hostile.lower() and ca_table[1][1] == "update"
     assert not [t for t in tokens if t in ("link_open", "image")]
+
+
+def test_prevent_destroy_refuses_the_no_secrets_plan_too(estate: Estate) -> None:
+    doc = spec_doc()
+    doc["keystores"][0]["prevent_destroy"] = True
+    write_spec(estate.folder, doc)
+    assert estate.no_secrets("--detailed-exitcode").code == ExitCode.OK
+    doc["keystores"][0]["entries"][0]["generate"]["key"] = {"algorithm": "EC", "size": 384}
+    write_spec(estate.folder, doc)
+    result = estate.no_secrets()
+    assert result.code == ExitCode.ERROR and "prevent_destroy: true" in result.err and "ca/root" in result.err
+
+
+def test_a_rename_and_a_password_rotation(estate: Estate) -> None:
+    doc = spec_doc()
+    doc["keystores"][2] |= {"name": "truststore", "previous_name": "trust"}
+    write_spec(estate.folder, doc)
+    code, plan = estate.no_secrets_json()
+    assert code == ExitCode.CHANGES and plan["lock_file"] == "update"  # the same file: only the record moves
+    agree(plan, estate.full_plan())
+    doc["keystores"][2]["path"] = "out/truststore.jks"
+    write_spec(estate.folder, doc)
+    code, plan = estate.no_secrets_json()
+    trust = next(k for k in plan["keystores"] if k["name"] == "truststore")
+    assert trust["reasons"][:2] == ["renamed: trust → truststore (previous_name); its keys are kept",
+                                    "path changed: out/trust.jks → out/truststore.jks"]
+    agree(plan, estate.full_plan())
+    doc = spec_doc()
+    doc["keystores"][1]["previous_password"] = {"env": "NS_OLD_PASS"}
+    write_spec(estate.folder, doc)
+    code, plan = estate.no_secrets_json()
+    assert code == ExitCode.UNVERIFIED
+    services = next(k for k in plan["keystores"] if k["name"] == "services")
+    assert services["action"] == "unknown" and "previous_password set" in services["unverified"][0]
+
+
+def test_format_json_is_json_and_conflicts_are_refused(estate: Estate) -> None:
+    assert estate.no_secrets("--format", "json").json() == estate.no_secrets("--json").json()
+    clash = estate.no_secrets("--json", "--format", "markdown")
+    assert clash.code == ExitCode.ERROR and "--json and --format markdown disagree" in clash.err
+    human = estate.no_secrets("--format", "human")
+    assert human.out == estate.no_secrets().out
