@@ -378,3 +378,19 @@ def test_format_json_is_json_and_conflicts_are_refused(estate: Estate) -> None:
     assert clash.code == ExitCode.ERROR and "--json and --format markdown disagree" in clash.err
     human = estate.no_secrets("--format", "human")
     assert human.out == estate.no_secrets().out
+
+
+def test_the_full_plan_as_markdown_holds_no_secret(estate: Estate) -> None:
+    from tests.unit.test_plan_markdown import parse_tables
+
+    doc = spec_doc()
+    doc["keystores"][0]["entries"][0]["generate"]["key"] = {"algorithm": "EC", "size": 384}
+    write_spec(estate.folder, doc)
+    result: Result = estate.with_secrets(lambda: run(estate.capsys, "plan", estate.spec, "--format", "markdown",
+                                                      "--detailed-exitcode"))
+    assert result.code == ExitCode.CHANGES
+    _no_secret_in(result.out)
+    assert "No-secrets" not in result.out and "**Plan:** 0 to create, 2 to update, 1 to replace" in result.out
+    tables, _ = parse_tables(result.out)
+    assert [row[:2] for row in tables[0][1:]] == [["root", "replace (destroys a private key)"]]
+    assert all(len(row) == 5 for table in tables for row in table)
