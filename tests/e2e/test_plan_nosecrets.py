@@ -33,8 +33,6 @@ from kstool.formats.codec import encode
 from kstool.formats.entries import KeyEntry
 from tests.support.clirun import Result, run
 
-pytestmark = pytest.mark.slow
-
 PASSWORDS = {"NS_STORE_PASS": "Ns-Store-Pass-1", "NS_TRUST_PASS": "Ns-Trust-Pass-2", "NS_KEY_PASS": "Ns-Key-Pass-3",
              "NS_SRC_PASS": "Ns-Src-Pass-4"}
 GENERATED_PASSWORD_FILE = "secrets/ca.pass"
