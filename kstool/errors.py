@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     UNEXPECTED = 3  # a bug in kstool
     RESTORE_FAILED = 4  # apply failed and putting the old files back failed too
     LOCKED = 5  # another apply holds the writer lock
+    UNVERIFIED = 6  # plan --no-secrets --detailed-exitcode: no known change, but one it could not rule out
     INTERRUPTED = 130  # SIGINT (Ctrl-C); a signal exits 128 + its number, as a shell reports it: SIGTERM 143
     TERMINATED = 143  # SIGTERM
     BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a command whose reader went away (`| head`)

@@ -6,6 +6,7 @@ Each command imports its function from ``kstool.cli.commands`` (the one registry
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,7 +23,8 @@ app = typer.Typer(
     help="Build Java keystores (JKS, JCEKS, PKCS12) from a reviewed YAML spec: validate, plan, apply.",
     epilog="Exit codes: 0 success or no changes; 1 error (or verify found drift); 2 changes pending (plan "
            "--detailed-exitcode) or attention needed (check); 3 unexpected error (a bug); 4 apply failed and "
-           "restoring the old files failed too; 5 another apply holds the lock; 130 interrupted (Ctrl-C), "
+           "restoring the old files failed too; 5 another apply holds the lock; 6 plan --no-secrets "
+           "--detailed-exitcode: no known change, one not ruled out; 130 interrupted (Ctrl-C), "
            "143 terminated (SIGTERM).",
     no_args_is_help=True,
     add_completion=False,
@@ -47,6 +49,14 @@ def _no_color(value: bool) -> None:
 
 NoColor = Annotated[bool, typer.Option("--no-color", callback=_no_color, expose_value=False,
                                        help="Plain text without colours (as NO_COLOR=1 does).")]
+class PlanFormat(StrEnum):
+    """``plan --format``: what a person reads, the JSON document, or Markdown for a pull-request comment."""
+
+    HUMAN = "human"
+    JSON = "json"
+    MARKDOWN = "markdown"
+
+
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also list unchanged keystores and entries.")]
 
 
@@ -68,7 +78,8 @@ def _main(
 
     Exit codes: 0 success (no changes), 1 error (or verify found drift), 2 changes pending
     (plan --detailed-exitcode), 3 unexpected error (a bug), 4 apply failed and restoring the old files
-    failed too, 5 another apply holds the lock, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+    failed too, 5 another apply holds the lock, 6 plan --no-secrets --detailed-exitcode: no known change but one it
+    could not rule out, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     """
     if ctx.obj is not None:  # the Session run() passes: the error boundary reads it
         ctx.obj.debug = debug
@@ -100,8 +111,15 @@ def plan(
     output_dir: OutputDir = None,
     json: JsonFlag = False,
     detailed_exitcode: Annotated[bool, typer.Option(
-        "--detailed-exitcode", help="Exit 2 when there are changes, 0 when none, 1 on error.")] = False,
+        "--detailed-exitcode", help="Exit 2 when there are changes, 0 when none, 1 on error (with --no-secrets: 6 "
+                                    "when no change is known but one could not be ruled out).")] = False,
     verbose: Verbose = False,
+    output_format: Annotated[PlanFormat | None, typer.Option(
+        "--format", metavar="human|json|markdown", case_sensitive=False,
+        help="Output format (--json is --format json); markdown: a pull-request comment.")] = None,
+    no_secrets: Annotated[bool, typer.Option(
+        "--no-secrets", help="Plan without any password (a reviewer, a fork's pull request): from the spec, "
+                             "kstool.lock and the public input files; says what it could not prove.")] = False,
     strict_permissions: StrictPermissions = False,
     replace_unreadable: ReplaceUnreadable = False,
     jobs: Jobs = 0,
@@ -111,8 +129,16 @@ def plan(
     from kstool.cli.commands import cmd_plan  # noqa: PLC0415
     from kstool.engine import Options  # noqa: PLC0415
 
+    chosen = output_format.value if output_format is not None else None
+    if no_secrets and (strict_permissions or replace_unreadable):
+        flag = "--strict-permissions" if strict_permissions else "--replace-unreadable"
+        raise typer.BadParameter(f"--no-secrets reads no password and opens no keystore: {flag} has no meaning "
+                                 "there; drop one of them", param_hint=flag)
+    if json and chosen not in (None, "json"):
+        raise typer.BadParameter(f"--json and --format {chosen} disagree: give one", param_hint="--format")
     options = Options(output_dir, strict_permissions, replace_unreadable, jobs=jobs)
-    raise typer.Exit(cmd_plan(spec, options, as_json=json, detailed_exitcode=detailed_exitcode, verbose=verbose))
+    raise typer.Exit(cmd_plan(spec, options, as_json=json or chosen == "json", markdown=chosen == "markdown",
+                              detailed_exitcode=detailed_exitcode, verbose=verbose, no_secrets=no_secrets))
 
 
 @app.command()

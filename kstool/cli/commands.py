@@ -29,13 +29,28 @@ def cmd_schema() -> int:
     return ExitCode.OK
 
 
-def cmd_plan(spec_path: Path, options: Options, *, as_json: bool, detailed_exitcode: bool, verbose: bool) -> int:
+def cmd_plan(spec_path: Path, options: Options, *, as_json: bool, detailed_exitcode: bool, verbose: bool,
+             markdown: bool = False, no_secrets: bool = False) -> int:
+    """With ``no_secrets`` no password is read (engine/nosecrets.py); ``--detailed-exitcode`` then exits 2 for a
+    known change, else 6 (UNVERIFIED) when a change could not be ruled out, else 0."""
     from kstool.cli.views.plan import show_plan  # noqa: PLC0415
-    from kstool.engine import prepare  # noqa: PLC0415
 
-    ctx = prepare(spec_path, options, warn=warn)
-    show_plan(ctx.plan, as_json=as_json, verbose=verbose)
-    return ExitCode.CHANGES if detailed_exitcode and ctx.plan.has_changes else ExitCode.OK
+    if no_secrets:
+        from kstool.engine.nosecrets import prepare_public  # noqa: PLC0415
+
+        plan = prepare_public(spec_path, options.output_dir)
+    else:
+        from kstool.engine import prepare  # noqa: PLC0415
+
+        plan = prepare(spec_path, options, warn=warn).plan
+    for message in plan.warnings if no_secrets else ():
+        warn(message)
+    show_plan(plan, as_json=as_json, verbose=verbose, markdown=markdown)
+    if not detailed_exitcode:
+        return ExitCode.OK
+    if plan.has_changes:
+        return ExitCode.CHANGES
+    return ExitCode.UNVERIFIED if plan.has_unverified else ExitCode.OK
 
 
 def cmd_apply(spec_path: Path, options: Options, *, as_json: bool, verbose: bool) -> int:

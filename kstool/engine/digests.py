@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kstool.crypto.san import san_key
 from kstool.engine.inputs import KeystoreInputs
-from kstool.formats.entries import KeyEntry
-from kstool.spec.model import Generate, KeystoreSpec, TrustedReference
+from kstool.formats.entries import Entry, KeyEntry
+from kstool.spec.model import EntrySpec, Generate, KeystoreSpec, TrustedReference
 
 ENCODER_VERSION = 2  # bump when an encoder's output changes for the same inputs
 
@@ -43,8 +44,14 @@ def content_digest(ks: KeystoreSpec, ki: KeystoreInputs) -> str:
     (normalised as the planner compares them: ``kstool.crypto.san.san_key``) and validity; an imported or trusted
     entry's certificates and entry date.
     """
+    return entries_digest(ks.entries, ki.material)
+
+
+def entries_digest(entries: Sequence[EntrySpec], material: Mapping[str, Entry]) -> str:
+    """``content_digest`` of these entries with this content (a key entry's ``key_der`` plays no part: a
+    no-secrets plan passes public certificates only)."""
     items: list[Any] = []
-    for entry in ks.entries:
+    for entry in entries:
         source = entry.source
         if isinstance(source, TrustedReference):
             return ""
@@ -54,12 +61,12 @@ def content_digest(ks: KeystoreSpec, ki: KeystoreInputs) -> str:
             if source.ca or source.issuer or source.usage:  # only then: a 0.1 lock's digests stay valid
                 items[-1].append(["ca", source.ca, source.path_length, source.issuer, list(source.usage)])
             if source.reply is not None:
-                reply = ki.material[entry.alias]
+                reply = material[entry.alias]
                 assert isinstance(reply, KeyEntry)
                 items[-1].append(["reply", [hashlib.sha256(c).hexdigest() for c in reply.chain_der]])
             continue
-        material = ki.material[entry.alias]
-        certs = material.chain_der if isinstance(material, KeyEntry) else (material.cert_der,)
-        items.append(["key" if isinstance(material, KeyEntry) else "trusted", entry.alias,
-                      [hashlib.sha256(c).hexdigest() for c in certs], material.timestamp_ms])
+        content = material[entry.alias]
+        certs = content.chain_der if isinstance(content, KeyEntry) else (content.cert_der,)
+        items.append(["key" if isinstance(content, KeyEntry) else "trusted", entry.alias,
+                      [hashlib.sha256(c).hexdigest() for c in certs], content.timestamp_ms])
     return _digest([ENCODER_VERSION, items])

@@ -87,6 +87,9 @@ class EntryChange:
     days_left: int | None = None
     due: bool = False  # inside its renewal window (or expired): renewed if kstool issues it, else a warning
     warnings: tuple[str, ...] = ()  # e.g. an imported certificate kstool cannot renew is due: replace its file
+    # a no-secrets plan (engine/nosecrets.py): what it could not prove about this entry; with a no-op action, a
+    # change cannot be ruled out (the views show "unknown")
+    unverified: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,7 @@ class KeystoreChange:
     deleted_entries: tuple[EntryChange, ...] = ()  # a deleted keystore's entries, as far as known (for destroyed_keys)
     # existing generated password files whose mode, owner or group differ from the spec's: "PATH: mode 0600 → 0640"
     password_file_fixes: tuple[str, ...] = ()
+    unverified: tuple[str, ...] = ()  # a no-secrets plan: what it could not prove about the file itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +124,15 @@ class DestroyedKey:
 
 
 @dataclass(frozen=True, slots=True)
+class NoSecrets:
+    """A plan made without any password (``kstool plan --no-secrets``): what it checked, and what it could not
+    prove for the whole estate (per entry and per keystore: their ``unverified``)."""
+
+    checked: tuple[str, ...]
+    unproven: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     spec_file: str
     output_root: str
@@ -129,6 +142,7 @@ class Plan:
     left_alone: tuple[tuple[str, str, str], ...] = ()
     foreign: tuple[tuple[str, str, str], ...] = ()  # (name, path, owning spec) of other specs' artifacts here
     now: str | None = None  # the clock the plan was made at (renewal, days left), when compute_plan had one
+    no_secrets: NoSecrets | None = None  # made without passwords: never applied, and says what it could not prove
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -138,6 +152,11 @@ class Plan:
     def has_changes(self) -> bool:
         return self.lock_update or bool(self.left_alone) or any(
             k.action is not Action.NOOP or k.password_files or k.password_file_fixes for k in self.keystores)
+
+    @property
+    def has_unverified(self) -> bool:
+        """A no-secrets plan with a keystore or entry whose change it could not rule out."""
+        return any(k.unverified or any(e.unverified for e in k.entries) for k in self.keystores)
 
     def destroyed_keys(self) -> tuple[DestroyedKey, ...]:
         """Every private key apply would destroy: replaced or deleted key entries, deleted keystores' keys."""

@@ -7,11 +7,11 @@ NO_COLOR) they are written as plain text, which is also much faster for plans of
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from kstool.cli.views.console import Line, Out, json_text
-from kstool.engine.plan import DestroyedKey, EntryChange, KeystoreChange, Plan
+from kstool.engine.plan import Action, DestroyedKey, EntryChange, KeystoreChange, Plan
 
 FORMAT_VERSION = 1
 
@@ -24,8 +24,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "output_root": plan.output_root,
         "changes": plan.has_changes,
         "lock_file": "update" if plan.lock_update else "current",
-        "summary": {**plan.summary(), "keys_destroyed": len(destroyed)},
-        "entry_summary": plan.entry_summary(),
+        "summary": {**_unknowns(plan.summary(), plan, plan.keystores), "keys_destroyed": len(destroyed)},
+        "entry_summary": _unknowns(plan.entry_summary(), plan, [e for k in plan.keystores for e in k.entries]),
         "keystores": [_keystore_dict(k) for k in plan.keystores],
         # every private key apply would destroy (a backup keeps the old file unless --no-backup)
         "destroyed_keys": [_destroyed_dict(d) for d in destroyed],
@@ -33,7 +33,38 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "left_alone": [{"name": n, "path": p, "reason": r} for n, p, r in plan.left_alone],
         # artifacts other specs made in this output folder: never touched by this spec's apply
         "other_specs": [{"name": n, "path": p, "spec": o} for n, p, o in plan.foreign],
-    }
+    } | _no_secrets_dict(plan)
+
+
+def _no_secrets_dict(plan: Plan) -> dict[str, Any]:
+    """A plan made without passwords says so, with what it checked and what it could not prove; a keystore or
+    entry whose change it cannot rule out has the action "unknown" (counted apart in the summaries)."""
+    if plan.no_secrets is None:
+        return {}
+    unverified = [{"keystore": k.name, "why": why} for k in plan.keystores for why in k.unverified]
+    unverified += [{"keystore": k.name, "alias": e.alias, "why": why} for k in plan.keystores for e in k.entries
+                   for why in e.unverified]
+    return {"no_secrets": {"checked": list(plan.no_secrets.checked), "unproven": list(plan.no_secrets.unproven),
+                           "unverified": unverified},
+            "unknown_changes": plan.has_unverified}
+
+
+def _unknown(change: KeystoreChange | EntryChange) -> bool:
+    """A no-op a no-secrets plan could not prove: shown as "unknown"."""
+    if change.action is not Action.NOOP:
+        return False
+    if isinstance(change, KeystoreChange):
+        return bool(change.unverified) or any(e.unverified for e in change.entries)
+    return bool(change.unverified)
+
+
+def _unknowns(counts: dict[str, int], plan: Plan,
+              changes: Sequence[KeystoreChange | EntryChange]) -> dict[str, int]:
+    """A no-secrets plan counts its unproven no-ops as "unknown"."""
+    if plan.no_secrets is None:
+        return counts
+    unknown = sum(1 for c in changes if _unknown(c))
+    return {**counts, "no-op": counts["no-op"] - unknown, "unknown": unknown}
 
 
 def _destroyed_dict(d: DestroyedKey) -> dict[str, Any]:
@@ -50,10 +81,12 @@ def _keystore_dict(change: KeystoreChange) -> dict[str, Any]:
         "name": change.name,
         "path": change.path,
         "type": change.type,
-        "action": change.action.value,
+        "action": "unknown" if _unknown(change) else change.action.value,
         "reasons": list(change.reasons),
         "entries": [_entry_dict(e) for e in change.entries],
     }
+    if change.unverified:
+        out["unverified"] = list(change.unverified)
     if change.moved_from:
         out["moved_from"] = change.moved_from
     if change.password_files:
@@ -68,7 +101,7 @@ def _keystore_dict(change: KeystoreChange) -> dict[str, Any]:
 def _entry_dict(change: EntryChange) -> dict[str, Any]:
     out: dict[str, Any] = {
         "alias": change.alias,
-        "action": change.action.value,
+        "action": "unknown" if _unknown(change) else change.action.value,
         "reasons": list(change.reasons),
         "kind": change.kind,
         "source": change.source,
@@ -83,6 +116,8 @@ def _entry_dict(change: EntryChange) -> dict[str, Any]:
         out["renewal_due"] = change.due
     if change.warnings:
         out["warnings"] = list(change.warnings)
+    if change.unverified:
+        out["unverified"] = list(change.unverified)
     return out
 
 
@@ -92,13 +127,18 @@ SYMBOLS = {
     "replace": ("-/+", "red"),
     "delete": ("-", "red"),
     "no-op": (" ", "dim"),
+    "unknown": ("?", "yellow"),
 }
 
 
-def show_plan(plan: Plan, *, as_json: bool, verbose: bool) -> None:
+def show_plan(plan: Plan, *, as_json: bool, verbose: bool, markdown: bool = False) -> None:
     data = plan_to_dict(plan)
     if as_json:
         print(json_text(data))
+    elif markdown:
+        from kstool.cli.views.plan_markdown import render_markdown  # noqa: PLC0415
+
+        print(render_markdown(data), end="")
     else:
         render_plan(data, Out(), verbose=verbose)
 
@@ -108,7 +148,7 @@ def render_plan(plan: dict[str, Any], out: Out, *, verbose: bool = False) -> Non
 
 
 def plan_lines(plan: dict[str, Any], *, verbose: bool = False) -> list[Line]:
-    lines: list[Line] = []
+    lines: list[Line] = _no_secrets_banner(plan)
     for ks in plan["keystores"]:
         lines += _keystore(ks, verbose)
     for other in plan.get("left_alone", []):
@@ -124,6 +164,32 @@ def plan_lines(plan: dict[str, Any], *, verbose: bool = False) -> list[Line]:
         lines.append([("  ~", "yellow"), (" kstool.lock is missing or out of date: apply writes it (commit it)", "")])
     lines += _destroyed(plan.get("destroyed_keys", []))
     lines.append(_summary(plan))
+    lines += _no_secrets_footer(plan)
+    return lines
+
+
+NO_SECRETS_BANNER = "No-secrets plan: made without any password, from the spec, kstool.lock and the public inputs."
+
+
+def _no_secrets_banner(plan: dict[str, Any]) -> list[Line]:
+    if "no_secrets" not in plan:
+        return []
+    return [[(NO_SECRETS_BANNER, "bold yellow"), (" It cannot be applied; what it could not prove is listed at the "
+                                                  "end and marked ? (unknown).", "")]]
+
+
+def _no_secrets_footer(plan: dict[str, Any]) -> list[Line]:
+    info = plan.get("no_secrets")
+    if info is None:
+        return []
+    lines: list[Line] = [[("No-secrets plan", "bold yellow"), (": checked without passwords:", "")]]
+    lines += [[(f"  - {what}", "")] for what in info["checked"]]
+    lines.append([("Not proven without passwords:", "bold yellow")])
+    lines += [[(f"  - {what}", "")] for what in info["unproven"]]
+    if info["unverified"]:
+        n, m = plan["summary"].get("unknown", 0), plan["entry_summary"].get("unknown", 0)
+        lines.append([(f"{n} keystore(s) and {m} entry(ies) are unknown (?): a change could not be ruled out; run "
+                       "kstool plan with the passwords to know", "yellow")])
     return lines
 
 
@@ -161,6 +227,8 @@ def _keystore(ks: dict[str, Any], verbose: bool) -> Iterator[Line]:
     yield [(f"{symbol:>3}", style), (" keystore ", ""), (ks["name"], "bold"),
            (f" ({ks['path']}, {ks['type']}): ", ""), (action, style)]
     yield from _reasons(ks["reasons"], "        ")
+    for why in ks.get("unverified", []):
+        yield [(f"        ? not proven: {why}", "yellow")]
     for path in ks.get("password_files_generated", []):
         yield [(f"        password file {path} will be generated", "green")]
     for fix in ks.get("password_files_fixed", []):
@@ -190,12 +258,18 @@ def _entry(entry: dict[str, Any]) -> Iterator[Line]:
         yield [(f"            valid until {entry['not_after']} ({when})", "yellow" if entry["renewal_due"] else "dim")]
     for warning in entry.get("warnings", []):
         yield [(f"            ! {warning}", "yellow")]
+    for why in entry.get("unverified", []):
+        yield [(f"            ? not proven: {why}", "yellow")]
 
 
 def _summary(plan: dict[str, Any]) -> Line:
     """One headline of one shape: every action counted, a keystore that replaces a key counted as a replace."""
     e = plan["entry_summary"]
     n = len(plan["keystores"])
+    if "no_secrets" in plan and not plan["changes"]:
+        unknown = plan["summary"].get("unknown", 0)
+        return [("No changes known.", "green" if not unknown else "yellow"),
+                (f" {n} keystore(s), {unknown} of them unknown (?).", "")]
     if not plan["changes"]:
         return [("No changes.", "green"), (f" {n} keystore(s) match the spec.", "")]
     counts = plan["summary"]  # a keystore that replaces a key is counted as a replace there
@@ -203,6 +277,7 @@ def _summary(plan: dict[str, Any]) -> Line:
         return [("Plan:", "bold"), (f" only kstool.lock to write; {n} keystore(s) match the spec.", "")]
     destroyed = plan["summary"].get("keys_destroyed", 0)
     keys = [(f" {destroyed} private key(s) destroyed.", "bold red")] if destroyed else []
+    unknown = [(f" {counts['unknown']} keystore(s) unknown (?).", "yellow")] if counts.get("unknown") else []
     return [("Plan:", "bold"), (f" {counts['create']} to create, {counts['update']} to update, {counts['replace']} "
             f"to replace, {counts['delete']} to delete (entries: {e['create']} to create, {e['update']} to update, "
-            f"{e['replace']} to replace, {e['delete']} to delete, {e['no-op']} unchanged).", ""), *keys]
+            f"{e['replace']} to replace, {e['delete']} to delete, {e['no-op']} unchanged).", ""), *keys, *unknown]
