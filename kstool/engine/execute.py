@@ -400,6 +400,7 @@ def lock_content(spec: Spec, inputs: Inputs, plan: Plan, built: Mapping[Address,
                  outputs: Mapping[str, bytes], observed: Observed) -> bytes:
     """kstool.lock as it stands once this plan is applied."""
     stores: dict[str, LockedStore] = dict(observed.foreign)  # other specs' records stay as they are
+    stores.update(observed.kept)  # and so do the records of keystores a --target run leaves out
     for change in plan.keystores:
         if change.action is Action.DELETE:
             continue

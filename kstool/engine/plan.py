@@ -129,6 +129,9 @@ class Plan:
     left_alone: tuple[tuple[str, str, str], ...] = ()
     foreign: tuple[tuple[str, str, str], ...] = ()  # (name, path, owning spec) of other specs' artifacts here
     now: str | None = None  # the clock the plan was made at (renewal, days left), when compute_plan had one
+    # a --target run: the targets as given, and every keystore in the run with why it is included
+    targets: tuple[str, ...] = ()
+    included: tuple[tuple[str, str], ...] = ()
 
     @property
     def warnings(self) -> tuple[str, ...]:
