@@ -101,6 +101,8 @@ def cmd_apply_saved(plan_path: Path, given: Options, *, as_json: bool, verbose: 
     if spec_now.get("sha256") != saved.depends_on["spec_sha256"]:
         differences.append(f"the spec file {saved.spec_path} changed since the plan was made "
                            f"({savedplan.state_text(spec_now) if spec_now.get('state') != 'present' else 'new bytes'})")
+    else:  # the files it recorded, before planning again (which a damaged store or input would stop)
+        differences += savedplan.dependency_differences(saved.depends_on, savedplan.files_now(saved))
     if differences:
         raise savedplan.refuse(plan_path, differences)
 

@@ -378,6 +378,24 @@ def _by_name(items: list[Any]) -> dict[str, Any] | None:
     return None
 
 
+def files_now(saved: SavedPlan) -> dict[str, Any]:
+    """The files a saved plan recorded, as they are now (before planning again: a file that changed so much that
+    planning would fail, a damaged store, is still named as the difference)."""
+    base, root = saved.spec_path.parent, saved.output_dir
+
+    def at(folder: Path, name: str) -> Path:
+        return Path(name) if Path(name).is_absolute() else folder / name
+
+    recorded = saved.depends_on
+    return {
+        "spec_sha256": file_digest(saved.spec_path).get("sha256", ""),
+        "inputs": {name: file_digest(at(base, name)) for name in recorded["inputs"]},
+        "password_files": {name: {"state": "present" if os.path.lexists(at(base, name)) else "missing"}
+                           for name in recorded["password_files"]},
+        "artifacts": {name: file_digest(at(root, name)) for name in recorded["artifacts"]},
+    }
+
+
 def differences(saved: SavedPlan, deps: dict[str, Any], plan: dict[str, Any]) -> list[str]:
     """What differs between a saved plan and this run: the files it depended on, then the plan itself (in short
     when files differ: the plan's differences follow from theirs)."""
