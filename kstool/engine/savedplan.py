@@ -33,8 +33,10 @@ MAX_PLAN_BYTES = 64 * 1024 * 1024  # a plan of ten thousand keystores is a few M
 MAX_DIFFERENCES = 25
 MARKER = b'"format": "kstool-plan"'
 SNIFF_BYTES = 512
-KEY_MATERIAL = ("none: this file holds no password, no private key and no key digest; keys to generate are "
-                "generated at apply time and imported keys are read from their files at apply time")
+KEY_MATERIAL = ("none: this file holds no password and no private key; keys to generate are generated at apply "
+                "time, imported keys are read from their files at apply time (input files, key files included, are "
+                "recorded by the SHA-256 of their bytes only)")
+MAX_HASHED_BYTES = 64 * 1024 * 1024  # the largest artifact observe reads (observe.MAX_STORE_BYTES)
 PASSWORDS = ("not recorded: password files are listed by path and presence only; a changed password shows as a "
              "store its password no longer opens (or a different plan) when apply plans again")
 CLOCK_RULE = ("apply plans again at its own time; every decision (action, reason, renewal due) must be the same "
@@ -79,6 +81,8 @@ def file_digest(path: Path) -> dict[str, Any]:
         return {"state": f"unreadable ({e.strerror})"}
     if not stat.S_ISREG(info.st_mode):
         return {"state": "not a regular file"}
+    if info.st_size > MAX_HASHED_BYTES:
+        return {"state": f"larger than {MAX_HASHED_BYTES // (1024 * 1024)} MiB"}
     digest = hashlib.sha256()
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -264,6 +268,10 @@ def _corrupt(path: Path, why: str) -> KstoolError:
                        "kstool plan SPEC --out FILE")
 
 
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _short(value: object, limit: int = 120) -> str:
     try:
         text = json.dumps(value, ensure_ascii=False)
@@ -297,18 +305,22 @@ def dependency_differences(saved: dict[str, Any], current: dict[str, Any]) -> li
         before, after = saved.get(group, {}), current[group]
         for name in sorted(set(before) | set(after)):
             if name not in after:
-                out.append(f"{what} {name}: the plan depended on it, this run does not")
+                out.append(f"{what} {_clip(name, 200)}: the plan depended on it, this run does not")
             elif name not in before:
-                out.append(f"{what} {name}: this run depends on it, the plan did not")
+                out.append(f"{what} {_clip(name, 200)}: this run depends on it, the plan did not")
             elif before[name] != after[name]:
-                out.append(f"{what} {name} changed: {state_text(before[name])} → {state_text(after[name])}")
+                out.append(f"{what} {_clip(name, 200)} changed: {state_text(before[name])} → "
+                           f"{state_text(after[name], before[name])}")
     return out
 
 
-def state_text(d: Mapping[str, Any]) -> str:
+def state_text(d: Mapping[str, Any], other: Mapping[str, Any] | None = None) -> str:
+    """A file's state in words; never any part of its digest (a hostile plan file could name any file)."""
     if d.get("state") != "present" or "sha256" not in d:
-        return str(d.get("state", "?"))
-    return f"sha256 {str(d['sha256'])[:12]}…, mode {d.get('mode')}"
+        return _clip(str(d.get("state", "?")), 60)
+    if other is not None and other.get("state") == "present" and other.get("sha256") != d.get("sha256"):
+        return f"other bytes, mode {_clip(str(d.get('mode')), 8)}"
+    return f"present, mode {_clip(str(d.get('mode')), 8)}"
 
 
 # day counts in words ("expires 2027-01-04 (in 12 days; ...)", "(3 days ago)") move with the clock, decisions do not
@@ -417,6 +429,6 @@ def refuse(path: Path, differences: list[str]) -> KstoolError:
     return MultiError([
         KstoolError(f"the saved plan {path} no longer matches, so nothing was changed; make a new plan (kstool plan "
                     f"SPEC --out {path}), review it, and apply that. What differs:"),
-        *(KstoolError(f"{path}: {d}") for d in shown),
+        *(KstoolError(f"{path}: {_clip(d, 600)}") for d in shown),
         *([KstoolError(f"{path}: … and {more} more difference(s)")] if more else []),
     ])

@@ -22,6 +22,7 @@ from cryptography.x509.oid import NameOID
 from kstool.formats.codec import decode
 from kstool.formats.entries import KeyEntry, StoreType, detect_type
 from tests.support.clirun import CANARY, run, snapshot
+from tests.support.javatools import keytool_list
 
 STORE_PW = "Saved-Plan-Store-Pw-31"
 FILE_PW = f"{CANARY}-file-pw"  # a password file's content: the canary must never reach any output or the plan
@@ -366,3 +367,13 @@ def test_apply_plan_with_json_and_plan_json_out(project: Path, capsys: pytest.Ca
     r = run(capsys, "apply", "plan.json", "--json")
     assert r.code == 0, r.err
     assert os.path.exists(project / "out" / "gen.jks")
+
+
+@pytest.mark.java
+def test_keytool_opens_what_a_saved_plan_applied(project: Path, capsys: pytest.CaptureFixture[str], jdk: None) -> None:
+    assert run(capsys, "plan", "kstool.yaml", "--out", "plan.json").code == 0
+    assert run(capsys, "apply", "plan.json").code == 0
+    listing = keytool_list(project / "out" / "app.p12", STORE_PW, "PKCS12")
+    assert "Alias name: gen" in listing and "Alias name: imported" in listing
+    listing = keytool_list(project / "out" / "trust.jks", FILE_PW, "JKS")
+    assert "trustedCertEntry" in listing and "CN=root.example" in listing

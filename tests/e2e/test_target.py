@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support.clirun import copy_example, run, snapshot
+from tests.support.javatools import keytool_list
 
 ALL = ["ca", "server", "server-trust", "billing", "orders", "client-trust"]
 PATHS = {"ca": "ca/internal-ca.p12", "server": "server/server.p12", "server-trust": "server/truststore.p12",
@@ -147,3 +148,14 @@ def test_a_saved_plan_records_its_targets(mtls: Path, capsys: pytest.CaptureFixt
     assert r.code == 0, r.err
     assert sorted(_lock(mtls)) == ["ca", "orders"]
     assert not (mtls.parent / PATHS["billing"]).exists()
+
+
+@pytest.mark.java
+def test_keytool_reads_a_targeted_truststore_holding_the_ca_root(mtls: Path, capsys: pytest.CaptureFixture[str],
+                                                                 jdk: None) -> None:
+    assert run(capsys, "apply", mtls, "--target", "server-trust").code == 0
+    password = (mtls.parent / "secrets" / "server-trust.pass").read_text().strip()
+    listing = keytool_list(mtls.parent / PATHS["server-trust"], password, "PKCS12")
+    root_sha256 = _lock(mtls)["ca"]["entries"][0]["sha256"]
+    wanted = ":".join(root_sha256[i:i + 2] for i in range(0, 64, 2)).upper()
+    assert "trustedCertEntry" in listing and wanted in listing
