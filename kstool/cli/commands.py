@@ -38,15 +38,13 @@ def cmd_plan(spec_path: Path, options: Options, *, as_json: bool, detailed_exitc
              out: Path | None = None) -> int:
     from kstool.cli.views.plan import show_plan  # noqa: PLC0415
     from kstool.engine import prepare  # noqa: PLC0415
+    from kstool.engine.savedplan import is_plan_file  # noqa: PLC0415
 
-    if out is not None:
-        from kstool.engine import savedplan  # noqa: PLC0415
+    if is_plan_file(spec_path):
+        from kstool.errors import KstoolError  # noqa: PLC0415
 
-        if savedplan.is_plan_file(spec_path):
-            from kstool.errors import KstoolError  # noqa: PLC0415
-
-            raise KstoolError(f"{spec_path} is a saved plan file, not a spec: apply it with kstool apply "
-                              f"{spec_path}, or plan from the spec it was made from")
+        raise KstoolError(f"{spec_path} is a saved plan file, not a spec: apply it with kstool apply {spec_path}, or "
+                          "plan from the spec it was made from")
     ctx = prepare(spec_path, options, warn=warn)
     show_plan(ctx.plan, as_json=as_json, verbose=verbose)
     if out is not None:

@@ -189,7 +189,8 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     if selection is not None:
         from kstool.engine.targets import check_alias_targets  # noqa: PLC0415
 
-        plan = replace(plan, targets=selection.targets, included=selection.keystores)
+        plan = replace(plan, targets=selection.targets, included=selection.keystores,
+                       dependents=selection.dependents)
         check_alias_targets(plan, selection)
     _check_destroy(plan)
     _check_issued_in_time(spec, plan, clock)

@@ -132,6 +132,7 @@ class Plan:
     # a --target run: the targets as given, and every keystore in the run with why it is included
     targets: tuple[str, ...] = ()
     included: tuple[tuple[str, str], ...] = ()
+    dependents: tuple[tuple[str, str], ...] = ()  # keystores left out that depend on the run: (name, how)
 
     @property
     def warnings(self) -> tuple[str, ...]:

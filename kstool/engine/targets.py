@@ -29,6 +29,8 @@ class Selection:
     targets: tuple[str, ...]  # as given on the command line, normalised (alias lowercased), sorted, unique
     keystores: tuple[tuple[str, str], ...]  # (name, why)
     aliases: Mapping[str, frozenset[str]]  # keystore -> the aliases targeted when only aliases of it were
+    # keystores left out that depend on one in the run (they may be stale after it): (name, why)
+    dependents: tuple[tuple[str, str], ...] = ()
 
     @property
     def names(self) -> frozenset[str]:
@@ -88,7 +90,26 @@ def select(spec: Spec, targets: Iterable[str]) -> Selection:
         tuple(sorted(normalised)),
         tuple((k.name, why[k.name]) for k in spec.keystores if k.name in why),
         {name: frozenset(a) for name, a in aliases.items() if name not in whole},
+        _dependents(spec, frozenset(why)),
     )
+
+
+def _dependents(spec: Spec, chosen: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    """Keystores outside the run with a reference or an issuer inside it: a change in the run may leave them stale."""
+    out: list[tuple[str, str]] = []
+    for ks in spec.keystores:
+        if ks.name in chosen:
+            continue
+        uses: list[str] = []
+        for e in ks.entries:
+            source = e.source
+            if isinstance(source, TrustedReference) and source.keystore in chosen:
+                uses.append(f"{ks.name}/{e.alias} trusts {source.keystore}/{source.alias}")
+            elif isinstance(source, Generate) and source.issuer is not None and source.issuer[0] in chosen:
+                uses.append(f"{ks.name}/{e.alias} is issued by {'/'.join(source.issuer)}")
+        if uses:
+            out.append((ks.name, ", ".join(uses)))
+    return tuple(out)
 
 
 def restrict(spec: Spec, selection: Selection) -> Spec:

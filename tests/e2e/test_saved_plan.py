@@ -314,6 +314,9 @@ def test_plan_out_refuses_to_overwrite_the_spec_and_a_plan_is_not_a_spec(project
     assert run(capsys, "plan", "kstool.yaml", "--out", "p.plan").code == 0
     r = run(capsys, "plan", "p.plan", "--out", "q.plan")
     assert r.code == 1 and "is a saved plan file, not a spec" in r.err
+    r = run(capsys, "plan", "p.plan")
+    assert r.code == 1 and "p.plan is a saved plan file, not a spec: apply it with kstool apply p.plan" in r.err
+    assert not (project / "q.plan").exists()
 
 
 def _private_key_ders(project: Path) -> list[bytes]:

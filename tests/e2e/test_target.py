@@ -45,6 +45,10 @@ def test_a_truststore_target_pulls_in_the_store_its_reference_points_into(mtls: 
     r = run(capsys, "plan", mtls, "--target", "server-trust")
     assert "Note: this is a partial plan (--target server-trust)" in r.out
     assert "ca: needed because server-trust/example-root trusts its entry ca/root" in r.out
+    # the CA's other dependents are not in the run, and the plan says so
+    assert "left out, though it depends on this run: client-trust (client-trust/example-root trusts ca/root)" \
+        in r.out
+    assert {d["name"] for d in plan["left_out_dependents"]} == {"server", "billing", "orders", "client-trust"}
 
     r = run(capsys, "apply", mtls, "--target", "server-trust")
     assert r.code == 0, r.err

@@ -186,6 +186,13 @@ def test_why_each_keystore_is_in_the_run(spec: Spec) -> None:
     }
 
 
+def test_keystores_left_out_that_depend_on_the_run_are_named(spec: Spec) -> None:
+    assert select(spec, ["ca"]).dependents == (("leaf", "leaf/web is issued by ca/mid"),)
+    assert select(spec, ["leaf"]).dependents == (("trust", "trust/web trusts leaf/web"),)
+    assert select(spec, ["trust2"]).dependents == ()
+    assert select(spec, ["alone"]).dependents == ()
+
+
 def test_unknown_targets_list_the_known_names(spec: Spec) -> None:
     with pytest.raises(KstoolError) as e:
         select(spec, ["nope", "ca/nope", "leaf"])

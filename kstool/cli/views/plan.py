@@ -37,7 +37,9 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "other_specs": [{"name": n, "path": p, "spec": o} for n, p, o in plan.foreign],
         # --target: only these keystores (and what they need) are planned; the rest is left as it is
         "partial": bool(plan.targets),
-        **({"targets": list(plan.targets), "included": [{"name": n, "why": w} for n, w in plan.included]}
+        **({"targets": list(plan.targets), "included": [{"name": n, "why": w} for n, w in plan.included],
+            # keystores outside the run that reference or are issued by one inside it (a full plan updates them)
+            "left_out_dependents": [{"name": n, "uses": u} for n, u in plan.dependents]}
            if plan.targets else {}),
     }
 
@@ -150,6 +152,9 @@ def _partial(plan: dict[str, Any]) -> list[Line]:
                           "they are. Run a full plan afterwards to see the whole estate.", "")]]
     for item in plan.get("included", []):
         lines.append([("    " + item["name"], "bold"), (f": {item['why']}", "dim")])
+    for item in plan.get("left_out_dependents", []):
+        lines.append([("    left out, though it depends on this run: ", "yellow"), (item["name"], "bold"),
+                      (f" ({item['uses']})", "dim")])
     return lines
 
 
