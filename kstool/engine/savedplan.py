@@ -84,10 +84,14 @@ def file_digest(path: Path) -> dict[str, Any]:
     if info.st_size > MAX_HASHED_BYTES:
         return {"state": f"larger than {MAX_HASHED_BYTES // (1024 * 1024)} MiB"}
     digest = hashlib.sha256()
+    size = 0
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         with os.fdopen(fd, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
+                size += len(block)
+                if size > MAX_HASHED_BYTES:  # a file that grows, or reports no size (/proc): read no further
+                    return {"state": f"larger than {MAX_HASHED_BYTES // (1024 * 1024)} MiB"}
                 digest.update(block)
     except OSError as e:
         return {"state": f"unreadable ({e.strerror})"}

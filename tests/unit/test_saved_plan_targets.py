@@ -215,3 +215,24 @@ def test_split_lock_keeps_other_records_verbatim(spec: Spec) -> None:
     assert seen is not None
     assert sorted(seen.keystores) == ["ca", "leaf", "renamed", "theirs"]
     assert sorted(kept) == ["alone", "gone"] and kept["alone"] is lock.keystores["alone"]
+
+
+def test_file_digest_states(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "f").write_bytes(b"abc")
+    (tmp_path / "f").chmod(0o640)
+    (tmp_path / "link").symlink_to(tmp_path / "f")
+    abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # SHA-256 of b"abc"
+    assert savedplan.file_digest(tmp_path / "f") == {"state": "present", "sha256": abc, "mode": "0640"}
+    assert savedplan.file_digest(tmp_path / "missing") == {"state": "missing"}
+    assert savedplan.file_digest(tmp_path / "link") == {"state": "not a regular file"}
+    assert savedplan.file_digest(tmp_path) == {"state": "not a regular file"}
+    monkeypatch.setattr(savedplan, "MAX_HASHED_BYTES", 2)
+    assert savedplan.file_digest(tmp_path / "f") == {"state": "larger than 0 MiB"}
+
+
+def test_a_changed_file_is_named_without_any_part_of_its_digest() -> None:
+    before = {"state": "present", "sha256": "a" * 64, "mode": "0600"}
+    after = {"state": "present", "sha256": "b" * 64, "mode": "0600"}
+    deps = {"spec_sha256": "s", "password_files": {}, "artifacts": {}}
+    found = savedplan.dependency_differences({**deps, "inputs": {"x": before}}, {**deps, "inputs": {"x": after}})
+    assert found == ["input file x changed: present, mode 0600 → other bytes, mode 0600"]
