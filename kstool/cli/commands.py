@@ -70,7 +70,7 @@ def cmd_apply_saved(plan_path: Path, given: Options, *, as_json: bool, verbose: 
     import os  # noqa: PLC0415
 
     from kstool import __version__  # noqa: PLC0415
-    from kstool.cli.views.plan import plan_to_dict  # noqa: PLC0415
+    from kstool.cli.views.plan import plan_to_dict, show_saved_matches  # noqa: PLC0415
     from kstool.engine import output_root, savedplan  # noqa: PLC0415
 
     saved = savedplan.read(plan_path)
@@ -108,6 +108,8 @@ def cmd_apply_saved(plan_path: Path, given: Options, *, as_json: bool, verbose: 
         found = savedplan.differences(saved, savedplan.dependencies(ctx.spec, ctx), plan_to_dict(ctx.plan))
         if found:
             raise savedplan.refuse(plan_path, found)
+        if not as_json:
+            show_saved_matches(plan_path, saved.now)
 
     return cmd_apply(saved.spec_path, options, as_json=as_json, verbose=verbose, check=check)
 

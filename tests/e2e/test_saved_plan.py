@@ -116,6 +116,7 @@ def test_plan_out_writes_a_private_versioned_file_and_apply_uses_it(project: Pat
 
     r = run(capsys, "apply", "plan.json")
     assert r.code == 0, r.err
+    assert r.out.startswith("Applying the saved plan plan.json (made ")
     stored = decode((project / "out" / "app.p12").read_bytes(), "pkcs12", STORE_PW)
     assert sorted(e.alias for e in stored) == ["gen", "imported"]
     # the applied estate is what a normal apply of the spec makes: a plan now has nothing to do

@@ -118,6 +118,12 @@ def show_saved(path: Path, *, to_stderr: bool) -> None:
     print(text, file=sys.stderr if to_stderr else sys.stdout)
 
 
+def show_saved_matches(path: Path, made: str | None) -> None:
+    """apply FILE: the saved plan still holds (the plan printed next is the one made again, equal to it)."""
+    when = f" (made {made.replace('T', ' ').replace('Z', ' UTC')})" if made else ""
+    print(f"Applying the saved plan {path}{when}: the spec, inputs, artifacts, settings and decisions are unchanged.")
+
+
 def render_plan(plan: dict[str, Any], out: Out, *, verbose: bool = False) -> None:
     out.lines(plan_lines(plan, verbose=verbose))
 
