@@ -85,9 +85,9 @@ def cmd_apply_saved(plan_path: Path, given: Options, *, as_json: bool, verbose: 
                              ("--strict-permissions", "strict_permissions", given.strict_permissions)):
         if value and not recorded[key]:
             differences.append(f"{flag}: given to this apply, but the plan was made without it")
-    if given.targets and sorted(set(given.targets)) != recorded["targets"]:
+    if given.targets and savedplan.normalised_targets(given.targets) != recorded["targets"]:
         differences.append(f"--target: the plan was made for {' '.join(recorded['targets']) or 'every keystore'}, "
-                           f"this apply names {' '.join(sorted(set(given.targets)))}")
+                           f"this apply names {' '.join(savedplan.normalised_targets(given.targets))}")
     options = dataclasses.replace(given, output_dir=saved.output_dir, replace_unreadable=recorded["replace_unreadable"],
                                   strict_permissions=recorded["strict_permissions"],
                                   targets=tuple(recorded["targets"]))

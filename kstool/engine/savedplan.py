@@ -16,7 +16,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,9 +56,18 @@ def settings(spec_path: Path, options: Options, env: Mapping[str, str]) -> dict[
         "output_root": str(root.resolve()),
         "replace_unreadable": options.replace_unreadable,
         "strict_permissions": options.strict_permissions,
-        "targets": sorted(set(options.targets)),
+        "targets": normalised_targets(options.targets),
         "source_date_epoch": env.get("SOURCE_DATE_EPOCH") or None,
     }
+
+
+def normalised_targets(targets: Iterable[str]) -> list[str]:
+    """``--target`` values as a run reads them: sorted, unique, the alias lowercased (Java's aliases are)."""
+    out = set()
+    for target in targets:
+        name, slash, alias = target.strip().partition("/")
+        out.add(f"{name}/{alias.lower()}" if slash else name)
+    return sorted(out)
 
 
 _SETTING_NAMES = {

@@ -236,3 +236,13 @@ def test_a_changed_file_is_named_without_any_part_of_its_digest() -> None:
     deps = {"spec_sha256": "s", "password_files": {}, "artifacts": {}}
     found = savedplan.dependency_differences({**deps, "inputs": {"x": before}}, {**deps, "inputs": {"x": after}})
     assert found == ["input file x changed: present, mode 0600 → other bytes, mode 0600"]
+
+
+@pytest.mark.parametrize("given, recorded", [
+    (["b", "a", "b"], ["a", "b"]),
+    (["ca/Root", " ca/root"], ["ca/root"]),
+    (["CA/x"], ["CA/x"]),  # keystore names are case-sensitive, aliases are not
+    ([], []),
+])
+def test_targets_are_recorded_as_a_run_reads_them(given: list[str], recorded: list[str]) -> None:
+    assert savedplan.normalised_targets(given) == recorded
