@@ -135,6 +135,9 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     5. ``planner`` → ``plan``: the pure comparison of spec and disk; stores the fast path left partly open are
        opened in full and planned again; ``prevent_destroy`` is enforced.
 
+    With ``options.targets`` (``--target``) the spec is cut down to the targeted keystores and those they need
+    (``targets``) right after loading, and the lock records of the others are kept aside, verbatim.
+
     Then ``execute`` (under ``writer_lock``) builds the artifacts and ``commit`` swaps them in, all or nothing;
     ``verify`` re-runs stages 1-5 trusting nothing. ``root`` is ``output_root(spec_path, options.output_dir)``
     (computed here, after the spec is loaded, unless apply already did, before taking the writer lock);

@@ -31,6 +31,7 @@ FORMAT = "kstool-plan"
 VERSION = 1
 MAX_PLAN_BYTES = 64 * 1024 * 1024  # a plan of ten thousand keystores is a few MiB
 MAX_DIFFERENCES = 25
+MAX_DEPTH = 32  # a plan nests 6 levels (plan.keystores[].entries[].after{}); more is not a plan kstool wrote
 MARKER = b'"format": "kstool-plan"'
 SNIFF_BYTES = 512
 KEY_MATERIAL = ("none: this file holds no password and no private key; keys to generate are generated at apply "
@@ -247,6 +248,8 @@ def read(path: Path) -> SavedPlan:
         raise _corrupt(path, f"not valid JSON ({type(e).__name__})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise _corrupt(path, f"it has no \"format\": \"{FORMAT}\"")
+    if _depth(doc) > MAX_DEPTH:
+        raise _corrupt(path, f"it nests deeper than {MAX_DEPTH} levels")
     version = doc.get("version")
     if version != VERSION or isinstance(version, bool):
         raise KstoolError(f"plan file {path} has version {_short(version, 40)}; this kstool reads version {VERSION} "
@@ -274,6 +277,20 @@ def read(path: Path) -> SavedPlan:
     made_with = doc.get("kstool_version")
     return SavedPlan(path, recorded, deps, plan, now if isinstance(now, str) else None,
                      made_with if isinstance(made_with, str) else None)
+
+
+def _depth(doc: object) -> int:
+    """How deep JSON values nest (iteratively: the comparison that follows recurses, this must not)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _corrupt(path: Path, why: str) -> KstoolError:
@@ -341,16 +358,21 @@ _DAY_COUNTS = re.compile(r"\((in -?\d+|\d+) days")
 
 
 def comparable(plan: Any) -> Any:
-    """The plan as apply must reproduce it: without the paths as typed and the dates that move with the clock
-    (each decision stays: the action, the reasons, renewal due or not)."""
+    """The plan as apply must reproduce it: without the paths as typed (the settings compare them resolved) and
+    the dates that move with the clock (each decision stays: the action, the reasons, renewal due or not)."""
     if isinstance(plan, dict):
-        return {k: comparable(v) for k, v in plan.items()
-                if k not in _IGNORED_PLAN_KEYS and k not in _CLOCK_ENTRY_KEYS}
-    if isinstance(plan, list):
-        return [comparable(v) for v in plan]
-    if isinstance(plan, str):
-        return _DAY_COUNTS.sub("(N days", plan)
-    return plan
+        return {k: _timeless(v) for k, v in plan.items() if k not in _IGNORED_PLAN_KEYS}
+    return _timeless(plan)
+
+
+def _timeless(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _timeless(v) for k, v in value.items() if k not in _CLOCK_ENTRY_KEYS}
+    if isinstance(value, list):
+        return [_timeless(v) for v in value]
+    if isinstance(value, str):
+        return _DAY_COUNTS.sub("(N days", value)
+    return value
 
 
 def plan_differences(saved: Any, current: Any, where: str = "plan") -> list[str]:

@@ -282,6 +282,7 @@ def test_a_later_clock_alone_does_not_refuse(project: Path, capsys: pytest.Captu
      "\"depends_on\" is missing or malformed"),
     (b'{"format": "kstool-plan", "version": 1, "x": ' + b"[" * 100000 + b"]" * 100000 + b"}", "not valid JSON"),
     (b'{"format": "kstool-plan", "version": 1}\xff\xfe', "not valid JSON"),
+    (b'{"format": "kstool-plan", "version": 1, "x": ' + b"[" * 900 + b"]" * 900 + b"}", "nests deeper than 32"),
 ])
 def test_hostile_or_corrupt_plan_files_get_clear_errors(workdir: Path, capsys: pytest.CaptureFixture[str],
                                                         content: bytes, message: str) -> None:
