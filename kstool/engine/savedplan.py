@@ -258,8 +258,8 @@ def read(path: Path) -> SavedPlan:
     if not isinstance(recorded, dict) or set(recorded) != set(_SETTING_NAMES):
         raise _corrupt(path, "\"settings\" is missing or incomplete")
     for key in ("spec", "output_root"):
-        if not isinstance(recorded[key], str) or not recorded[key] or "\0" in recorded[key]:
-            raise _corrupt(path, f"settings.{key} is not a path")
+        if not isinstance(recorded[key], str) or "\0" in recorded[key] or not Path(recorded[key]).is_absolute():
+            raise _corrupt(path, f"settings.{key} is not an absolute path")
     if not all(isinstance(recorded[k], bool) for k in ("replace_unreadable", "strict_permissions")) or \
             not isinstance(recorded["targets"], list) or not all(isinstance(t, str) for t in recorded["targets"]) or \
             not isinstance(recorded["source_date_epoch"], str | None):

@@ -275,7 +275,10 @@ def test_a_later_clock_alone_does_not_refuse(project: Path, capsys: pytest.Captu
     (b'{"format": "kstool-plan", "version": 1, "settings": []}', "\"settings\" is missing or incomplete"),
     (b'{"format": "kstool-plan", "version": 1, "settings": {"spec": 1, "output_root": "/x", '
      b'"replace_unreadable": false, "strict_permissions": false, "targets": [], "source_date_epoch": null}}',
-     "settings.spec is not a path"),
+     "settings.spec is not an absolute path"),
+    (b'{"format": "kstool-plan", "version": 1, "settings": {"spec": "kstool.yaml", "output_root": "/x", '
+     b'"replace_unreadable": false, "strict_permissions": false, "targets": [], "source_date_epoch": null}}',
+     "settings.spec is not an absolute path"),
     (b'{"format": "kstool-plan", "version": 1, "settings": {"spec": "/x", "output_root": "/x", '
      b'"replace_unreadable": false, "strict_permissions": false, "targets": [], "source_date_epoch": null}, '
      b'"depends_on": {"spec_sha256": "x", "inputs": [], "password_files": {}, "artifacts": {}}}',
@@ -375,6 +378,7 @@ def test_apply_plan_with_json_and_plan_json_out(project: Path, capsys: pytest.Ca
 
 
 @pytest.mark.java
+@pytest.mark.slow
 def test_keytool_opens_what_a_saved_plan_applied(project: Path, capsys: pytest.CaptureFixture[str], jdk: None) -> None:
     assert run(capsys, "plan", "kstool.yaml", "--out", "plan.json").code == 0
     assert run(capsys, "apply", "plan.json").code == 0
