@@ -32,7 +32,7 @@ VERSION = 1
 MAX_PLAN_BYTES = 64 * 1024 * 1024  # a plan of ten thousand keystores is a few MiB
 MAX_DIFFERENCES = 25
 MAX_DEPTH = 32  # a plan nests 6 levels (plan.keystores[].entries[].after{}); more is not a plan kstool wrote
-MARKER = b'"format": "kstool-plan"'
+MARKER = re.compile(rb'"format"\s*:\s*"kstool-plan"')  # also after jq -c or another JSON formatter
 SNIFF_BYTES = 512
 KEY_MATERIAL = ("none: this file holds no password and no private key; keys to generate are generated at apply "
                 "time, imported keys are read from their files at apply time (input files, key files included, are "
@@ -211,7 +211,7 @@ def is_plan_file(path: Path) -> bool:
             head = f.read(SNIFF_BYTES)
     except OSError:
         return False
-    return head.lstrip().startswith(b"{") and MARKER in head
+    return head.lstrip().startswith(b"{") and MARKER.search(head) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,6 +104,9 @@ def test_a_plan_file_is_told_from_a_spec_by_its_first_bytes(tmp_path: Path) -> N
     spec.write_text('version: 1\nkeystores: []\n# "format": "kstool-plan"\n')
     assert savedplan.is_plan_file(plan) and not savedplan.is_plan_file(spec)
     assert not savedplan.is_plan_file(tmp_path) and not savedplan.is_plan_file(tmp_path / "missing")
+    compact = tmp_path / "c"
+    compact.write_bytes(b'{"version":1,"format":"kstool-plan"}')  # reformatted (jq -c): still a plan file
+    assert savedplan.is_plan_file(compact)
 
 
 def test_refusal_is_bounded(tmp_path: Path) -> None:
