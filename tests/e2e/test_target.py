@@ -163,3 +163,30 @@ def test_keytool_reads_a_targeted_truststore_holding_the_ca_root(mtls: Path, cap
     root_sha256 = _lock(mtls)["ca"]["entries"][0]["sha256"]
     wanted = ":".join(root_sha256[i:i + 2] for i in range(0, 64, 2)).upper()
     assert "trustedCertEntry" in listing and wanted in listing
+
+
+def test_a_target_run_needs_only_its_keystores_passwords_and_inputs(workdir: Path,
+                                                                    capsys: pytest.CaptureFixture[str],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    (workdir / "kstool.yaml").write_text("""\
+version: 1
+keystores:
+  - name: mine
+    path: mine.p12
+    password: {env: TARGET_MINE_PW}
+    entries:
+      - alias: k
+        generate: {dname: "CN=mine", key: {algorithm: EC, size: 256}, validity_days: 90}
+  - name: theirs
+    path: theirs.p12
+    password: {env: TARGET_THEIRS_PW}
+    entries:
+      - alias: t
+        trusted: {certificate: missing.pem}
+""")
+    monkeypatch.setenv("TARGET_MINE_PW", "Target-Mine-Pw-1")
+    monkeypatch.delenv("TARGET_THEIRS_PW", raising=False)
+    assert run(capsys, "plan", "kstool.yaml").code == 1  # a full run needs both
+    r = run(capsys, "apply", "kstool.yaml", "--target", "mine")
+    assert r.code == 0, r.err
+    assert (workdir / "mine.p12").exists() and not (workdir / "theirs.p12").exists()
