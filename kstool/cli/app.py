@@ -99,6 +99,11 @@ Jobs = Annotated[int, typer.Option(
          "core; never more than the CPUs available or the tasks at hand).")]
 StrictPermissions = Annotated[bool, typer.Option(
     "--strict-permissions", help="Fail (instead of warn) when a password file is readable by group or others.")]
+Targets = Annotated[list[str] | None, typer.Option(
+    "--target", metavar="KEYSTORE[/ALIAS]",
+    help="Limit the run to this keystore and the keystores it needs (trusted references, issuers); repeatable. "
+         "KEYSTORE/ALIAS also refuses a run that would change another entry of KEYSTORE. The plan says it is "
+         "partial; other keystores and their kstool.lock records are left as they are.")]
 ReplaceUnreadable = Annotated[bool, typer.Option(
     "--replace-unreadable",
     help="Rebuild artifacts that are corrupt or that the passwords cannot open (keys are regenerated; the old "
@@ -123,27 +128,36 @@ def plan(
     strict_permissions: StrictPermissions = False,
     replace_unreadable: ReplaceUnreadable = False,
     jobs: Jobs = 0,
+    target: Targets = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="FILE",
+        help="Also save the plan to FILE (0600, no secrets) with digests of everything it depends on; "
+             "kstool apply FILE applies exactly that plan or refuses, naming what changed.")] = None,
     no_color: NoColor = False,
 ) -> None:
-    """Show what apply would do (create / update / replace / delete), with reasons. Writes nothing, takes no lock."""
+    """Show what apply would do (create / update / replace / delete), with reasons. Writes nothing (but --out),
+    takes no lock."""
     from kstool.cli.commands import cmd_plan  # noqa: PLC0415
     from kstool.engine import Options  # noqa: PLC0415
 
     chosen = output_format.value if output_format is not None else None
-    if no_secrets and (strict_permissions or replace_unreadable):
-        flag = "--strict-permissions" if strict_permissions else "--replace-unreadable"
+    if no_secrets and (strict_permissions or replace_unreadable or out is not None or target):
+        flag = ("--strict-permissions" if strict_permissions else "--replace-unreadable" if replace_unreadable
+                else "--out" if out is not None else "--target")
         raise typer.BadParameter(f"--no-secrets reads no password and opens no keystore: {flag} has no meaning "
                                  "there; drop one of them", param_hint=flag)
     if json and chosen not in (None, "json"):
         raise typer.BadParameter(f"--json and --format {chosen} disagree: give one", param_hint="--format")
-    options = Options(output_dir, strict_permissions, replace_unreadable, jobs=jobs)
+    options = Options(output_dir, strict_permissions, replace_unreadable, jobs=jobs, targets=tuple(target or ()))
     raise typer.Exit(cmd_plan(spec, options, as_json=json or chosen == "json", markdown=chosen == "markdown",
-                              detailed_exitcode=detailed_exitcode, verbose=verbose, no_secrets=no_secrets))
+                              detailed_exitcode=detailed_exitcode, verbose=verbose, no_secrets=no_secrets, out=out))
 
 
 @app.command()
 def apply(
-    spec: SpecArg,
+    spec: Annotated[Path, typer.Argument(
+        help="The spec file (YAML), or a plan file saved by kstool plan --out (told apart by its content).",
+        show_default=False)],
     output_dir: OutputDir = None,
     json: JsonFlag = False,
     verbose: Verbose = False,
@@ -155,13 +169,19 @@ def apply(
     strict_permissions: StrictPermissions = False,
     replace_unreadable: ReplaceUnreadable = False,
     jobs: Jobs = 0,
+    target: Targets = None,
     no_color: NoColor = False,
 ) -> None:
-    """Make the artifacts on disk match the spec, all or nothing; a second apply writes nothing."""
-    from kstool.cli.commands import cmd_apply  # noqa: PLC0415
+    """Make the artifacts on disk match the spec, all or nothing; a second apply writes nothing.
+    Given a plan file (kstool plan --out), apply exactly that plan, or refuse naming what changed."""
+    from kstool.cli.commands import cmd_apply, cmd_apply_saved  # noqa: PLC0415
     from kstool.engine import Options  # noqa: PLC0415
+    from kstool.engine.savedplan import is_plan_file  # noqa: PLC0415
 
-    options = Options(output_dir, strict_permissions, replace_unreadable, not no_backup, lock_timeout, jobs)
+    options = Options(output_dir, strict_permissions, replace_unreadable, not no_backup, lock_timeout, jobs,
+                      targets=tuple(target or ()))
+    if is_plan_file(spec):
+        raise typer.Exit(cmd_apply_saved(spec, options, as_json=json, verbose=verbose))
     raise typer.Exit(cmd_apply(spec, options, as_json=json, verbose=verbose))
 
 

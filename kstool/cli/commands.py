@@ -6,12 +6,17 @@ cryptography stack, and ``--help`` loads nothing here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kstool.cli.views.console import warn
 from kstool.engine import Options
 from kstool.errors import ExitCode
+
+if TYPE_CHECKING:
+    from kstool.engine import Context
 
 
 def cmd_validate(spec_path: Path) -> int:
@@ -30,22 +35,31 @@ def cmd_schema() -> int:
 
 
 def cmd_plan(spec_path: Path, options: Options, *, as_json: bool, detailed_exitcode: bool, verbose: bool,
-             markdown: bool = False, no_secrets: bool = False) -> int:
+             markdown: bool = False, no_secrets: bool = False, out: Path | None = None) -> int:
     """With ``no_secrets`` no password is read (engine/nosecrets.py); ``--detailed-exitcode`` then exits 2 for a
-    known change, else 6 (UNVERIFIED) when a change could not be ruled out, else 0."""
+    known change, else 6 (UNVERIFIED) when a change could not be ruled out, else 0. ``out`` saves the plan."""
     from kstool.cli.views.plan import show_plan  # noqa: PLC0415
+    from kstool.engine.savedplan import is_plan_file  # noqa: PLC0415
 
+    if is_plan_file(spec_path):
+        from kstool.errors import KstoolError  # noqa: PLC0415
+
+        raise KstoolError(f"{spec_path} is a saved plan file, not a spec: apply it with kstool apply {spec_path}, or "
+                          "plan from the spec it was made from")
     if no_secrets:
         from kstool.engine.nosecrets import prepare_public  # noqa: PLC0415
 
         plan = prepare_public(spec_path, options.output_dir)
+        for message in plan.warnings:
+            warn(message)
     else:
         from kstool.engine import prepare  # noqa: PLC0415
 
-        plan = prepare(spec_path, options, warn=warn).plan
-    for message in plan.warnings if no_secrets else ():
-        warn(message)
+        ctx = prepare(spec_path, options, warn=warn)
+        plan = ctx.plan
     show_plan(plan, as_json=as_json, verbose=verbose, markdown=markdown)
+    if out is not None and not no_secrets:
+        _save_plan(spec_path, options, ctx, out, as_json=as_json)
     if not detailed_exitcode:
         return ExitCode.OK
     if plan.has_changes:
@@ -53,7 +67,70 @@ def cmd_plan(spec_path: Path, options: Options, *, as_json: bool, detailed_exitc
     return ExitCode.UNVERIFIED if plan.has_unverified else ExitCode.OK
 
 
-def cmd_apply(spec_path: Path, options: Options, *, as_json: bool, verbose: bool) -> int:
+def _save_plan(spec_path: Path, options: Options, ctx: Context, out: Path, *, as_json: bool) -> None:
+    import os  # noqa: PLC0415
+
+    from kstool.cli.views.plan import plan_to_dict, show_saved  # noqa: PLC0415
+    from kstool.engine import savedplan  # noqa: PLC0415
+
+    document = savedplan.saved_plan(plan_to_dict(ctx.plan), savedplan.settings(spec_path, options, os.environ),
+                                    savedplan.dependencies(ctx.spec, ctx), ctx.plan.now)
+    savedplan.write(out, document, spec_path)
+    show_saved(out, to_stderr=as_json)
+
+
+def cmd_apply_saved(plan_path: Path, given: Options, *, as_json: bool, verbose: bool) -> int:
+    """Apply a saved plan: its settings, then its spec, inputs, artifacts and plan must be what it recorded."""
+    import dataclasses  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    from kstool import __version__  # noqa: PLC0415
+    from kstool.cli.views.plan import plan_to_dict, show_saved_matches  # noqa: PLC0415
+    from kstool.engine import output_root, savedplan  # noqa: PLC0415
+
+    saved = savedplan.read(plan_path)
+    recorded = saved.settings
+    differences: list[str] = []
+    # the plan carries its settings; one given again on the command line must be the same
+    if given.output_dir is not None and str(output_root(saved.spec_path, given.output_dir).resolve()) \
+            != recorded["output_root"]:
+        differences.append(f"--output-dir: the plan was made for {recorded['output_root']}, this apply names "
+                           f"{given.output_dir.resolve()}")
+    for flag, key, value in (("--replace-unreadable", "replace_unreadable", given.replace_unreadable),
+                             ("--strict-permissions", "strict_permissions", given.strict_permissions)):
+        if value and not recorded[key]:
+            differences.append(f"{flag}: given to this apply, but the plan was made without it")
+    if given.targets and savedplan.normalised_targets(given.targets) != recorded["targets"]:
+        differences.append(f"--target: the plan was made for {' '.join(recorded['targets']) or 'every keystore'}, "
+                           f"this apply names {' '.join(savedplan.normalised_targets(given.targets))}")
+    options = dataclasses.replace(given, output_dir=saved.output_dir, replace_unreadable=recorded["replace_unreadable"],
+                                  strict_permissions=recorded["strict_permissions"],
+                                  targets=tuple(recorded["targets"]))
+    differences += savedplan.setting_differences(saved, savedplan.settings(saved.spec_path, options, os.environ))
+    made_with = saved.kstool_version
+    if made_with is not None and made_with != __version__:
+        differences.append(f"kstool version: the plan was made with {made_with}, this is {__version__}")
+    spec_now = savedplan.file_digest(saved.spec_path)
+    if spec_now.get("sha256") != saved.depends_on["spec_sha256"]:
+        differences.append(f"the spec file {saved.spec_path} changed since the plan was made "
+                           f"({savedplan.state_text(spec_now) if spec_now.get('state') != 'present' else 'new bytes'})")
+    else:  # the files it recorded, before planning again (which a damaged store or input would stop)
+        differences += savedplan.dependency_differences(saved.depends_on, savedplan.files_now(saved))
+    if differences:
+        raise savedplan.refuse(plan_path, differences)
+
+    def check(ctx: Context) -> None:
+        found = savedplan.differences(saved, savedplan.dependencies(ctx.spec, ctx), plan_to_dict(ctx.plan))
+        if found:
+            raise savedplan.refuse(plan_path, found)
+        if not as_json:
+            show_saved_matches(plan_path, saved.now)
+
+    return cmd_apply(saved.spec_path, options, as_json=as_json, verbose=verbose, check=check)
+
+
+def cmd_apply(spec_path: Path, options: Options, *, as_json: bool, verbose: bool,
+              check: Callable[[Context], None] | None = None) -> int:
     from kstool.cli.views.apply import progress, show_applied, show_applied_json  # noqa: PLC0415
     from kstool.cli.views.plan import show_plan  # noqa: PLC0415
     from kstool.engine import output_root, prepare, writable_root  # noqa: PLC0415
@@ -66,6 +143,8 @@ def cmd_apply(spec_path: Path, options: Options, *, as_json: bool, verbose: bool
     writable_root(root)
     with apply_lock(root, timeout=options.lock_timeout) as root_fd:
         ctx = prepare(spec_path, options, warn=warn, root=root)
+        if check is not None:  # a saved plan: refuse before anything is written unless this is that plan
+            check(ctx)
         folders = {root, *((root / k.path).parent for k in ctx.plan.keystores)}
         stray = clean_stray_temp_files(folders)
         if not as_json:

@@ -17,6 +17,7 @@ from kstool.errors import KstoolError
 if TYPE_CHECKING:
     from kstool.engine.clock import Clock
     from kstool.engine.inputs import Inputs
+    from kstool.engine.lockfile import LockedStore
     from kstool.engine.observe import Observed
     from kstool.engine.plan import Plan
     from kstool.spec.model import Spec
@@ -42,6 +43,7 @@ class Options:
     lock_timeout: float = 0.0
     jobs: int = 0  # processes for RSA key generation and for encoding/decoding many stores; 0 = one per core
     open_all: frozenset[str] = frozenset()  # keystores opened in full, past the fast path (kstool check)
+    targets: tuple[str, ...] = ()  # --target KEYSTORE[/ALIAS]: the run is limited to these (engine/targets.py)
 
     @property
     def effective_jobs(self) -> int:
@@ -135,6 +137,9 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     5. ``planner`` → ``plan``: the pure comparison of spec and disk; stores the fast path left partly open are
        opened in full and planned again; ``prevent_destroy`` is enforced.
 
+    With ``options.targets`` (``--target``) the spec is cut down to the targeted keystores and those they need
+    (``targets``) right after loading, and the lock records of the others are kept aside, verbatim.
+
     Then ``execute`` (under ``writer_lock``) builds the artifacts and ``commit`` swaps them in, all or nothing;
     ``verify`` re-runs stages 1-5 trusting nothing. ``root`` is ``output_root(spec_path, options.output_dir)``
     (computed here, after the spec is loaded, unless apply already did, before taking the writer lock);
@@ -151,6 +156,12 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     from kstool.spec.model import check_outputs, load_spec  # noqa: PLC0415
 
     spec = load_spec(spec_path)
+    selection = None
+    if options.targets:
+        from kstool.engine.targets import restrict, select  # noqa: PLC0415
+
+        selection = select(spec, options.targets)
+        spec = restrict(spec, selection)
     root = output_root(spec_path, options.output_dir) if root is None else root
     if root.resolve() != spec.base_dir:
         check_outputs(spec, root.resolve())  # load_spec checked them against the spec's folder
@@ -164,8 +175,14 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
         warn(message)
     lock = read_lock(root)
     owner = spec_owner(spec_path, root)
+    kept: dict[str, LockedStore] = {}
+    if selection is not None:
+        from kstool.engine.targets import split_lock  # noqa: PLC0415
+
+        lock, kept = split_lock(lock, spec, owner)
     observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable,
                        jobs=options.effective_jobs, owner=owner, full=options.open_all)
+    observed = replace(observed, kept=kept)
     plan = compute_plan(spec, inputs, observed, output_root=str(root), now=clock.now)
     # the fast path leaves keys encrypted; a store that will be rewritten is opened in full, then re-planned
     from kstool.engine.planner import signing_stores  # noqa: PLC0415
@@ -176,7 +193,14 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     if changed:
         observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable,
                            jobs=options.effective_jobs, full=changed | options.open_all, owner=owner)
+        observed = replace(observed, kept=kept)
         plan = compute_plan(spec, inputs, observed, output_root=str(root), now=clock.now)
+    if selection is not None:
+        from kstool.engine.targets import check_alias_targets  # noqa: PLC0415
+
+        plan = replace(plan, targets=selection.targets, included=selection.keystores,
+                       dependents=selection.dependents)
+        check_alias_targets(plan, selection)
     _check_destroy(plan)
     _check_issued_in_time(spec, plan, clock)
     for message in plan.warnings:

@@ -405,6 +405,7 @@ def lock_content(spec: Spec, inputs: Inputs, plan: Plan, built: Mapping[Address,
 def _lock_records(spec: Spec, inputs: Inputs, plan: Plan, built: Mapping[Address, Entry], *,
                   outputs: Mapping[str, bytes], observed: Observed) -> dict[str, LockedStore]:
     stores: dict[str, LockedStore] = dict(observed.foreign)  # other specs' records stay as they are
+    stores.update(observed.kept)  # and so do the records of keystores a --target run leaves out
     for change in plan.keystores:
         if change.action is Action.DELETE:
             continue

@@ -115,6 +115,8 @@ class Observed:
     foreign: Mapping[str, LockedStore] = field(default_factory=dict)  # lock records owned by other specs, kept as-is
     # generated password files that exist → (mode, uid, gid): the planner compares them with the spec's
     password_files: Mapping[Path, tuple[int, int, int]] = field(default_factory=dict)
+    # lock records of this spec's keystores outside a --target run: kept in kstool.lock verbatim, never observed
+    kept: Mapping[str, LockedStore] = field(default_factory=dict)
 
 
 def read_artifact(path: Path, shown: str) -> tuple[bytes, int] | None:

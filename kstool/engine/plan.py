@@ -143,6 +143,10 @@ class Plan:
     foreign: tuple[tuple[str, str, str], ...] = ()  # (name, path, owning spec) of other specs' artifacts here
     now: str | None = None  # the clock the plan was made at (renewal, days left), when compute_plan had one
     no_secrets: NoSecrets | None = None  # made without passwords: never applied, and says what it could not prove
+    # a --target run: the targets as given, and every keystore in the run with why it is included
+    targets: tuple[str, ...] = ()
+    included: tuple[tuple[str, str], ...] = ()
+    dependents: tuple[tuple[str, str], ...] = ()  # keystores left out that depend on the run: (name, how)
 
     @property
     def warnings(self) -> tuple[str, ...]:

@@ -277,8 +277,11 @@ def test_untrusted_text_is_escaped_in_the_plan_inspect_and_errors(workdir: Path,
 
 
 @pytest.mark.parametrize(("args", "message"), [
+    # Terraform's `plan -out`: plan has --out (a saved plan) since issue 17
     (["plan", "-out", "x", "kstool.yaml"], "unknown option '-out': long options take two dashes; did you mean "
-                                           "--output-dir?"),
+                                           "--out?"),
+    (["apply", "-out", "x", "kstool.yaml"], "unknown option '-out': long options take two dashes; did you mean "
+                                            "--output-dir?"),
     (["plan", "-json", "kstool.yaml"], "unknown option '-json': long options take two dashes; did you mean --json?"),
     (["plan", "-odist", "kstool.yaml"], "unknown option '-odist': a single dash takes one letter; write -o dist if "
                                         "you mean that"),

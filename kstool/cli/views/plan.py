@@ -7,7 +7,9 @@ NO_COLOR) they are written as plain text, which is also much faster for plans of
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from kstool.cli.views.console import Line, Out, json_text
@@ -33,6 +35,12 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "left_alone": [{"name": n, "path": p, "reason": r} for n, p, r in plan.left_alone],
         # artifacts other specs made in this output folder: never touched by this spec's apply
         "other_specs": [{"name": n, "path": p, "spec": o} for n, p, o in plan.foreign],
+        # --target: only these keystores (and what they need) are planned; the rest is left as it is
+        "partial": bool(plan.targets),
+        **({"targets": list(plan.targets), "included": [{"name": n, "why": w} for n, w in plan.included],
+            # keystores outside the run that reference or are issued by one inside it (a full plan updates them)
+            "left_out_dependents": [{"name": n, "uses": u} for n, u in plan.dependents]}
+           if plan.targets else {}),
     } | _no_secrets_dict(plan)
 
 
@@ -143,12 +151,25 @@ def show_plan(plan: Plan, *, as_json: bool, verbose: bool, markdown: bool = Fals
         render_plan(data, Out(), verbose=verbose)
 
 
+def show_saved(path: Path, *, to_stderr: bool) -> None:
+    """After plan --out: where the plan went and how to apply it (on stderr when stdout carries JSON)."""
+    text = (f"Saved the plan to {path} (no secrets, no keys). To apply exactly this plan: kstool apply {path}\n"
+            "It is refused if the spec, an input file, an artifact, a setting or a decision differs by then.")
+    print(text, file=sys.stderr if to_stderr else sys.stdout)
+
+
+def show_saved_matches(path: Path, made: str | None) -> None:
+    """apply FILE: the saved plan still holds (the plan printed next is the one made again, equal to it)."""
+    when = f" (made {made.replace('T', ' ').replace('Z', ' UTC')})" if made else ""
+    print(f"Applying the saved plan {path}{when}: the spec, inputs, artifacts, settings and decisions are unchanged.")
+
+
 def render_plan(plan: dict[str, Any], out: Out, *, verbose: bool = False) -> None:
     out.lines(plan_lines(plan, verbose=verbose))
 
 
 def plan_lines(plan: dict[str, Any], *, verbose: bool = False) -> list[Line]:
-    lines: list[Line] = _no_secrets_banner(plan)
+    lines: list[Line] = _no_secrets_banner(plan) + _partial(plan)
     for ks in plan["keystores"]:
         lines += _keystore(ks, verbose)
     for other in plan.get("left_alone", []):
@@ -190,6 +211,22 @@ def _no_secrets_footer(plan: dict[str, Any]) -> list[Line]:
         n, m = plan["summary"].get("unknown", 0), plan["entry_summary"].get("unknown", 0)
         lines.append([(f"{n} keystore(s) and {m} entry(ies) are unknown (?): a change could not be ruled out; run "
                        "kstool plan with the passwords to know", "yellow")])
+    return lines
+
+
+def _partial(plan: dict[str, Any]) -> list[Line]:
+    """Terraform's warning for -target, and why each keystore is in the run."""
+    if not plan.get("partial"):
+        return []
+    lines: list[Line] = [[("Note:", "bold yellow"), (" this is a partial plan (--target " +
+                                                    " --target ".join(plan.get("targets", [])) + "): only the "
+                          "keystores below are planned; the others, and their kstool.lock records, are left as "
+                          "they are. Run a full plan afterwards to see the whole estate.", "")]]
+    for item in plan.get("included", []):
+        lines.append([("    " + item["name"], "bold"), (f": {item['why']}", "dim")])
+    for item in plan.get("left_out_dependents", []):
+        lines.append([("    left out, though it depends on this run: ", "yellow"), (item["name"], "bold"),
+                      (f" ({item['uses']})", "dim")])
     return lines
 
 
