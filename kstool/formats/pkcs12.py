@@ -820,3 +820,19 @@ def _read_back_chain(entry: KeyEntry, by_der: dict[bytes, _Cert], index: _Certs)
                           "given (no certificate is dropped silently); give the chain leaf to root, each "
                           "certificate issued by the next, or use type: jks")
     return chain
+
+
+def protection_settings_pkcs12(data: bytes) -> tuple[Profile, int]:
+    """The profile and iteration count a PKCS12 store was written with, read from its structure (no password):
+    ``modern`` when its encrypted parts use PBES2 with AES, else ``legacy``; the MAC's iteration count (else the
+    first encryption's). For ``kstool adopt``, which describes a store so that a re-encode changes it least."""
+    pfx = _parse_pfx(data)
+    protections = [safe.protection for safe in pfx.safes if safe.protection is not None]
+    modern = bool(protections) and all(isinstance(p, Pbes2) and p.cipher != DES_EDE3_CBC for p in protections)
+    if pfx.mac is not None:
+        iterations = pfx.mac.iterations
+    elif protections:
+        iterations = protections[0].iterations
+    else:
+        iterations = DEFAULT_PKCS12_ITERATIONS
+    return ("modern" if modern else "legacy"), iterations
