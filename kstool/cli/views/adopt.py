@@ -139,4 +139,4 @@ def show_written(written: Written) -> None:
         print(f"kstool plan: no key changes; {len(reencoded)} keystore(s) to re-encode to kstool's canonical bytes "
               f"(keys kept): {', '.join(escape(n) for n in reencoded)}", file=out)
     else:
-        print("kstool plan: no changes", file=out)
+        print("kstool plan: no keystore changes (the keystores match the spec)", file=out)
