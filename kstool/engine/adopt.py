@@ -77,6 +77,8 @@ class AdoptedEntry:
     chain: tuple[CertFile, ...] = ()  # the reply's chain, leaf's issuer first
     allow_expired: bool = False
     allow_weak: bool = False
+    ca: bool = False  # a generated CA (ca:)
+    path_length: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -503,6 +505,12 @@ def _key_entry(entry: KeyEntry, keystore: str, certs: Path, spec_dir: Path, now:
     validity = min(max(days, 1), MAX_VALIDITY_DAYS)
     kind = key_text(algorithm, size)
     san = _generated_san(leaf)
+    ca = _self_signed_ca(leaf) if len(entry.chain_der) == 1 else None
+    if ca is not None and san is not None and days == validity:
+        notes = [f"self-signed {kind} CA key, adopted as a generated CA (ca:): the key is kept; kstool reissues "
+                 "its certificate for this same key when it is due for renewal, and can sign with it (issuer:)"]
+        return AdoptedEntry(entry.alias, "generate", tuple(notes), dname=dname, algorithm=algorithm, size=size,
+                            validity_days=validity, san=san, ca=True, path_length=ca[1])
     if len(entry.chain_der) == 1 and _looks_generated(leaf) and san is not None and days == validity:
         expired, _, policy_notes = _policy_flags([leaf], now)
         notes = [f"self-signed {kind} key (the shape keytool -genkeypair and kstool write), adopted as a generated "
@@ -532,10 +540,22 @@ def _key_entry(entry: KeyEntry, keystore: str, certs: Path, spec_dir: Path, now:
                         allow_weak=weak)
 
 
-def _looks_generated(cert: x509.Certificate) -> bool:
-    """Self-signed (subject is issuer, and the signature verifies with its own key), not a CA, and no extension
-    but those a generated certificate carries (a subject key identifier, SANs)."""
+def _self_signed_ca(cert: x509.Certificate) -> tuple[bool, int | None] | None:
+    """(True, path length) for a self-signed CA certificate a generated ``ca:`` entry describes: basicConstraints
+    CA:true, no extended key usage, no extension but key identifiers, key usage and SANs; else None."""
     from cryptography import x509  # noqa: PLC0415
+
+    try:
+        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return None
+    allowed = {*_GENERATED_EXTENSIONS, "2.5.29.19", "2.5.29.15", "2.5.29.35"}  # + basicConstraints, keyUsage, AKI
+    if not bc.ca or not _verifies_itself(cert) or any(e.oid.dotted_string not in allowed for e in cert.extensions):
+        return None
+    return True, bc.path_length
+
+
+def _verifies_itself(cert: x509.Certificate) -> bool:
     from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
 
     if cert.issuer != cert.subject:
@@ -543,6 +563,16 @@ def _looks_generated(cert: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(cert)
     except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def _looks_generated(cert: x509.Certificate) -> bool:
+    """Self-signed (subject is issuer, and the signature verifies with its own key), not a CA, and no extension
+    but those a generated certificate carries (a subject key identifier, SANs)."""
+    from cryptography import x509  # noqa: PLC0415
+
+    if not _verifies_itself(cert):
         return False
     try:
         bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value

@@ -130,13 +130,14 @@ def test_the_spec_says_what_was_adopted_and_how(estate: Path, capsys: pytest.Cap
     assert 'dname: "CN=web.example.com, OU=Ops, O=Example, C=LK"' in spec
     assert 'san: ["dns:web.example.com", "ip:10.0.0.1"]' in spec and "validity_days: 365" in spec
     assert "key: {algorithm: EC, size: 256}" in spec and "key: {algorithm: RSA, size: 3072}" in spec
-    # the CA-signed key: its certificate and chain as the CA's reply; the self-signed CA keeps its certificate too
+    # the CA-signed key: its certificate and chain as the CA's reply; the self-signed CA a generated CA
     assert 'reply: {certificate: "certs/app-signed.pem", chain: ["certs/app-signed-chain1.pem"]}' in spec
-    assert 'reply: {certificate: "certs/ca-root.pem"}' in spec
+    assert '          validity_days: 3650\n          ca: {}\n' in spec
     assert 'trusted: {certificate: "certs/app-rootca.pem"}' in spec
     assert 'trusted: {certificate: "certs/ca-partner.pem"}' in spec
     assert "# app.jks: JKS, 4 entries" in spec and "adopted as a generated entry" in spec
-    assert (estate / "certs" / "app-signed-chain1.pem").read_bytes() == (estate / "certs" / "ca-root.pem").read_bytes()
+    certs = estate / "certs"
+    assert (certs / "app-signed-chain1.pem").read_bytes() == (certs / "app-rootca.pem").read_bytes()
     assert all(line.startswith(("#", " ", "version", "keystores")) or not line for line in spec.splitlines())
 
 

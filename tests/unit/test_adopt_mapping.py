@@ -41,7 +41,7 @@ def key(kind: str) -> Any:
 
 def cert(cn: str, *, kind: str = "ec", issuer: tuple[str, Any] | None = None, days: int = 365,
          start: dt.datetime = NOW - dt.timedelta(days=1), ca: bool = False, san: list[x509.GeneralName] | None = None,
-         eku: bool = False, ski: bool = True, hash_: Any = None) -> bytes:
+         eku: bool = False, ski: bool = True, path_length: int | None = None) -> bytes:
     subject_key = key(kind)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     issuer_name, signer = (name, subject_key) if issuer is None else (
@@ -54,10 +54,10 @@ def cert(cn: str, *, kind: str = "ec", issuer: tuple[str, Any] | None = None, da
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san), False)
     if ca:
-        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=path_length), True)
     if eku:
         builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
-    return builder.sign(signer, hash_ or hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    return builder.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
 
 def mapped(*chain: bytes, tmp: Path = Path("/spec")) -> Any:
@@ -75,7 +75,10 @@ SAN = [x509.DNSName("a.example"), x509.IPAddress(__import__("ipaddress").ip_addr
                  {"algorithm": "RSA", "size": 2048, "validity_days": 90, "san": ("dns:a.example", "ip:10.0.0.1")},
                  id="self-signed-with-san"),
     pytest.param(lambda: (cert("noski", ski=False),), "generate", {"dname": "CN=noski"}, id="no-key-identifier"),
-    pytest.param(lambda: (cert("ca", ca=True),), "reply", {"chain": ()}, id="self-signed-ca"),
+    pytest.param(lambda: (cert("ca", ca=True),), "generate", {"ca": True, "path_length": None}, id="self-signed-ca"),
+    pytest.param(lambda: (cert("ca1", ca=True, path_length=1),), "generate", {"ca": True, "path_length": 1},
+                 id="self-signed-ca-path-length"),
+    pytest.param(lambda: (cert("caeku", ca=True, eku=True),), "reply", {"ca": False}, id="self-signed-ca-with-eku"),
     pytest.param(lambda: (cert("eku", eku=True),), "reply", {"chain": ()}, id="self-signed-with-eku"),
     pytest.param(lambda: (cert("odd", san=[x509.DirectoryName(x509.Name([]))]),), "reply", {},
                  id="san-the-spec-cannot-say"),

@@ -109,6 +109,9 @@ def _entry(entry: AdoptedEntry) -> list[str]:
         ]
         if entry.san:
             lines.append(f"          san: [{', '.join(_q(s) for s in entry.san)}]")
+        if entry.ca:
+            lines.append("          ca: {}" if entry.path_length is None else
+                         f"          ca: {{path_length: {entry.path_length}}}")
         if entry.form == "reply":
             assert entry.certificate is not None
             reply = f"          reply: {{certificate: {_q(entry.certificate.shown)}"
