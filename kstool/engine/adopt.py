@@ -66,7 +66,7 @@ class CertFile:
 @dataclass(frozen=True, slots=True)
 class AdoptedEntry:
     alias: str
-    form: Literal["generate", "reply", "trusted"]
+    form: Literal["generate", "reply", "trusted", "import"]  # import: from the adopted store itself
     notes: tuple[str, ...]  # what was adopted and how, for the spec's comments
     dname: str = ""
     algorithm: str = ""
@@ -489,21 +489,26 @@ def _key_entry(entry: KeyEntry, keystore: str, certs: Path, spec_dir: Path, now:
 
     leaf = load_cert(entry.chain_der[0])
     algorithm, size = display_key_params(leaf.public_key())
-    if size not in _GENERATE_KEYS.get(algorithm, ()):
-        raise KstoolError(f"its {key_text(algorithm, size)} key is not one kstool manages (RSA 2048, 3072 or "
-                          "4096; EC 256, 384 or 521; Ed25519): leave this store out, or move the entry to a "
-                          "store of its own")
+    kind = key_text(algorithm, size)
+    if algorithm not in ("RSA", "EC", "Ed25519"):
+        raise KstoolError(f"its {kind} key is not one kstool manages (RSA; EC P-256, P-384 or P-521; Ed25519): "
+                          "leave this store out, or move the entry to a store of its own")
     dname = format_dname(leaf.subject)
     try:
         same_name = to_name(parse_rdns(dname)) == leaf.subject
     except (DNError, KstoolError, ValueError):
         same_name = False
-    if not same_name:
-        raise KstoolError(f"its subject {dname} cannot be written as a keytool dname that gives the same name "
-                          "back; kstool cannot describe this entry")
+    if size not in _GENERATE_KEYS[algorithm] or not same_name:
+        why = (f"kstool generates no {kind} key" if size not in _GENERATE_KEYS[algorithm]
+               else f"its subject {dname} has no keytool dname that gives the same name back")
+        chain = [load_cert(c) for c in entry.chain_der]
+        expired, weak, policy_notes = _policy_flags(chain, now)
+        notes = (f"{kind} key, kept as an import from this same store ({why}): apply reads the entry before it "
+                 "rewrites the file; kstool cannot renew its certificate", *policy_notes)
+        return AdoptedEntry(entry.alias, "import", notes, algorithm=algorithm, size=size, allow_expired=expired,
+                            allow_weak=weak)
     days = (leaf.not_valid_after_utc - leaf.not_valid_before_utc).days
     validity = min(max(days, 1), MAX_VALIDITY_DAYS)
-    kind = key_text(algorithm, size)
     san = _generated_san(leaf)
     ca = _self_signed_ca(leaf) if len(entry.chain_der) == 1 else None
     if ca is not None and san is not None and days == validity:
@@ -527,14 +532,15 @@ def _key_entry(entry: KeyEntry, keystore: str, certs: Path, spec_dir: Path, now:
     leaf_file = _cert_file(entry.chain_der[0], certs, spec_dir, _cert_name(keystore, entry.alias))
     chain_files = tuple(_cert_file(c, certs, spec_dir, _cert_name(keystore, entry.alias, f"-chain{i}"))
                         for i, c in enumerate(entry.chain_der[1:], start=1))
+    files = f"{leaf_file.shown}{' and ' + ', '.join(f.shown for f in chain_files) if chain_files else ''}"
     if len(entry.chain_der) == 1 and leaf.issuer == leaf.subject:
-        how = (f"self-signed {kind} key whose certificate kstool would not generate as it is (a CA, or other "
-               "extensions)")
+        notes = [f"self-signed {kind} key whose certificate kstool would not generate as it is (its extensions): "
+                 f"the key is kept, and its certificate as it is, as a reply: ({files}); kstool does not reissue "
+                 "it: to have kstool renew it in its own shape, remove reply: (the key is still kept)", *policy_notes]
     else:
-        how = f"{kind} key with a CA-signed certificate ({len(entry.chain_der)} in its chain)"
-    notes = [f"{how}: the key is kept, its certificate and chain kept as the CA's reply (written to "
-             f"{leaf_file.shown}{' and ' + ', '.join(f.shown for f in chain_files) if chain_files else ''}); "
-             "when the CA renews it: kstool csr, then point reply: at the new certificate", *policy_notes]
+        notes = [f"{kind} key with a CA-signed certificate ({len(entry.chain_der)} in its chain): the key is kept, "
+                 f"its certificate and chain as the CA's reply: ({files}); when the CA renews it: kstool csr, "
+                 "then point reply: at the new certificate", *policy_notes]
     return AdoptedEntry(entry.alias, "reply", tuple(notes), dname=dname, algorithm=algorithm, size=size,
                         validity_days=validity, certificate=leaf_file, chain=chain_files, allow_expired=expired,
                         allow_weak=weak)

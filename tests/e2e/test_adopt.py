@@ -30,15 +30,17 @@ def keytool(folder: Path, *args: str) -> None:
 
 
 def make_estate(folder: Path) -> None:
-    """app.jks (JKS; keys under a separate key password): a self-signed RSA key with SANs, an EC key, a key signed
-    by a CA with keytool -gencert (chain of 2), a trusted root; ca.p12 (PKCS12): the CA's key (a self-signed CA),
-    a self-signed RSA 3072 key, a trusted certificate."""
+    """app.jks (JKS; keys under a separate key password): a self-signed RSA key with SANs, an EC key, an RSA 1024
+    key (which kstool does not generate), a key signed by a CA with keytool -gencert (chain of 2), a trusted root;
+    ca.p12 (PKCS12): the CA's key (a self-signed CA), a self-signed RSA 3072 key, a trusted certificate."""
     jks = ["-keystore", "app.jks", "-storetype", "JKS", "-storepass:env", "KT_SP", "-keypass:env", "KT_KP"]
     p12 = ["-keystore", "ca.p12", "-storetype", "PKCS12", "-storepass:env", "KT_P12"]
     keytool(folder, "-genkeypair", *jks, "-alias", "web", "-keyalg", "RSA", "-keysize", "2048", "-validity", "365",
             "-dname", "CN=web.example.com, OU=Ops, O=Example, C=LK", "-ext", "san=dns:web.example.com,ip:10.0.0.1")
     keytool(folder, "-genkeypair", *jks, "-alias", "ec", "-keyalg", "EC", "-groupname", "secp256r1",
             "-validity", "90", "-dname", "CN=ec.example.com")
+    keytool(folder, "-genkeypair", *jks, "-alias", "old", "-keyalg", "RSA", "-keysize", "1024", "-validity", "365",
+            "-dname", "CN=old")
     keytool(folder, "-genkeypair", *p12, "-alias", "root", "-keyalg", "RSA", "-keysize", "2048", "-validity", "3650",
             "-dname", "CN=Example Root CA, O=Example", "-ext", "bc:c")
     keytool(folder, "-genkeypair", *p12, "-alias", "batch", "-keyalg", "RSA", "-keysize", "3072", "-validity", "730",
@@ -95,11 +97,12 @@ def test_keytool_stores_round_trip_without_a_key_change(estate: Path, java: Java
 
     plan = run(capsys, "plan", "kstool.yaml", "--json").json()
     entries = {(k["name"], e["alias"]): e for k in plan["keystores"] for e in k["entries"]}
-    assert set(entries) == {("app", a) for a in ("web", "ec", "signed", "rootca")} | {
+    assert set(entries) == {("app", a) for a in ("web", "ec", "old", "signed", "rootca")} | {
         ("ca", a) for a in ("root", "batch", "partner")}
     assert all(e["action"] == "no-op" for e in entries.values()), entries  # no key created, replaced or reissued
     assert plan["summary"]["keys_destroyed"] == 0 and plan["destroyed_keys"] == []
-    assert {e["source"] for e in entries.values() if e["kind"] == "key"} == {"generate"}
+    assert {a: e["source"] for a, e in entries.items() if e["kind"] == "key" and e["source"] != "generate"} == {
+        ("app", "old"): "import"}  # RSA 1024: imported from the store itself
     for keystore in plan["keystores"]:  # at most a re-encode, stated as such
         assert keystore["action"] == "update"
         assert keystore["reasons"] == ["re-encoded to kstool's canonical bytes, keys kept: kstool.lock has no "
@@ -109,12 +112,12 @@ def test_keytool_stores_round_trip_without_a_key_change(estate: Path, java: Java
     assert run(capsys, "apply", "kstool.yaml").code == 0
     assert keys_by_alias(java, estate / "app.jks", STORE_PASS, KEY_PASS) == before_jks
     assert keys_by_alias(java, estate / "ca.p12", P12_PASS) == before_p12
-    assert "Your keystore contains 4 entries" in keytool_list(estate / "app.jks", STORE_PASS)
+    assert "Your keystore contains 5 entries" in keytool_list(estate / "app.jks", STORE_PASS)
     assert "Your keystore contains 3 entries" in keytool_list(estate / "ca.p12", P12_PASS)
     loaded = pyjks.KeyStore.load(str(estate / "app.jks"), STORE_PASS, try_decrypt_keys=False)
     for entry in loaded.private_keys.values():
         entry.decrypt(KEY_PASS)  # the keys are still under the separate key password
-    assert len(loaded.private_keys) == 3
+    assert len(loaded.private_keys) == 4
     assert sorted(p.name for p in estate.glob("*.kstool-backup")) != []  # apply kept the keytool-made files
 
     again = run(capsys, "plan", "kstool.yaml", "--detailed-exitcode")
@@ -135,7 +138,9 @@ def test_the_spec_says_what_was_adopted_and_how(estate: Path, capsys: pytest.Cap
     assert '          validity_days: 3650\n          ca: {}\n' in spec
     assert 'trusted: {certificate: "certs/app-rootca.pem"}' in spec
     assert 'trusted: {certificate: "certs/ca-partner.pem"}' in spec
-    assert "# app.jks: JKS, 4 entries" in spec and "adopted as a generated entry" in spec
+    assert "# app.jks: JKS, 5 entries" in spec and "adopted as a generated entry" in spec
+    assert ('import:\n          keystore: "app.jks"\n          password: {env: "APP_STORE_PASS"}\n'
+            '          key_password: {env: "APP_KEY_PASS"}\n          alias: "old"\n        allow_weak: true') in spec
     certs = estate / "certs"
     assert (certs / "app-signed-chain1.pem").read_bytes() == (certs / "app-rootca.pem").read_bytes()
     assert all(line.startswith(("#", " ", "version", "keystores")) or not line for line in spec.splitlines())

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kstool.cli.views.adopt import render_spec
@@ -35,6 +35,7 @@ _KEYS: dict[str, Any] = {}
 def key(kind: str) -> Any:
     if kind not in _KEYS:
         _KEYS[kind] = (ec.generate_private_key(ec.SECP256R1()) if kind == "ec" else
+                       ed448.Ed448PrivateKey.generate() if kind == "ed448" else
                        rsa.generate_private_key(65537, 1024 if kind == "rsa1024" else 2048))
     return _KEYS[kind]
 
@@ -57,7 +58,7 @@ def cert(cn: str, *, kind: str = "ec", issuer: tuple[str, Any] | None = None, da
         builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=path_length), True)
     if eku:
         builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
-    return builder.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    return builder.sign(signer, None if kind == "ed448" else hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
 
 def mapped(*chain: bytes, tmp: Path = Path("/spec")) -> Any:
@@ -106,9 +107,15 @@ def test_a_reply_chain_is_written_one_file_per_certificate() -> None:
     assert [c.shown for c in entry.chain] == ["certs/ks-k-chain1.pem"]
 
 
+def test_keys_kstool_does_not_generate_are_imports_from_the_store_itself() -> None:
+    entry = mapped(cert("small", kind="rsa1024"))
+    assert entry.form == "import" and entry.allow_weak and entry.certificate is None
+    assert "kstool generates no RSA 1024 key" in entry.notes[0]
+
+
 def test_keys_kstool_does_not_manage_are_refused() -> None:
-    with pytest.raises(KstoolError, match="RSA 1024 key is not one kstool manages"):
-        mapped(cert("small", kind="rsa1024"))
+    with pytest.raises(KstoolError, match="Ed448 key is not one kstool manages"):
+        mapped(cert("ed448", kind="ed448"))
 
 
 def test_an_expired_generated_entry_is_kept_and_renewed_for_its_key() -> None:

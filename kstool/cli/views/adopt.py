@@ -88,16 +88,24 @@ def _store(store: AdoptedStore) -> list[str]:
         lines.append(f"    iterations: {store.iterations}")
     lines.append("    entries:" if store.entries else "    entries: []")
     for entry in store.entries:
-        lines += _entry(entry)
+        lines += _entry(entry, store)
     return lines
 
 
-def _entry(entry: AdoptedEntry) -> list[str]:
+def _entry(entry: AdoptedEntry, store: AdoptedStore) -> list[str]:
     lines: list[str] = []
     for note in entry.notes:
         lines += _comment(note, "      ")
     lines.append(f"      - alias: {_q(entry.alias)}")
-    if entry.form == "trusted":
+    if entry.form == "import":
+        lines += [
+            "        import:",
+            f"          keystore: {_q(store.path)}",
+            f"          password: {_ref(store.password)}",
+            *([f"          key_password: {_ref(store.key_password)}"] if store.key_password is not None else []),
+            f"          alias: {_q(entry.alias)}",
+        ]
+    elif entry.form == "trusted":
         assert entry.certificate is not None
         lines.append(f"        trusted: {{certificate: {_q(entry.certificate.shown)}}}")
     else:
