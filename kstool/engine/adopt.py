@@ -16,6 +16,7 @@ The spec holds password references only (``{env:}``/``{file:}`` as given), never
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -337,7 +338,14 @@ def _survey_store(file: Path, name: str, *, spec_dir: Path, certs: Path, all_key
         notes.append(f"file mode {mode:04o} found; a spec's mode lets the owner read and write: apply sets 0600")
     mapped: list[AdoptedEntry] = []
     errors: list[KstoolError] = []
-    for entry in entries:
+    folded: dict[str, str] = {}
+    for entry in entries:  # Java folds aliases, and so does the spec: two that differ by case cannot both be kept
+        other = folded.setdefault(entry.alias.lower(), entry.alias)
+        if other != entry.alias:
+            errors.append(KstoolError(f"{file}: entries {other!r} and {entry.alias!r} differ only by case; Java "
+                                      "folds aliases, so a store can keep one of them: rename one (keytool "
+                                      "-changealias) first"))
+    for entry in (dataclasses.replace(e, alias=e.alias.lower()) for e in entries if not errors):
         try:
             if isinstance(entry, KeyEntry):
                 mapped.append(_key_entry(entry, name, certs, spec_dir, now))
@@ -503,9 +511,9 @@ def _key_entry(entry: KeyEntry, keystore: str, certs: Path, spec_dir: Path, now:
                else f"its subject {dname} has no keytool dname that gives the same name back")
         chain = [load_cert(c) for c in entry.chain_der]
         expired, weak, policy_notes = _policy_flags(chain, now)
-        notes = (f"{kind} key, kept as an import from this same store ({why}): apply reads the entry before it "
-                 "rewrites the file; kstool cannot renew its certificate", *policy_notes)
-        return AdoptedEntry(entry.alias, "import", notes, algorithm=algorithm, size=size, allow_expired=expired,
+        kept = (f"{kind} key, kept as an import from this same store ({why}): apply reads the entry before it "
+                "rewrites the file; kstool cannot renew its certificate", *policy_notes)
+        return AdoptedEntry(entry.alias, "import", kept, algorithm=algorithm, size=size, allow_expired=expired,
                             allow_weak=weak)
     days = (leaf.not_valid_after_utc - leaf.not_valid_before_utc).days
     validity = min(max(days, 1), MAX_VALIDITY_DAYS)

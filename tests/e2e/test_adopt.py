@@ -264,3 +264,23 @@ def test_keys_under_different_key_passwords_are_refused(tmp_path: Path, jdk: Non
     result = run(capsys, "adopt", "m.jks", "--password-env", "S_PASS", "--key-password-env", "K_PASS")
     assert "kstool keeps one key password per keystore" in result.err
     assert not (tmp_path / "kstool.yaml").exists()
+
+
+def test_an_openssl_export_with_a_mixed_case_name_keeps_its_key_lowercased(workdir: Path,
+                                                                       capsys: pytest.CaptureFixture[str],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("P12_PASS", P12_PASS)
+    for args in (["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                  "k.pem", "-out", "c.pem", "-subj", "/CN=Mixed", "-days", "30"],
+                 ["pkcs12", "-export", "-in", "c.pem", "-inkey", "k.pem", "-name", "MyKey", "-out", "m.p12",
+                  "-passout", "env:P12_PASS"]):
+        subprocess.run(["openssl", *args], cwd=workdir, check=True, capture_output=True, timeout=60)
+    result = run(capsys, "adopt", "m.p12", "--password-env", "P12_PASS")
+    assert result.code == 0, result.err
+    spec = (workdir / "kstool.yaml").read_text()
+    assert '- alias: "mykey"' in spec and "iterations: 2048" in spec  # OpenSSL 3's count, kept
+    plan = run(capsys, "plan", "kstool.yaml", "--json").json()
+    # Java folds aliases: the key is kept under the lowercased alias, and the plan says so
+    assert [(e["alias"], e["action"], e["reasons"][0]) for e in plan["keystores"][0]["entries"]] == [
+        ("mykey", "update", "alias changed: MyKey → mykey")]
+    assert plan["summary"]["keys_destroyed"] == 0

@@ -24,7 +24,9 @@ from kstool.engine.adopt import (
     _key_entry,
     _trusted_entry,
     keystore_names,
+    write_adoption,
 )
+from kstool.engine.plan import Action, EntryChange, KeystoreChange, Plan
 from kstool.errors import KstoolError
 from kstool.formats.entries import KeyEntry
 
@@ -192,3 +194,53 @@ def test_hostile_text_stays_inside_quotes_and_comments() -> None:
     assert set(doc["keystores"][0]["entries"][0]) == {"alias", "generate"}
     lines = [line.lstrip() for line in text.splitlines() if "evil" in line or "note" in line]
     assert all(line.startswith(("#", 'dname: "CN=x\\n')) for line in lines), lines
+
+
+def adoption_with_a_certificate(tmp_path: Path) -> Adoption:
+    entry = mapped(cert("ca", ca=True, eku=True), tmp=tmp_path)  # a reply: one certificate file
+    store = AdoptedStore("a", tmp_path / "a.jks", "a.jks", "jks", PasswordGiven("env", "PW"), None, None, None,
+                         (entry,), ())
+    return Adoption(tmp_path / "kstool.yaml", (store,))
+
+
+def destroying_plan(spec: Path) -> Plan:
+    change = EntryChange("k", Action.REPLACE, ("key changed",), "key", "generate")
+    return Plan(str(spec), ".", (KeystoreChange("a", "a.jks", "jks", Action.UPDATE, (), (change,)),))
+
+
+def test_a_spec_whose_plan_changes_a_key_is_not_left_written(tmp_path: Path) -> None:
+    adoption = adoption_with_a_certificate(tmp_path)
+    with pytest.raises(KstoolError, match=r"the adopted spec would change keys: a/k \(replace: key changed\)"):
+        write_adoption(adoption, render_spec(adoption), force=False, plan_spec=destroying_plan)
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == []  # no spec, no certificate, no temp
+
+
+def test_the_spec_is_loaded_before_it_is_planned(tmp_path: Path) -> None:
+    adoption = adoption_with_a_certificate(tmp_path)
+    planned: list[Path] = []
+
+    def plan(spec: Path) -> Plan:
+        planned.append(spec)
+        return destroying_plan(spec)
+
+    with pytest.raises(KstoolError, match="keystores"):
+        write_adoption(adoption, "version: 1\n", force=False, plan_spec=plan)
+    assert planned == [] and not (tmp_path / "kstool.yaml").exists()
+
+
+def test_a_forced_spec_is_restored_when_its_plan_fails(tmp_path: Path) -> None:
+    adoption = adoption_with_a_certificate(tmp_path)
+    (tmp_path / "kstool.yaml").write_text("# mine\n")
+    with pytest.raises(KstoolError):
+        write_adoption(adoption, render_spec(adoption), force=True, plan_spec=destroying_plan)
+    assert (tmp_path / "kstool.yaml").read_text() == "# mine\n"
+
+
+def test_a_plan_without_key_changes_puts_the_spec_in_place(tmp_path: Path) -> None:
+    adoption = adoption_with_a_certificate(tmp_path)
+    keep = EntryChange("k", Action.NOOP, (), "key", "generate")
+    written = write_adoption(adoption, render_spec(adoption), force=False, plan_spec=lambda spec: Plan(
+        str(spec), ".", (KeystoreChange("a", "a.jks", "jks", Action.UPDATE, ("re-encoded",), (keep,)),)))
+    assert written.certificates == ("certs/ks-k.pem",)
+    assert (tmp_path / "kstool.yaml").read_text() == render_spec(adoption)
+    assert (tmp_path / "certs" / "ks-k.pem").stat().st_mode & 0o777 == 0o644
