@@ -634,17 +634,18 @@ def write_adoption(adoption: Adoption, text: str, *, force: bool,
     if clashes and not force:
         raise KstoolError(f"certificate file(s) {', '.join(clashes)} exist with other content; adopt never "
                           "overwrites them: choose another --certs-dir, or give --force")
-    written: list[CertFile] = []
+    written: list[tuple[CertFile, bytes | None]] = []  # with the bytes it replaced (--force), to restore
     unchanged: list[str] = []
     temp = spec.with_name(f".{spec.name}.adopt-{os.getpid()}.yaml")
     try:
         for cert in adoption.files:
-            if cert.path.exists() and cert.path.read_bytes() == cert.pem:
+            old_cert = cert.path.read_bytes() if cert.path.exists() else None
+            if old_cert == cert.pem:
                 unchanged.append(cert.shown)
                 continue
             cert.path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(cert.path, cert.pem, mode=0o644)  # public certificates
-            written.append(cert)
+            written.append((cert, old_cert))
         atomic_write(temp, text.encode("utf-8"), mode=0o644, exclusive=True)
         load_spec(temp)  # kstool's own loader accepts it before it takes the spec's name
         old = spec.read_bytes() if spec.exists() else None
@@ -658,12 +659,17 @@ def write_adoption(adoption: Adoption, text: str, *, force: bool,
             else:
                 atomic_write(spec, old, mode=0o644)
             raise
-    except BaseException:
+    except BaseException as e:
         temp.unlink(missing_ok=True)
-        for cert in written:
-            cert.path.unlink(missing_ok=True)
+        for cert, old_cert in written:
+            if old_cert is None:
+                cert.path.unlink(missing_ok=True)
+            else:
+                atomic_write(cert.path, old_cert, mode=0o644)
+        if isinstance(e, OSError):
+            raise KstoolError(f"{e.filename or spec}: cannot write: {e.strerror}; nothing was left written") from None
         raise
-    return Written(spec, tuple(c.shown for c in written), tuple(unchanged), plan)
+    return Written(spec, tuple(c.shown for c, _ in written), tuple(unchanged), plan)
 
 
 def _check_no_key_change(plan: Plan) -> None:

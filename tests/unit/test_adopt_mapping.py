@@ -244,3 +244,21 @@ def test_a_plan_without_key_changes_puts_the_spec_in_place(tmp_path: Path) -> No
     assert written.certificates == ("certs/ks-k.pem",)
     assert (tmp_path / "kstool.yaml").read_text() == render_spec(adoption)
     assert (tmp_path / "certs" / "ks-k.pem").stat().st_mode & 0o777 == 0o644
+
+
+def test_certificate_files_a_forced_run_replaced_are_restored_when_its_plan_fails(tmp_path: Path) -> None:
+    adoption = adoption_with_a_certificate(tmp_path)
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ks-k.pem").write_bytes(b"theirs\n")
+    with pytest.raises(KstoolError, match="exist with other content"):
+        write_adoption(adoption, render_spec(adoption), force=False, plan_spec=destroying_plan)
+    with pytest.raises(KstoolError, match="would change keys"):
+        write_adoption(adoption, render_spec(adoption), force=True, plan_spec=destroying_plan)
+    assert (tmp_path / "certs" / "ks-k.pem").read_bytes() == b"theirs\n"
+
+
+def test_a_folder_that_cannot_be_written_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    adoption = adoption_with_a_certificate(tmp_path / "file")
+    with pytest.raises(KstoolError, match="cannot write"):
+        write_adoption(adoption, render_spec(adoption), force=False, plan_spec=destroying_plan)
