@@ -16,6 +16,7 @@ The spec holds password references only (``{env:}``/``{file:}`` as given), never
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -660,7 +661,8 @@ def write_adoption(adoption: Adoption, text: str, *, force: bool,
                 atomic_write(spec, old, mode=0o644)
             raise
     except BaseException as e:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temp.unlink()
         for cert, old_cert in written:
             if old_cert is None:
                 cert.path.unlink(missing_ok=True)
