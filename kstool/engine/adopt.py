@@ -321,10 +321,16 @@ def _survey_store(file: Path, name: str, *, spec_dir: Path, certs: Path, all_key
         raise KstoolError(f"{file}: a PKCS12 keystore has one password (keytool ignores a separate key password); "
                           "drop the key password option for it")
     entries, key_ref = _open(file, data, store_type, password=password, password_ref=password_ref, key_ref=key_ref)
+    chain_only = _chain_only(data, store_type, password)
+    entries = tuple(e for e in entries if e.alias not in chain_only)
     notes = [f"{file.name}: {store_type.upper()}, {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, "
              f"opened with the store password from {password_ref.describe()}"]
     if key_ref is not None:
         notes.append(f"its private keys are protected by a separate key password: {key_ref.describe()}")
+    if chain_only:
+        notes.append(f"certificate(s) named {', '.join(sorted(chain_only))} are in a key's chain without Java's "
+                     "trusted attribute (keytool names a reply's chain so; Java lists no such entry): kept in the "
+                     "chain only; the plan drops the name")
     profile, iterations = _settings(data, store_type)
     if store_type == "pkcs12":
         notes.append(f"PKCS12 protection as found: {profile} profile"
@@ -359,6 +365,15 @@ def _survey_store(file: Path, name: str, *, spec_dir: Path, certs: Path, all_key
         raise MultiError(errors) if len(errors) > 1 else errors[0]
     return AdoptedStore(name, file, path, store_type, password_ref, key_ref, profile if store_type == "pkcs12"
                         else None, iterations, tuple(mapped), tuple(notes), kept_mode)
+
+
+def _chain_only(data: bytes, store_type: StoreType, password: str) -> set[str]:
+    """PKCS12 chain certificates that kstool's decoder lists as trusted entries and Java does not."""
+    if store_type != "pkcs12":
+        return set()
+    from kstool.formats.pkcs12 import chain_only_aliases_pkcs12  # noqa: PLC0415
+
+    return set(chain_only_aliases_pkcs12(data, password))
 
 
 def _store_path(file: Path, spec_dir: Path) -> str:
@@ -538,6 +553,12 @@ def _key_entry(entry: KeyEntry, keystore: str, certs: Path, spec_dir: Path, now:
                             validity_days=validity, san=san)
     chain = [load_cert(c) for c in entry.chain_der]
     expired, weak, policy_notes = _policy_flags(chain, now)
+    if expired or weak:  # a reply takes no allow_ flags: the certificate policy would refuse it as it is
+        kept = (f"{kind} key whose certificate kstool's policy would refuse as a reply:, kept as an import from "
+                "this same store: apply reads the entry before it rewrites the file; kstool cannot renew its "
+                "certificate", *policy_notes)
+        return AdoptedEntry(entry.alias, "import", kept, algorithm=algorithm, size=size, allow_expired=expired,
+                            allow_weak=weak)
     leaf_file = _cert_file(entry.chain_der[0], certs, spec_dir, _cert_name(keystore, entry.alias))
     chain_files = tuple(_cert_file(c, certs, spec_dir, _cert_name(keystore, entry.alias, f"-chain{i}"))
                         for i, c in enumerate(entry.chain_der[1:], start=1))
@@ -551,8 +572,7 @@ def _key_entry(entry: KeyEntry, keystore: str, certs: Path, spec_dir: Path, now:
                  f"its certificate and chain as the CA's reply: ({files}); when the CA renews it: kstool csr, "
                  "then point reply: at the new certificate", *policy_notes]
     return AdoptedEntry(entry.alias, "reply", tuple(notes), dname=dname, algorithm=algorithm, size=size,
-                        validity_days=validity, certificate=leaf_file, chain=chain_files, allow_expired=expired,
-                        allow_weak=weak)
+                        validity_days=validity, certificate=leaf_file, chain=chain_files)
 
 
 def _self_signed_ca(cert: x509.Certificate) -> tuple[bool, int | None] | None:

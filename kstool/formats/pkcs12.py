@@ -836,3 +836,19 @@ def protection_settings_pkcs12(data: bytes) -> tuple[Profile, int]:
     else:
         iterations = DEFAULT_PKCS12_ITERATIONS
     return ("modern" if modern else "legacy"), iterations
+
+
+def chain_only_aliases_pkcs12(data: bytes, password: str) -> tuple[str, ...]:
+    """The names of certificates that ``decode_pkcs12`` lists as trusted entries although Java does not: bags with a
+    friendlyName but without Java's trusted-usage attribute, in a key entry's chain (keytool names the chain
+    certificates of an imported CA reply by their subject). For ``kstool adopt``, which describes a store as Java
+    sees it. Call it on a store ``decode_pkcs12`` opened (the MAC is not checked again)."""
+    cache = KdfCache()
+    with _malformed_is_format_error(bytes(data), None, cache):
+        pfx = _parse_pfx(bytes(data))
+        keys, certs = _collect(pfx, password, cache, keys=False)
+        found, leaves = _key_entries(keys, _Certs(certs))
+    in_chains = {der for f in found if isinstance(f.entry, KeyEntry) for der in f.entry.chain_der[1:]}
+    return tuple(c.attributes.friendly_name for c in certs
+                 if c.attributes.friendly_name is not None and not c.attributes.trusted
+                 and c.position not in leaves and c.cert_der in in_chains)

@@ -32,7 +32,8 @@ def keytool(folder: Path, *args: str) -> None:
 def make_estate(folder: Path) -> None:
     """app.jks (JKS; keys under a separate key password): a self-signed RSA key with SANs, an EC key, an RSA 1024
     key (which kstool does not generate), a key signed by a CA with keytool -gencert (chain of 2), a trusted root;
-    ca.p12 (PKCS12): the CA's key (a self-signed CA), a self-signed RSA 3072 key, a trusted certificate."""
+    ca.p12 (PKCS12): the CA's key (a self-signed CA), a self-signed RSA 3072 key, a trusted certificate, an EC
+    P-384 key signed by the CA (keytool names its chain certificate in the file, which Java does not list)."""
     jks = ["-keystore", "app.jks", "-storetype", "JKS", "-storepass:env", "KT_SP", "-keypass:env", "KT_KP"]
     p12 = ["-keystore", "ca.p12", "-storetype", "PKCS12", "-storepass:env", "KT_P12"]
     keytool(folder, "-genkeypair", *jks, "-alias", "web", "-keyalg", "RSA", "-keysize", "2048", "-validity", "365",
@@ -54,7 +55,13 @@ def make_estate(folder: Path) -> None:
     keytool(folder, "-importcert", "-noprompt", *jks, "-alias", "rootca", "-file", "root.crt")
     keytool(folder, "-importcert", "-noprompt", *jks, "-alias", "signed", "-file", "signed.crt")
     keytool(folder, "-importcert", "-noprompt", *p12, "-alias", "partner", "-file", "signed.crt")
-    for name in ("signed.csr", "signed.crt", "root.crt"):
+    keytool(folder, "-genkeypair", *p12, "-alias", "svc", "-keyalg", "EC", "-groupname", "secp384r1",
+            "-validity", "365", "-dname", "CN=svc.example.com")
+    keytool(folder, "-certreq", *p12, "-alias", "svc", "-file", "svc.csr")
+    keytool(folder, "-gencert", *p12, "-alias", "root", "-infile", "svc.csr", "-outfile", "svc.crt",
+            "-validity", "200")
+    keytool(folder, "-importcert", "-noprompt", *p12, "-alias", "svc", "-file", "svc.crt")
+    for name in ("signed.csr", "signed.crt", "root.crt", "svc.csr", "svc.crt"):
         (folder / name).unlink()
 
 
@@ -97,23 +104,26 @@ def test_keytool_stores_round_trip_without_a_key_change(estate: Path, java: Java
 
     plan = run(capsys, "plan", "kstool.yaml", "--json").json()
     entries = {(k["name"], e["alias"]): e for k in plan["keystores"] for e in k["entries"]}
-    assert set(entries) == {("app", a) for a in ("web", "ec", "old", "signed", "rootca")} | {
-        ("ca", a) for a in ("root", "batch", "partner")}
-    assert all(e["action"] == "no-op" for e in entries.values()), entries  # no key created, replaced or reissued
+    assert set(entries) - {("ca", "CN=Example Root CA,O=Example")} == {
+        ("app", a) for a in ("web", "ec", "old", "signed", "rootca")} | {
+        ("ca", a) for a in ("root", "batch", "partner", "svc")}
+    changed = {a: (e["kind"], e["action"]) for a, e in entries.items() if e["action"] != "no-op"}
+    # no key created, replaced or reissued; the name keytool gave the chain certificate (no entry for Java) goes
+    assert changed == {("ca", "CN=Example Root CA,O=Example"): ("trusted", "delete")}, changed
     assert plan["summary"]["keys_destroyed"] == 0 and plan["destroyed_keys"] == []
     assert {a: e["source"] for a, e in entries.items() if e["kind"] == "key" and e["source"] != "generate"} == {
         ("app", "old"): "import"}  # RSA 1024: imported from the store itself
-    for keystore in plan["keystores"]:  # at most a re-encode, stated as such
+    reencoded = ("re-encoded to kstool's canonical bytes, keys kept: kstool.lock has no record of this file (a store "
+                 "kstool did not write, e.g. one kstool adopt described)")
+    for keystore in plan["keystores"]:  # at most a re-encode, stated as such (or the chain certificate's name)
         assert keystore["action"] == "update"
-        assert keystore["reasons"] == ["re-encoded to kstool's canonical bytes, keys kept: kstool.lock has no "
-                                       "record of this file (a store kstool did not write, e.g. one kstool adopt "
-                                       "described)"]
+        assert keystore["reasons"] == ([reencoded] if keystore["name"] == "app" else [])
 
     assert run(capsys, "apply", "kstool.yaml").code == 0
     assert keys_by_alias(java, estate / "app.jks", STORE_PASS, KEY_PASS) == before_jks
     assert keys_by_alias(java, estate / "ca.p12", P12_PASS) == before_p12
     assert "Your keystore contains 5 entries" in keytool_list(estate / "app.jks", STORE_PASS)
-    assert "Your keystore contains 3 entries" in keytool_list(estate / "ca.p12", P12_PASS)
+    assert "Your keystore contains 4 entries" in keytool_list(estate / "ca.p12", P12_PASS)
     loaded = pyjks.KeyStore.load(str(estate / "app.jks"), STORE_PASS, try_decrypt_keys=False)
     for entry in loaded.private_keys.values():
         entry.decrypt(KEY_PASS)  # the keys are still under the separate key password

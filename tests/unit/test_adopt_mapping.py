@@ -132,7 +132,10 @@ def test_policy_flags_of_kept_certificates() -> None:
     assert expired.form == "trusted" and expired.allow_expired and not expired.allow_weak
     assert expired.certificate is not None and expired.certificate.shown == "certs/ks-t.pem"
     weak = mapped(cert("leaf", issuer=("root", key("rsa1024"))), cert("root", kind="rsa1024", ca=True))
-    assert weak.form == "reply" and weak.allow_weak and not weak.allow_expired
+    assert weak.form == "import" and weak.allow_weak and not weak.allow_expired  # a reply takes no allow_ flags
+    old = mapped(cert("leaf", issuer=("root", key("rsa")), start=NOW - dt.timedelta(days=400)),
+                 cert("root", kind="rsa", ca=True))
+    assert old.form == "import" and old.allow_expired and not old.allow_weak
 
 
 @pytest.mark.parametrize(("files", "names"), [
