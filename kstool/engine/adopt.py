@@ -297,7 +297,35 @@ def survey(files: Sequence[Path], *, out: Path, certs_dir: Path | None, options:
         if store is not None:
             stores.append(store)
     errors.raise_all()
-    return Adoption(out, tuple(stores))
+    return Adoption(out, _unique_files(stores))
+
+
+def _unique_files(stores: list[AdoptedStore]) -> tuple[AdoptedStore, ...]:
+    """Certificate files under distinct names: two certificates whose names collide (aliases that differ only in
+    characters a file name cannot hold, an alias that looks like a chain file's name) get ``-2``, ``-3``..."""
+    taken: dict[Path, bytes] = {}
+
+    def unique(cert: CertFile | None) -> CertFile | None:
+        if cert is None:
+            return None
+        path, n = cert.path, 1
+        while taken.get(path, cert.pem) != cert.pem:
+            n += 1
+            path = cert.path.with_name(f"{cert.path.stem}-{n}{cert.path.suffix}")
+        taken[path] = cert.pem
+        if path == cert.path:
+            return cert
+        shown = cert.shown.rsplit("/", 1)
+        return dataclasses.replace(cert, path=path, shown="/".join([*shown[:-1], path.name]))
+
+    out: list[AdoptedStore] = []
+    for store in stores:
+        entries = []
+        for entry in store.entries:
+            chain = tuple(c for c in (unique(c) for c in entry.chain) if c is not None)
+            entries.append(dataclasses.replace(entry, certificate=unique(entry.certificate), chain=chain))
+        out.append(dataclasses.replace(store, entries=tuple(entries)))
+    return tuple(out)
 
 
 def _survey_store(file: Path, name: str, *, spec_dir: Path, certs: Path, all_keys: set[str],

@@ -265,3 +265,18 @@ def test_a_folder_that_cannot_be_written_is_an_error(tmp_path: Path) -> None:
     adoption = adoption_with_a_certificate(tmp_path / "file")
     with pytest.raises(KstoolError, match="cannot write"):
         write_adoption(adoption, render_spec(adoption), force=False, plan_spec=destroying_plan)
+
+
+def test_certificate_file_names_that_collide_are_made_unique(tmp_path: Path) -> None:
+    from kstool.engine.adopt import _unique_files
+
+    der = cert("one")
+    one = _trusted_entry("a b", der, "ks", certs=tmp_path / "certs", spec_dir=tmp_path, now=NOW)
+    two = _trusted_entry("a_b", cert("two"), "ks", certs=tmp_path / "certs", spec_dir=tmp_path, now=NOW)
+    same = _trusted_entry("a?b", der, "ks", certs=tmp_path / "certs", spec_dir=tmp_path, now=NOW)
+    store = AdoptedStore("ks", Path("ks.jks"), "ks.jks", "jks", PasswordGiven("env", "PW"), None, None, None,
+                         (one, two, same), ())
+    (adopted,) = _unique_files([store])
+    shown = [e.certificate.shown for e in adopted.entries if e.certificate is not None]
+    assert shown == ["certs/ks-a_b.pem", "certs/ks-a_b-2.pem", "certs/ks-a_b.pem"]  # the same bytes share a file
+    assert len(Adoption(tmp_path / "kstool.yaml", (adopted,)).files) == 2
