@@ -181,8 +181,11 @@ def test_a_kstool_made_store_round_trips_with_zero_changes(workdir: Path, capsys
     assert {name: (workdir / name).read_bytes() for name in stores} == stores  # not even re-encoded
 
     (workdir / "kstool.lock").unlink()  # and without kstool.lock: the stores still match byte for byte
-    result = run(capsys, "adopt", "server.jks", "trust.p12", "--password-env", "KS_PASS", "--out", "other.yaml")
+    result = run(capsys, "adopt", "server.jks", "trust.p12", "--password-env", "KS_PASS", "--out", "other.yaml",
+                 "--certs-dir", "pem")
     assert result.code == 0, result.err
+    assert 'trusted: {certificate: "pem/trust-ca.pem"}' in (workdir / "other.yaml").read_text()
+    assert (workdir / "pem" / "trust-ca.pem").read_bytes() == (workdir / "certs" / "trust-ca.pem").read_bytes()
     plan = run(capsys, "plan", "other.yaml", "--json").json()
     assert [k["action"] for k in plan["keystores"]] == ["no-op", "no-op"]
 
