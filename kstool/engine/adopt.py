@@ -675,6 +675,10 @@ def write_adoption(adoption: Adoption, text: str, *, force: bool,
     from kstool.spec.model import load_spec  # noqa: PLC0415
 
     spec = adoption.spec_path
+    stores = {os.path.realpath(s.file) for s in adoption.stores}
+    for target in (spec, *(f.path for f in adoption.files)):
+        if os.path.realpath(target) in stores:
+            raise KstoolError(f"{target} is one of the keystores being adopted; choose another --out or --certs-dir")
     if spec.exists() and not force:
         raise KstoolError(f"{spec} exists; adopt never overwrites a spec: choose another --out, or give --force")
     if spec.is_symlink() or spec.is_dir():

@@ -297,3 +297,10 @@ def test_an_openssl_export_with_a_mixed_case_name_keeps_its_key_lowercased(workd
     assert [(e["alias"], e["action"], e["reasons"][0]) for e in plan["keystores"][0]["entries"]] == [
         ("mykey", "update", "alias changed: MyKey → mykey")]
     assert plan["summary"]["keys_destroyed"] == 0
+
+
+def test_the_spec_never_goes_over_an_adopted_store(one_store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = (one_store / "a.p12").read_bytes()
+    result = run(capsys, "adopt", "a.p12", "--password-env", "KS_PASS", "--out", "a.p12", "--force")
+    assert result.code == 1 and "a.p12 is one of the keystores being adopted" in result.err
+    assert (one_store / "a.p12").read_bytes() == before
