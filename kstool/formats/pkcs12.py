@@ -828,7 +828,10 @@ def protection_settings_pkcs12(data: bytes) -> tuple[Profile, int]:
     first encryption's). For ``kstool adopt``, which describes a store so that a re-encode changes it least."""
     pfx = _parse_pfx(data)
     protections = [safe.protection for safe in pfx.safes if safe.protection is not None]
-    modern = bool(protections) and all(isinstance(p, Pbes2) and p.cipher != DES_EDE3_CBC for p in protections)
+    if protections:
+        modern = all(isinstance(p, Pbes2) and p.cipher != DES_EDE3_CBC for p in protections)
+    else:  # nothing encrypted (an empty store): the MAC's hash tells
+        modern = pfx.mac is not None and pfx.mac.hash_name != "sha1"
     if pfx.mac is not None:
         iterations = pfx.mac.iterations
     elif protections:

@@ -280,3 +280,16 @@ def test_certificate_file_names_that_collide_are_made_unique(tmp_path: Path) -> 
     shown = [e.certificate.shown for e in adopted.entries if e.certificate is not None]
     assert shown == ["certs/ks-a_b.pem", "certs/ks-a_b-2.pem", "certs/ks-a_b.pem"]  # the same bytes share a file
     assert len(Adoption(tmp_path / "kstool.yaml", (adopted,)).files) == 2
+
+
+@pytest.mark.parametrize("profile", ["modern", "legacy"])
+@pytest.mark.parametrize("iterations", [2048, 10_000])
+@pytest.mark.parametrize("empty", [True, False])
+def test_pkcs12_settings_as_found(profile: Any, iterations: int, empty: bool) -> None:
+    from kstool.formats.codec import encode
+    from kstool.formats.entries import TrustedEntry
+    from kstool.formats.pkcs12 import protection_settings_pkcs12
+
+    entries = [] if empty else [TrustedEntry("t", cert("t"), 0)]
+    data = encode(entries, "pkcs12", "password1", profile=profile, iterations=iterations)
+    assert protection_settings_pkcs12(data) == (profile, iterations)

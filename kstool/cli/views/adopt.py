@@ -134,12 +134,12 @@ def _entry(entry: AdoptedEntry, store: AdoptedStore) -> list[str]:
 
 
 def show_written(written: Written) -> None:
-    """What adopt wrote, and what the next plan will do (on stderr: stdout stays free)."""
+    """What adopt wrote, and what the next plan will do."""
     from kstool.cli.views.console import escape  # noqa: PLC0415
 
     keystores = written.plan.keystores
     reencoded = [k.name for k in keystores if k.action.value != "no-op"]
-    out = sys.stderr
+    out = sys.stdout
     print(f"Wrote {escape(str(written.spec_path))} ({len(keystores)} keystore{'s' if len(keystores) != 1 else ''})",
           file=out)
     for shown in written.certificates:
