@@ -245,6 +245,36 @@ def csr(
 
 
 @app.command()
+def adopt(
+    stores: Annotated[list[Path], typer.Argument(help="Existing JKS, JCEKS or PKCS12 files (type from their bytes).",
+                                                 show_default=False)],
+    password_env: Annotated[list[str] | None, typer.Option(
+        "--password-env", metavar="[STORE=]VAR", help="The store password's environment variable (the spec "
+        "refers to it); STORE= (a file or keystore name) for one store.")] = None,
+    password_file: Annotated[list[str] | None, typer.Option(
+        "--password-file", metavar="[STORE=]FILE", help="The store password's file, as --password-env.")] = None,
+    key_password_env: Annotated[list[str] | None, typer.Option(
+        "--key-password-env", metavar="[STORE=]VAR",
+        help="JKS/JCEKS: the keys' password when it differs from the store's (one per keystore).")] = None,
+    key_password_file: Annotated[list[str] | None, typer.Option(
+        "--key-password-file", metavar="[STORE=]FILE", help="As --key-password-env, from a file.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="SPEC", help="The spec to write (default: kstool.yaml beside the first store).")] = None,
+    certs_dir: Annotated[Path | None, typer.Option(
+        "--certs-dir", metavar="DIR", help="Where certificate files go (default: certs/ beside the spec).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing spec or certificate files.")] = False,
+    no_color: NoColor = False,
+) -> None:
+    """Write a spec describing existing keystores (keys kept; no secret in it); its plan changes no key."""
+    from kstool.cli.commands import cmd_adopt  # noqa: PLC0415
+    from kstool.engine.adopt import PasswordOptions  # noqa: PLC0415
+
+    options = PasswordOptions(tuple(password_env or ()), tuple(password_file or ()), tuple(key_password_env or ()),
+                              tuple(key_password_file or ()))
+    raise typer.Exit(cmd_adopt(stores, out=out, certs_dir=certs_dir, options=options, force=force))
+
+
+@app.command()
 def schema(no_color: NoColor = False) -> None:
     """Print the spec's JSON Schema (for editors: yaml-language-server $schema)."""
     from kstool.cli.commands import cmd_schema  # noqa: PLC0415

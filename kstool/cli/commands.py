@@ -211,3 +211,18 @@ def cmd_csr(spec_path: Path, entry: str, *, out: Path | None, output_dir: Path |
     except OSError as e:
         raise KstoolError(f"--out {out}: cannot write: {e.strerror}") from None
     return ExitCode.OK
+
+
+def cmd_adopt(stores: list[Path], *, out: Path | None, certs_dir: Path | None, options: object, force: bool) -> int:
+    """Existing keystores -> a spec that keeps every key (``kstool.engine.adopt``), planned before it is written."""
+    from kstool.cli.views.adopt import render_spec, show_written  # noqa: PLC0415
+    from kstool.engine import prepare  # noqa: PLC0415
+    from kstool.engine.adopt import PasswordOptions, survey, write_adoption  # noqa: PLC0415
+
+    assert isinstance(options, PasswordOptions)
+    spec_path = out if out is not None else (stores[0].parent if stores else Path()) / "kstool.yaml"
+    adoption = survey(stores, out=spec_path, certs_dir=certs_dir, options=options)
+    written = write_adoption(adoption, render_spec(adoption), force=force,
+                             plan_spec=lambda path: prepare(path, Options(None), warn=warn).plan)
+    show_written(written)
+    return ExitCode.OK

@@ -69,6 +69,7 @@ class ObservedStore:
     renamed_from: str | None = None  # found through kstool.lock under the spec's previous_name
     uid: int = -1  # the file's owner and group
     gid: int = -1
+    unrecorded: bool = False  # kstool.lock has no record of this keystore (e.g. a store kstool adopt described)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +196,8 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
     unreadable: dict[str, Unreadable] = {}
     for f, result in zip(found, _open_stores(found, jobs=jobs, cache=inputs.kdf), strict=True):
         if isinstance(result, ObservedStore):
-            stores[f.ks.name] = dataclasses.replace(result, renamed_from=renamed.get(f.ks.name))
+            stores[f.ks.name] = dataclasses.replace(result, renamed_from=renamed.get(f.ks.name),
+                                                    unrecorded=_locked(f.ks, lock) is None)
         elif tolerate_unreadable:
             unreadable[f.ks.name] = Unreadable(f.rel, f.data, str(result))
         else:

@@ -566,7 +566,10 @@ def _keystore_change(ks: KeystoreSpec, inputs: Inputs, observed: Observed,
     entry_changed = any(c.action is not Action.NOOP for c in all_changes)
     fast = not reasons and not entry_changed and store.locked_settings == encoding_settings(ks)
     expected = store.data if fast else _expected_bytes(ks, inputs, changes)
-    if not reasons and not entry_changed and expected != store.data:
+    if store.unrecorded and not entry_changed and expected is not None and expected != store.data:
+        reasons.append("re-encoded to kstool's canonical bytes, keys kept: kstool.lock has no record of this file "
+                       "(a store kstool did not write, e.g. one kstool adopt described)")
+    elif not reasons and not entry_changed and expected != store.data:
         reasons.append("re-encoded: the file's bytes differ from what kstool writes for these entries "
                        "(encoding, iteration count, timestamps or entry order)")
     action = Action.UPDATE if reasons or entry_changed else Action.NOOP

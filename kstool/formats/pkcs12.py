@@ -852,3 +852,36 @@ def _trusted_with_password(data: bytes, password: str, cache: KdfCache) -> tuple
         _check_protections(pfx)
         _verify_mac(pfx, password, cache)
         return _entries(*_collect(pfx, password, cache, keys=False))
+def protection_settings_pkcs12(data: bytes) -> tuple[Profile, int]:
+    """The profile and iteration count a PKCS12 store was written with, read from its structure (no password):
+    ``modern`` when its encrypted parts use PBES2 with AES, else ``legacy``; the MAC's iteration count (else the
+    first encryption's). For ``kstool adopt``, which describes a store so that a re-encode changes it least."""
+    pfx = _parse_pfx(data)
+    protections = [safe.protection for safe in pfx.safes if safe.protection is not None]
+    if protections:
+        modern = all(isinstance(p, Pbes2) and p.cipher != DES_EDE3_CBC for p in protections)
+    else:  # nothing encrypted (an empty store): the MAC's hash tells
+        modern = pfx.mac is not None and pfx.mac.hash_name != "sha1"
+    if pfx.mac is not None:
+        iterations = pfx.mac.iterations
+    elif protections:
+        iterations = protections[0].iterations
+    else:
+        iterations = DEFAULT_PKCS12_ITERATIONS
+    return ("modern" if modern else "legacy"), iterations
+
+
+def chain_only_aliases_pkcs12(data: bytes, password: str) -> tuple[str, ...]:
+    """The names of certificates that ``decode_pkcs12`` lists as trusted entries although Java does not: bags with a
+    friendlyName but without Java's trusted-usage attribute, in a key entry's chain (keytool names the chain
+    certificates of an imported CA reply by their subject). For ``kstool adopt``, which describes a store as Java
+    sees it. Call it on a store ``decode_pkcs12`` opened (the MAC is not checked again)."""
+    cache = KdfCache()
+    with _malformed_is_format_error(bytes(data), None, cache):
+        pfx = _parse_pfx(bytes(data))
+        keys, certs = _collect(pfx, password, cache, keys=False)
+        found, leaves = _key_entries(keys, _Certs(certs))
+    in_chains = {der for f in found if isinstance(f.entry, KeyEntry) for der in f.entry.chain_der[1:]}
+    return tuple(c.attributes.friendly_name for c in certs
+                 if c.attributes.friendly_name is not None and not c.attributes.trusted
+                 and c.position not in leaves and c.cert_der in in_chains)
