@@ -152,6 +152,9 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
         check_outputs(spec, root.resolve())  # load_spec checked them against the spec's folder
     clock = read_clock()
     inputs = resolve_inputs(spec, os.environ)
+    from kstool.engine.compat import check_inputs  # noqa: PLC0415
+
+    check_inputs(spec, inputs)  # compatible_with: what only the inputs tell
     for message in inputs.warnings:
         if options.strict_permissions:
             raise KstoolError(message.replace("is readable", "must not be readable", 1) + " (--strict-permissions)")
