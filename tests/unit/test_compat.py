@@ -1,0 +1,163 @@
+"""Every rule of the compatibility matrix (kstool.spec.compat.RULES), refusing and accepting, with its message;
+the spec-level facts with their locations; and docs/compatibility.md naming every rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kstool.errors import KstoolError, MultiError
+from kstool.spec.compat import RULES, TARGETS, Fact, problems
+from kstool.spec.model import load_spec
+from kstool.spec.yamlload import Location
+
+HERE = Location("s.yaml", 3, 5, ("keystores", 0, "type"))
+DOC = Path(__file__).resolve().parents[2] / "docs" / "compatibility.md"
+
+# rule id -> (fact name, a value it refuses, a value it accepts)
+CASES: dict[str, tuple[str, object, object]] = {
+    "openssl-no-java-types": ("type", "jceks", "pkcs12"),
+    "openssl-one-key": ("second_key_entry", True, False),
+    "java-pre-8u301-aes": ("pkcs12_profile", "modern", "legacy"),
+    "java-pre-11.0.12-aes": ("pkcs12_profile", "modern", "legacy"),
+    "java-pre-15-ed25519": ("key", ("Ed25519", None), ("EC", 256)),
+    "java-pre-15-ed25519-import": ("imported_key", ("Ed25519", None), ("RSA", 2048)),
+    "java-printable-password": ("password_chars", "tab\there", "plain ASCII ~!"),
+    "fips-no-java-types": ("type", "jks", "pkcs12"),
+    "fips-no-3des": ("pkcs12_profile", "legacy", "modern"),
+    "fips-iterations": ("iterations", 999, 1000),
+    "fips-ed25519": ("key", ("Ed25519", None), ("RSA", 3072)),
+    "fips-ed25519-import": ("imported_key", ("Ed25519", None), ("EC", 384)),
+    "fips-rsa-2048": ("imported_key", ("RSA", 1024), ("RSA", 2048)),
+    "fips-password-length": ("password_length", 13, 14),
+    "wso2-no-jceks": ("type", "jceks", "jks"),
+    "wso2-key-password": ("key_password", True, False),
+}
+
+
+def test_every_rule_has_a_case() -> None:
+    assert set(CASES) == {r.id for r in RULES}
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.id)
+def test_rule_refuses_and_accepts(rule: object) -> None:
+    from kstool.spec.compat import Rule
+
+    assert isinstance(rule, Rule)
+    fact_name, bad, good = CASES[rule.id]
+    assert rule.fact == fact_name
+    for target in rule.targets:
+        found = [str(e) for e in problems([target], [Fact(fact_name, bad, "SHOWN", HERE)], rule.stage)
+                 if f"(compatible_with: {target})" in str(e)]
+        expected = f"s.yaml:3:5: keystores[0].type: {rule.message(target, Fact(fact_name, bad, 'SHOWN', HERE))}"
+        assert expected in found
+        assert expected.endswith(f": {rule.fix} (compatible_with: {target})")
+        assert not [e for e in problems([target], [Fact(fact_name, good, "SHOWN", HERE)], rule.stage)
+                    if rule.reason.format(target=target, shown="SHOWN") in str(e)]
+    others = [t for t in TARGETS if t not in rule.targets]
+    assert not [e for e in problems(others, [Fact(fact_name, bad, "SHOWN", HERE)], rule.stage)
+                if rule.reason.split(" ", 1)[1].format(target="", shown="SHOWN") in str(e)]
+    # the other stage never applies it
+    other = "plan" if rule.stage == "validate" else "validate"
+    assert not [e for e in problems(rule.targets, [Fact(fact_name, bad, "SHOWN", HERE)], other)
+                if rule.fix in str(e)]
+
+
+def test_java17_and_java21_accept_everything_kstool_writes() -> None:
+    facts = [Fact(name, value, "x", HERE) for name, value, _ in CASES.values() if name != "password_chars"]
+    assert problems(["java17", "java21"], facts, "validate") == []
+    assert problems(["java17", "java21"], facts, "plan") == []
+
+
+def test_the_issue_example_message() -> None:
+    [error] = problems(["java8"], [Fact("pkcs12_profile", "modern", "pkcs12_profile: modern", HERE)], "validate")
+    assert "java8 before 8u301 cannot read AES-256 PKCS12" in str(error)
+    assert "use pkcs12_profile: legacy or type: jks (compatible_with: java8)" in str(error)
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    spec = tmp_path / "kstool.yaml"
+    spec.write_text(text, encoding="utf-8")
+    return spec
+
+
+SPEC = """\
+version: 1
+defaults:
+  compatible_with: [java8, openssl3]
+keystores:
+  - name: a
+    path: a.jks
+    password: {env: PW}
+    key_password: {env: KP}
+    compatible_with: [wso2, java11, fips]
+    entries:
+      - alias: k
+        generate: {dname: "CN=k", key: {algorithm: Ed25519}}
+  - name: b
+    path: b.p12
+    password: {env: PW}
+    entries:
+      - alias: k
+        generate: {dname: "CN=k", key: {algorithm: EC, size: 256}}
+      - alias: k2
+        generate: {dname: "CN=k2"}
+"""
+
+
+def test_validate_reports_every_problem_with_its_location(tmp_path: Path) -> None:
+    with pytest.raises(MultiError) as caught:
+        load_spec(_write(tmp_path, SPEC))
+    lines = [str(e).split(str(tmp_path) + "/", 1)[1] for e in caught.value.errors]
+    heads = [line.split(": ", 2)[0] + ": " + line.split(": ", 2)[1] + " " + line.rsplit("(", 1)[1]
+             for line in lines]
+    assert heads == [
+        "kstool.yaml:6:5: keystores[0].path compatible_with: fips)",
+        "kstool.yaml:8:5: keystores[0].key_password compatible_with: wso2)",
+        "kstool.yaml:12:35: keystores[0].entries[0].generate.key compatible_with: java11)",
+        "kstool.yaml:12:35: keystores[0].entries[0].generate.key compatible_with: fips)",
+        "kstool.yaml:14:5: keystores[1].path compatible_with: java8)",
+        "kstool.yaml:19:9: keystores[1].entries[1] compatible_with: openssl3)",
+    ]
+    assert "wso2 needs the key password to equal the store password (key_password from environment variable " \
+           "KP, password from environment variable PW): remove key_password" in lines[1]
+
+
+def test_a_keystore_list_overrides_defaults_and_fixes_pass(tmp_path: Path) -> None:
+    spec = load_spec(_write(tmp_path, """\
+version: 1
+defaults:
+  compatible_with: [java8]
+keystores:
+  - name: a
+    path: a.p12
+    password: {env: PW}
+    pkcs12_profile: legacy
+    entries: [{alias: k, generate: {dname: "CN=k"}}]
+  - name: b
+    path: b.p12
+    password: {env: PW}
+    compatible_with: [openssl3, java17, fips]
+    iterations: 20000
+    entries: [{alias: k, generate: {dname: "CN=k", key: {algorithm: EC, size: 384}}}, {alias: t, trusted: {entry: a/k}}]
+"""))
+    assert [k.compatible_with for k in spec.keystores] == [("java8",), ("openssl3", "java17", "fips")]
+
+
+def test_unknown_target_is_a_schema_error(tmp_path: Path) -> None:
+    with pytest.raises(KstoolError, match=r"keystores\[0\]\.compatible_with\[0\]: must be one of java8, java11"):
+        load_spec(_write(tmp_path, """\
+version: 1
+keystores:
+  - {name: a, path: a.p12, password: {env: PW}, compatible_with: [java7], entries: []}
+"""))
+
+
+def test_the_doc_names_every_rule_target_and_fix() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    for rule in RULES:
+        assert f"`{rule.id}`" in text, rule.id
+        assert rule.fix in text, rule.id
+    for target in TARGETS:
+        assert f"`{target}`" in text, target
