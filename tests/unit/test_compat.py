@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kstool.errors import KstoolError, MultiError
-from kstool.spec.compat import RULES, TARGETS, Fact, problems
+from kstool.spec.compat import RULES, TARGETS, Fact, Stage, problems
 from kstool.spec.model import load_spec
 from kstool.spec.yamlload import Location
 
@@ -59,7 +59,7 @@ def test_rule_refuses_and_accepts(rule: object) -> None:
     assert not [e for e in problems(others, [Fact(fact_name, bad, "SHOWN", HERE)], rule.stage)
                 if rule.reason.split(" ", 1)[1].format(target="", shown="SHOWN") in str(e)]
     # the other stage never applies it
-    other = "plan" if rule.stage == "validate" else "validate"
+    other: Stage = "plan" if rule.stage == "validate" else "validate"
     assert not [e for e in problems(rule.targets, [Fact(fact_name, bad, "SHOWN", HERE)], other)
                 if rule.fix in str(e)]
 
@@ -161,3 +161,43 @@ def test_the_doc_names_every_rule_target_and_fix() -> None:
         assert rule.fix in text, rule.id
     for target in TARGETS:
         assert f"`{target}`" in text, target
+
+
+PLAN_SPEC = """\
+version: 1
+keystores:
+  - name: f
+    path: f.p12
+    password: {env: COMPAT_SHORT}
+    compatible_with: [fips, java17]
+    entries: [{alias: k, generate: {dname: "CN=k", key: {algorithm: EC, size: 256}}}]
+  - name: t
+    path: t.jceks
+    password: {env: COMPAT_TAB}
+    compatible_with: [java11]
+    entries: [{alias: k, generate: {dname: "CN=k", key: {algorithm: RSA}}}]
+"""
+
+
+def test_plan_refuses_password_facts_naming_the_reference_only(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from kstool.engine.compat import check_inputs
+    from kstool.engine.inputs import resolve_inputs
+
+    spec = load_spec(_write(tmp_path, PLAN_SPEC))
+    env = {"COMPAT_SHORT": "Short-pw-13c", "COMPAT_TAB": "with\ttab-1"}
+    with pytest.raises(MultiError) as caught:
+        check_inputs(spec, resolve_inputs(spec, env))
+    lines = [str(e).split(str(tmp_path) + "/", 1)[1] for e in caught.value.errors]
+    assert lines == [
+        "kstool.yaml:5:5: keystores[0].password: fips refuses the store password from environment variable "
+        "COMPAT_SHORT: BC-FIPS in approved mode needs PBKDF2 passwords of at least 112 bits (14 characters): use "
+        "a password of 14 characters or more (generate: true makes 32) (compatible_with: fips)",
+        "kstool.yaml:10:5: keystores[1].password: java11 refuses the store password from environment variable "
+        "COMPAT_TAB with characters outside printable ASCII (space to '~') ('Password is not ASCII'): use a "
+        "password of printable ASCII characters, or type: jks (compatible_with: java11)",
+    ]
+    assert not any(secret in line for line in lines for secret in env.values())
+    env["COMPAT_SHORT"] = "Long-enough-password-1"
+    env["COMPAT_TAB"] = "no-tab-here"
+    check_inputs(spec, resolve_inputs(spec, env))  # the fixed passwords pass
