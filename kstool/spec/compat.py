@@ -95,7 +95,7 @@ def _not_printable_ascii(value: object) -> bool:
 RULES: tuple[Rule, ...] = (
     Rule("openssl-no-java-types", OPENSSL, "type", "validate", _is("jks", "jceks"),
          "{target} cannot read {shown}: OpenSSL reads PKCS12 only (JKS and JCEKS are Java formats)",
-         "use type: pkcs12", "openssl-pkcs12", "measured here: openssl pkcs12 fails on JKS and JCEKS"),
+         "use type: pkcs12", "openssl-pkcs12", "measured here: openssl pkcs12 fails on a JKS"),
     Rule("openssl-one-key", OPENSSL, "second_key_entry", "validate", _is(True),
          "{target} reads only the first private key of a PKCS12 ({shown}): PKCS12_parse, which nginx, "
          "HAProxy and curl use, returns one key",

@@ -201,3 +201,65 @@ def test_plan_refuses_password_facts_naming_the_reference_only(tmp_path: Path,
     env["COMPAT_SHORT"] = "Long-enough-password-1"
     env["COMPAT_TAB"] = "no-tab-here"
     check_inputs(spec, resolve_inputs(spec, env))  # the fixed passwords pass
+
+
+def _key_and_cert(folder: Path, name: str, key: object) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+    from cryptography.x509.oid import NameOID
+
+    assert isinstance(key, ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(7).not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
+            .sign(key, None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()))
+    (folder / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / f"{name}.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                           serialization.PrivateFormat.PKCS8,
+                                                           serialization.NoEncryption()))
+
+
+def test_plan_refuses_imported_keys_a_target_cannot_use(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    from kstool.engine.compat import check_inputs
+    from kstool.engine.inputs import resolve_inputs
+
+    _key_and_cert(tmp_path, "ed", ed25519.Ed25519PrivateKey.generate())
+    _key_and_cert(tmp_path, "weak", rsa.generate_private_key(public_exponent=65537, key_size=1024))
+    _key_and_cert(tmp_path, "ok", rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    text = """\
+version: 1
+keystores:
+  - name: a
+    path: a.p12
+    password: {env: PW}
+    compatible_with: [java8, java17]
+    pkcs12_profile: legacy
+    entries:
+      - {alias: ed, import: {certificate: ed.crt, private_key: ed.key}}
+      - {alias: ok, import: {certificate: ok.crt, private_key: ok.key}}
+  - name: b
+    path: b.p12
+    password: {env: PW}
+    compatible_with: [fips]
+    entries:
+      - {alias: ed, import: {certificate: ed.crt, private_key: ed.key}}
+      - {alias: weak, allow_weak: true, import: {certificate: weak.crt, private_key: weak.key}}
+"""
+    spec = load_spec(_write(tmp_path, text))
+    with pytest.raises(MultiError) as caught:
+        check_inputs(spec, resolve_inputs(spec, {"PW": "Long-enough-password-1"}))
+    lines = [str(e).split(str(tmp_path) + "/", 1)[1] for e in caught.value.errors]
+    assert [line.split(": ", 2)[:2] + [line.rsplit("(", 1)[1]] for line in lines] == [
+        ["kstool.yaml:9:9", "keystores[0].entries[0]", "compatible_with: java8)"],
+        ["kstool.yaml:16:9", "keystores[1].entries[0]", "compatible_with: fips)"],
+        ["kstool.yaml:17:9", "keystores[1].entries[1]", "compatible_with: fips)"],
+    ]
+    assert "java8 cannot use the imported Ed25519 key (ed: Ed25519): EdDSA came in Java 15 (JEP 339): import an " \
+           "RSA or EC key instead" in lines[0]
+    assert "fips refuses the imported weak: RSA 1024 key" in lines[2]
