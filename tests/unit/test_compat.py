@@ -255,7 +255,7 @@ keystores:
     with pytest.raises(MultiError) as caught:
         check_inputs(spec, resolve_inputs(spec, {"PW": "Long-enough-password-1"}))
     lines = [str(e).split(str(tmp_path) + "/", 1)[1] for e in caught.value.errors]
-    assert [line.split(": ", 2)[:2] + [line.rsplit("(", 1)[1]] for line in lines] == [
+    assert [[*line.split(": ", 2)[:2], line.rsplit("(", 1)[1]] for line in lines] == [
         ["kstool.yaml:9:9", "keystores[0].entries[0]", "compatible_with: java8)"],
         ["kstool.yaml:16:9", "keystores[1].entries[0]", "compatible_with: fips)"],
         ["kstool.yaml:17:9", "keystores[1].entries[1]", "compatible_with: fips)"],
