@@ -151,3 +151,26 @@ def test_java17_stores_open_in_jdk17(workdir: Path, capsys: pytest.CaptureFixtur
         assert "Ed25519" in listing
         entries = java.load(workdir / path, PW, store_type=store_type)
         assert len(entries) == 5, entries  # the header and four entries, every key recovered
+
+
+def test_plan_and_apply_refuse_before_writing(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPAT_PW", "Short-pass1")  # 11 characters: fine for keytool, not for BC-FIPS
+    spec = _spec(workdir, """\
+version: 1
+keystores:
+  - name: f
+    path: f.p12
+    password: {env: COMPAT_PW}
+    compatible_with: [fips]
+    entries: [{alias: k, generate: {dname: "CN=f", key: {algorithm: EC, size: 256}}}]
+""")
+    assert run(capsys, "validate", spec).code == 0  # the password's length is a plan-time fact
+    for command in ("plan", "apply"):
+        result = run(capsys, command, spec)
+        assert result.code == 1
+        assert "kstool.yaml:5:5: keystores[0].password: fips refuses the store password from environment " \
+               "variable COMPAT_PW: BC-FIPS in approved mode" in result.err
+    assert not (workdir / "f.p12").exists()
+    monkeypatch.setenv("COMPAT_PW", "A-longer-password-for-fips")
+    assert run(capsys, "apply", spec).code == 0
