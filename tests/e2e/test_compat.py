@@ -174,3 +174,36 @@ keystores:
     assert not (workdir / "f.p12").exists()
     monkeypatch.setenv("COMPAT_PW", "A-longer-password-for-fips")
     assert run(capsys, "apply", spec).code == 0
+
+
+@pytest.mark.slow
+def test_openssl3_reads_trusted_only_and_empty_stores(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """No rule is needed for truststores or empty stores: kstool writes a MAC and PBES2 for them too."""
+    monkeypatch.setenv("COMPAT_PW", PW)
+    spec = _spec(workdir, """\
+version: 1
+defaults: {compatible_with: [openssl3]}
+keystores:
+  - name: src
+    path: src.p12
+    password: {env: COMPAT_PW}
+    entries: [{alias: k, generate: {dname: "CN=k", key: {algorithm: EC, size: 256}}}]
+""" + "".join(f"""\
+  - name: {name}-{profile}
+    path: {name}-{profile}.p12
+    password: {{env: COMPAT_PW}}
+    pkcs12_profile: {profile}
+    entries: {entries}
+""" for name, entries in (("trust", "[{alias: ca, trusted: {entry: src/k}}]"), ("empty", "[]"))
+                                  for profile in ("modern", "legacy")))
+    assert run(capsys, "apply", spec).code == 0
+    for name, certs in (("trust", 1), ("empty", 0)):
+        for profile in ("modern", "legacy"):
+            store = workdir / f"{name}-{profile}.p12"
+            info = _openssl(store, "-info", "-nokeys", "-noout")
+            assert info.returncode == 0, f"{store.name}: {info.stderr}"
+            assert ("MAC: sha256" if profile == "modern" else "MAC: sha1") in info.stderr
+            opened = _openssl(store, "-nodes")
+            assert opened.returncode == 0, opened.stderr
+            assert opened.stdout.count("-----BEGIN CERTIFICATE-----") == certs
