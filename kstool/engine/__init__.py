@@ -169,6 +169,9 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     spec, inputs = load_inputs(spec, os.environ)  # bundles, folders, source stores: one trusted entry each
     for message in inputs.notes:  # bundles, folders, source stores: duplicates folded, certificates skipped
         (note or warn)(message)
+    from kstool.engine.compat import check_inputs  # noqa: PLC0415
+
+    check_inputs(spec, inputs)  # compatible_with: what only the inputs tell
     for message in inputs.warnings:
         if options.strict_permissions:
             raise KstoolError(message.replace("is readable", "must not be readable", 1) + " (--strict-permissions)")

@@ -254,6 +254,7 @@ class KeystoreSpec:
         # the first entry wins, as a linear search would (duplicate aliases are a spec error anyway)
         object.__setattr__(self, "_by_alias", {e.alias: e for e in reversed(self.entries)})
     previous_key_password: PasswordRef | None = None  # JKS/JCEKS: opens the keys while key_password rotates
+    compatible_with: tuple[str, ...] = ()  # consumers it must work for (kstool.spec.compat), or defaults'
 
     def entry(self, alias: str) -> EntrySpec | None:
         return self._by_alias.get(alias)
@@ -303,6 +304,9 @@ class _Builder:
     def loc(self, *path: str | int) -> Location:
         return self.doc.at(tuple(path))
 
+    def keystore_loc(self, i: int, path: tuple[str | int, ...]) -> Location:
+        return self.doc.at(("keystores", i, *path))
+
     def build(self) -> Spec:
         raw: list[dict[str, Any]] = self.doc.data["keystores"]
         errors = Collector()  # every mistake of the spec in one run, not one per run
@@ -318,6 +322,11 @@ class _Builder:
         failed = frozenset(str(k["name"]) for k, built_ks in zip(raw, built, strict=True) if built_ks is None)
         errors.attempt(lambda: check_references(spec, skip=failed))
         errors.attempt(lambda: check_outputs(spec, self.base))
+        from kstool.spec.compat import check_spec  # noqa: PLC0415
+
+        for i, (raw_ks, built_ks) in enumerate(zip(raw, built, strict=True)):
+            if built_ks is not None:
+                errors.errors += check_spec(built_ks, raw_ks, partial(self.keystore_loc, i))
         errors.errors += check_issuers(spec, skip=failed)
         errors.raise_all()
         return spec
@@ -362,6 +371,8 @@ class _Builder:
             prevent_destroy=bool(raw.get("prevent_destroy", False)),
             attrs=self.attrs(raw, at, self.defaults),
             previous_key_password=self.optional_password(raw, "previous_key_password", at),
+            compatible_with=tuple(dict.fromkeys(
+                raw.get("compatible_with", self.doc.data.get("defaults", {}).get("compatible_with", ())))),
         )
 
     def attrs(self, raw: dict[str, Any], at: JsonPath, inherited: FileAttrs) -> FileAttrs:
