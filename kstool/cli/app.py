@@ -75,8 +75,13 @@ def _main(
 
 
 @app.command()
-def validate(spec: SpecArg, no_color: NoColor = False) -> None:
-    """Check a spec against the schema and its cross-references (no secrets or files needed)."""
+def validate(
+    spec: Annotated[list[Path], typer.Argument(
+        help="The spec file(s) (YAML), e.g. kstool.yaml; every error of every file is reported.",
+        show_default=False)],
+    no_color: NoColor = False,
+) -> None:
+    """Check specs against the schema and their cross-references (no secrets or files needed)."""
     from kstool.cli.commands import cmd_validate  # noqa: PLC0415
 
     raise typer.Exit(cmd_validate(spec))
