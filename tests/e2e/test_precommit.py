@@ -1,9 +1,11 @@
-"""The hooks of .pre-commit-hooks.yaml, run by the real ``pre-commit`` (``pre-commit try-repo``) on a git repository
-holding a good and a bad spec: the hook passes and fails as kstool does, with kstool's messages.
+"""The hooks of .pre-commit-hooks.yaml, run by the real ``pre-commit`` on a git repository holding a good and a
+bad spec: the hook passes and fails as kstool does, with kstool's messages.
 
 pre-commit installs this repository into a virtualenv of its own with pip (``language: python``), which needs
-PyPI and takes a while: the hook repository is a snapshot of this checkout (its working tree, committed once),
-so that every test of the session reuses one install in one PRE_COMMIT_HOME.
+PyPI and takes ~30 s. The hook repository is a snapshot of this checkout (its working tree, tracked and new files,
+committed once). ``pre-commit try-repo`` installs it afresh on every call (a temporary store), so it runs once;
+the other tests name the snapshot in a ``.pre-commit-config.yaml`` and share one install in this session's
+PRE_COMMIT_HOME.
 """
 
 from __future__ import annotations
@@ -97,30 +99,49 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def try_repo(project: Path, hook_repo: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH" and not k.startswith("PRE_COMMIT")}
     env.update(GIT_IDENTITY, PRE_COMMIT_HOME=str(home), NO_COLOR="1")
-    return subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(hook_repo), *args, "--color", "never"],
-                          check=False, cwd=project, env=env, capture_output=True, text=True, timeout=900)
+    return env
 
 
-def test_validate_hook_fails_on_the_bad_spec_with_kstools_messages(project: Path, hook_repo: Path,
-                                                                    pre_commit_home: Path) -> None:
-    result = try_repo(project, hook_repo, pre_commit_home, "kstool-validate", "--all-files")
+def pre_commit(project: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pre_commit", *args, "--color", "never"], check=False,
+                          cwd=project, env=_env(home), capture_output=True, text=True, timeout=900)
+
+
+def configure(project: Path, hook_repo: Path) -> None:
+    """What a user writes: this repository's hooks at a revision, the opt-in verify hook with its spec."""
+    rev = _git(hook_repo, "rev-parse", "HEAD").strip()
+    (project / ".pre-commit-config.yaml").write_text(f"""\
+repos:
+  - repo: {hook_repo}
+    rev: {rev}
+    hooks:
+      - id: kstool-validate
+      - id: kstool-verify
+        args: [kstool.yaml]
+""")
+    _git(project, "add", "-A")
+
+
+def test_try_repo_validate_fails_on_the_bad_spec_with_kstools_messages(project: Path, hook_repo: Path,
+                                                                        pre_commit_home: Path) -> None:
+    result = pre_commit(project, pre_commit_home, "try-repo", str(hook_repo), "kstool-validate", "--all-files")
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
     assert "kstool validate" in out and "Failed" in out
     # both files went to kstool (the files: pattern), other.yaml did not; each error of the bad spec is named
     assert "kstool.yaml: valid (1 keystore(s), 1 entries)" in out
-    assert "broken/kstool.yml:10:" in out  # size 999 at its line:column
-    assert "broken/kstool.yml:13:" in out  # the trusted entry, reported in the same run
+    assert "kstool: error: broken/kstool.yml:10:" in out  # size 999 at its line:column
+    assert "kstool: error: broken/kstool.yml:13:" in out  # the trusted entry, reported in the same run
     assert "other.yaml" not in out
     assert "Traceback" not in out
 
 
 def test_validate_hook_passes_on_the_good_spec(project: Path, hook_repo: Path, pre_commit_home: Path) -> None:
-    result = try_repo(project, hook_repo, pre_commit_home, "kstool-validate", "--files", "kstool.yaml",
-                      "other.yaml")
+    configure(project, hook_repo)
+    result = pre_commit(project, pre_commit_home, "run", "kstool-validate", "--files", "kstool.yaml", "other.yaml")
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
     assert "kstool validate" in out and "Passed" in out
@@ -131,14 +152,15 @@ def test_verify_hook_is_opt_in_and_finds_drift(project: Path, hook_repo: Path, p
 
     (project / "broken" / "kstool.yml").unlink()
     assert main(["apply", str(project / "kstool.yaml")]) == 0
-    _git(project, "add", "-A")
-    # not in the default stage: a plain run skips it
-    skipped = try_repo(project, hook_repo, pre_commit_home, "kstool-verify", "--all-files")
-    assert skipped.returncode == 0 and "kstool verify" not in skipped.stdout, skipped.stdout + skipped.stderr
-    passed = try_repo(project, hook_repo, pre_commit_home, "kstool-verify", "--all-files", "--hook-stage", "manual")
+    configure(project, hook_repo)
+    # configured, but in the manual stage: a commit-time run validates and does not verify
+    commit_time = pre_commit(project, pre_commit_home, "run", "--all-files")
+    assert commit_time.returncode == 0, commit_time.stdout + commit_time.stderr
+    assert "kstool validate" in commit_time.stdout and "kstool verify" not in commit_time.stdout
+    passed = pre_commit(project, pre_commit_home, "run", "kstool-verify", "--all-files", "--hook-stage", "manual")
     assert passed.returncode == 0, passed.stdout + passed.stderr
-    assert "Passed" in passed.stdout and "ok    app.p12" in passed.stdout
+    assert "kstool verify" in passed.stdout and "Passed" in passed.stdout  # (output shown on failure only)
     (project / "app.p12").write_bytes((project / "app.p12").read_bytes()[:-1] + b"\0")
-    drifted = try_repo(project, hook_repo, pre_commit_home, "kstool-verify", "--all-files", "--hook-stage", "manual")
+    drifted = pre_commit(project, pre_commit_home, "run", "kstool-verify", "--all-files", "--hook-stage", "manual")
     assert drifted.returncode == 1, drifted.stdout + drifted.stderr
     assert "DRIFT app.p12 (keystore app)" in drifted.stdout
