@@ -2,8 +2,8 @@
 
 Public and covered by semantic versioning (README, "Python API"): the functions and types this module lists in
 ``__all__``, and the exception types of ``kstool.errors``. Everything else in the ``kstool`` package is internal
-and may change in any release, including the ``plan``/``health``/``model`` attributes of the results below, which
-hand out internal engine objects for callers that accept that.
+and may change in any release, including the ``plan``/``applied``/``report``/``health``/``model`` attributes of the
+results below, which hand out internal engine objects for callers that accept that.
 
 Each result is a frozen dataclass with the few facts a caller branches on (``changes``, ``ok``, ``healthy``...)
 and ``to_dict()``: exactly the document the command's ``--json`` output prints (``format_version`` inside), typed
@@ -49,13 +49,11 @@ if TYPE_CHECKING:
     from kstool.spec.model import Spec
 
 __all__ = [
-    "API_VERSION", "ApplyDocument", "ApplyResult", "ArtifactStatus", "CheckDocument", "CheckResult",
+    "AppliedDocument", "ApplyDocument", "ApplyResult", "ArtifactStatus", "CheckDocument", "CheckResult",
     "InspectDocument", "InspectResult", "PlanDocument", "PlanResult", "ProgressReporter", "ValidSpec",
     "VerifyDocument", "VerifyResult", "apply", "check", "csr", "inspect", "load_spec", "plan", "schema",
     "validate", "verify",
 ]
-
-API_VERSION = "1.0"  # the version of this module's promise (README, "Python API"), not kstool's version
 
 StrPath = str | os.PathLike[str]
 Warn = Callable[[str], None]

@@ -146,3 +146,22 @@ def test_results_are_frozen_and_public_names_exist() -> None:
     result = api.InspectResult(Path("x"), "jks", ())
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.type = "pkcs12"  # type: ignore[misc]
+
+
+@pytest.mark.slow
+def test_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    from tests.support.clirun import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("\n## Python API\n"):readme.index("\n## pre-commit\n")]
+    example = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(example) == 1
+    spec = copy_example("mtls", tmp_path)
+    monkeypatch.chdir(spec.parent)
+    exec(compile(example[0], "README.md", "exec"), {})  # the README's own example
+    out = capsys.readouterr().out
+    assert "wrote" in out and "healthy" in out and "kstool:" not in out
+    assert api.plan(spec).changes is False
