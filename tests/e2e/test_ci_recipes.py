@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 import typer
 import yaml
@@ -104,7 +103,7 @@ def test_recipes_use_real_commands_and_options() -> None:
     assert {"validate", "plan", "apply", "verify", "check"} <= used
     unknown = set()
     for _, words in calls:
-        command: click.Command = commands[words[0]]
+        command = commands[words[0]]
         options = {o for p in command.params for o in [*p.opts, *getattr(p, "secondary_opts", [])]}
         unknown |= {(words[0], w) for w in words[1:] if w.startswith("-") and w not in options}
     assert unknown <= PENDING, unknown
