@@ -1,6 +1,6 @@
 """The console entry point (``main``) and kstool's one error boundary: errors become exit codes here, once.
 
-``kstool validate SPEC``, the command editors and pre-commit hooks run on every save or commit, is answered
+``kstool validate SPEC...``, the command editors and pre-commit hooks run on every save or commit, is answered
 without building the CLI: typer alone is a fifth of its start-up. Any other form (options, ``--help``, more
 arguments) goes through typer (``kstool.cli.app``), and both routes print the same and exit the same.
 
@@ -37,10 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     session = Session()
-    if len(args) == 2 and args[0] == "validate" and not args[1].startswith("-"):
+    if len(args) >= 2 and args[0] == "validate" and not any(a.startswith("-") for a in args[1:]):
         from kstool.cli.commands import cmd_validate  # noqa: PLC0415
 
-        return _guarded(lambda: cmd_validate(Path(args[1])), session)
+        return _guarded(lambda: cmd_validate([Path(a) for a in args[1:]]), session)
     from kstool.cli import app  # noqa: PLC0415
 
     return _guarded(lambda: app.run(args, session), session)

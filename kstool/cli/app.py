@@ -27,7 +27,7 @@ app = typer.Typer(
            "--detailed-exitcode: no known change, one not ruled out; 130 interrupted (Ctrl-C), "
            "143 terminated (SIGTERM).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -86,8 +86,13 @@ def _main(
 
 
 @app.command()
-def validate(spec: SpecArg, no_color: NoColor = False) -> None:
-    """Check a spec against the schema and its cross-references (no secrets or files needed)."""
+def validate(
+    spec: Annotated[list[Path], typer.Argument(
+        help="The spec file(s) (YAML), e.g. kstool.yaml; every error of every file is reported.",
+        show_default=False)],
+    no_color: NoColor = False,
+) -> None:
+    """Check specs against the schema and their cross-references (no secrets or files needed)."""
     from kstool.cli.commands import cmd_validate  # noqa: PLC0415
 
     raise typer.Exit(cmd_validate(spec))
@@ -301,7 +306,10 @@ def run(args: list[str], session: Session) -> int:
         return int(e.exit_code)
     except typer.Abort:
         raise KeyboardInterrupt from None
-    except SystemExit:  # outside standalone mode click exits only when stdout's reader went away (EPIPE)
+    except SystemExit as e:
+        if _completing(args):  # shell completion (--show-completion, _KSTOOL_COMPLETE=...) exits by itself
+            return e.code if isinstance(e.code, int) else ExitCode.OK
+        # otherwise, outside standalone mode click exits only when stdout's reader went away (EPIPE)
         raise BrokenPipeError from None
     except typer.TyperException as e:  # usage errors: a missing argument, an unknown option...
         message = e.format_message() if hasattr(e, "format_message") else str(e)
@@ -309,6 +317,14 @@ def run(args: list[str], session: Session) -> int:
             usage_error(message)
         return ExitCode.ERROR
     return code if isinstance(code, int) else ExitCode.OK
+
+
+def _completing(args: list[str]) -> bool:
+    """Typer's completion options, or the shell asking for completions (the ``_KSTOOL_COMPLETE`` protocol)."""
+    import os  # noqa: PLC0415
+
+    return bool(os.environ.get("_KSTOOL_COMPLETE")) or any(
+        a.split("=")[0] in ("--show-completion", "--install-completion") for a in args)
 
 
 def _single_dash_long_option(args: list[str]) -> str | None:

@@ -1,4 +1,4 @@
-"""Each command calls the engine, hands the result to a view and returns an exit code; ``app`` wires flags to these.
+"""Each command calls ``kstool.api``, hands the result to a view and returns an exit code; ``app`` wires flags to these.
 
 Imports stay inside the functions: ``kstool validate`` (the fast path in ``kstool.cli``) must not load the
 cryptography stack, and ``--help`` loads nothing here.
@@ -6,8 +6,8 @@ cryptography stack, and ``--help`` loads nothing here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,11 +19,18 @@ if TYPE_CHECKING:
     from kstool.engine import Context
 
 
-def cmd_validate(spec_path: Path) -> int:
+def cmd_validate(spec_paths: Sequence[Path]) -> int:
+    """One or more specs (pre-commit passes several): each valid one is shown, then every error of every file."""
+    from kstool.api import load_spec  # noqa: PLC0415
     from kstool.cli.views.spec import show_valid  # noqa: PLC0415
-    from kstool.spec.model import load_spec  # noqa: PLC0415
+    from kstool.errors import Collector  # noqa: PLC0415
 
-    show_valid(spec_path, load_spec(spec_path))
+    errors = Collector()
+    for path in spec_paths:
+        valid = errors.attempt(partial(load_spec, path))
+        if valid is not None:
+            show_valid(path, valid.model)
+    errors.raise_all()
     return ExitCode.OK
 
 
@@ -131,43 +138,25 @@ def cmd_apply_saved(plan_path: Path, given: Options, *, as_json: bool, verbose: 
 
 def cmd_apply(spec_path: Path, options: Options, *, as_json: bool, verbose: bool,
               check: Callable[[Context], None] | None = None) -> int:
+    from kstool.api import run_apply  # noqa: PLC0415
     from kstool.cli.views.apply import progress, show_applied, show_applied_json  # noqa: PLC0415
     from kstool.cli.views.plan import show_plan  # noqa: PLC0415
-    from kstool.engine import output_root, prepare, writable_root  # noqa: PLC0415
-    from kstool.engine.commit import clean_stray_temp_files  # noqa: PLC0415
-    from kstool.engine.execute import execute, source_date_epoch_or  # noqa: PLC0415
-    from kstool.engine.writer_lock import apply_lock  # noqa: PLC0415
 
-    wall = datetime.now(UTC).replace(microsecond=0)
-    root = output_root(spec_path, options.output_dir)
-    writable_root(root)
-    with apply_lock(root, timeout=options.lock_timeout) as root_fd:
-        ctx = prepare(spec_path, options, warn=warn, root=root)
-        if check is not None:  # a saved plan: refuse before anything is written unless this is that plan
-            check(ctx)
-        folders = {root, *((root / k.path).parent for k in ctx.plan.keystores)}
-        stray = clean_stray_temp_files(folders)
-        if not as_json:
-            show_plan(ctx.plan, as_json=False, verbose=verbose)
-        # with no changes this writes nothing, except a missing or stale lock file
-        with progress(enabled=not as_json) as reporter:
-            result = execute(ctx.plan, ctx.spec, ctx.inputs, ctx.observed, ctx.root,
-                             now=source_date_epoch_or(wall), backups=options.backups,
-                             stamp=wall.strftime("%Y%m%dT%H%M%SZ"), jobs=options.effective_jobs,
-                             reporter=reporter, root_fd=root_fd)
+    done = run_apply(spec_path, options, warn=warn, progress=lambda: progress(enabled=not as_json), check=check,
+                     on_plan=None if as_json else lambda ctx: show_plan(ctx.plan, as_json=False, verbose=verbose))
     if as_json:
-        show_applied_json(ctx.plan, result)
+        show_applied_json(done.plan, done.applied)
     else:
-        show_applied(ctx.plan, result, stray)
+        show_applied(done.plan, done.applied, done.stray_temp_files)
     return ExitCode.OK
 
 
 def cmd_verify(spec_path: Path, output_dir: Path | None, *, as_json: bool, jobs: int = 0) -> int:
     """Rebuild every artifact in memory; check the files on disk and kstool.lock hold exactly that."""
+    from kstool.api import verify  # noqa: PLC0415
     from kstool.cli.views.verify import show_verify  # noqa: PLC0415
-    from kstool.engine.verify import verify  # noqa: PLC0415
 
-    report = verify(spec_path, output_dir, jobs=Options(jobs=jobs).effective_jobs)
+    report = verify(spec_path, output_dir=output_dir, jobs=jobs).report
     for message in report.warnings:
         warn(message)
     show_verify(report, as_json=as_json)
@@ -177,10 +166,10 @@ def cmd_verify(spec_path: Path, output_dir: Path | None, *, as_json: bool, jobs:
 def cmd_check(spec_path: Path, output_dir: Path | None, *, horizon_days: int, as_json: bool,
               prometheus: bool) -> int:
     """The estate's health, read only: 0 healthy, 2 attention needed (errors exit 1 at the boundary)."""
+    from kstool.api import check  # noqa: PLC0415
     from kstool.cli.views.check import show_check  # noqa: PLC0415
-    from kstool.engine.check import check  # noqa: PLC0415
 
-    health = check(spec_path, output_dir, horizon_days=horizon_days)
+    health = check(spec_path, output_dir=output_dir, horizon_days=horizon_days).health
     for message in health.warnings:
         warn(message)
     show_check(health, as_json=as_json, prometheus=prometheus)
@@ -188,21 +177,21 @@ def cmd_check(spec_path: Path, output_dir: Path | None, *, horizon_days: int, as
 
 
 def cmd_inspect(file: Path, *, password_env: str | None, password_file: Path | None, as_json: bool) -> int:
+    from kstool.api import inspect  # noqa: PLC0415
     from kstool.cli.views.inspect import show_inspect  # noqa: PLC0415
-    from kstool.engine.inspection import inspect_store  # noqa: PLC0415
 
-    found = inspect_store(file, password_env=password_env, password_file=password_file)
-    show_inspect(file, found.type, found.entries, as_json=as_json)
+    found = inspect(file, password_env=password_env, password_file=password_file)
+    show_inspect(file, found.type, list(found.entries), as_json=as_json)
     return ExitCode.OK
 
 
 def cmd_csr(spec_path: Path, entry: str, *, out: Path | None, output_dir: Path | None) -> int:
+    from kstool.api import csr  # noqa: PLC0415
     from kstool.cli.views.spec import show_csr  # noqa: PLC0415
-    from kstool.engine.csr import make_csr  # noqa: PLC0415
     from kstool.engine.fsutil import atomic_write  # noqa: PLC0415
     from kstool.errors import KstoolError  # noqa: PLC0415
 
-    request = make_csr(spec_path, entry, output_dir)
+    request = csr(spec_path, entry, output_dir=output_dir)
     if out is None:
         show_csr(request)
         return ExitCode.OK

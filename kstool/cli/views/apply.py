@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kstool.cli.views.console import Line, Out, is_terminal, json_text
 from kstool.cli.views.plan import plan_to_dict
@@ -33,11 +33,16 @@ def show_applied(plan: Plan, result: ApplyResult, stray: Sequence[Path | str]) -
 
 
 def show_applied_json(plan: Plan, result: ApplyResult) -> None:
+    print(json_text(applied_to_dict(plan, result)))
+
+
+def applied_to_dict(plan: Plan, result: ApplyResult) -> dict[str, Any]:
+    """The ``apply --json`` document (also ``kstool.api.ApplyResult.to_dict``)."""
     doc = plan_to_dict(plan)
     doc["applied"] = {"written": list(result.written), "deleted": list(result.deleted),
                       "backups": list(result.backups), "password_files_created": list(result.password_files),
                       "lock_written": result.lock_written, "pruned_backups": list(result.pruned_backups)}
-    print(json_text(doc))
+    return doc
 
 
 @contextmanager

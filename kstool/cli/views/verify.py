@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kstool.cli.views.console import Line, Out, json_text
 
@@ -12,10 +12,7 @@ if TYPE_CHECKING:
 
 def show_verify(report: VerifyReport, *, as_json: bool) -> None:
     if as_json:
-        doc = {"format_version": 1, "ok": report.ok,
-               "artifacts": [{"name": a.name, "path": a.path, "ok": not a.problems, "problems": list(a.problems)}
-                             for a in report.artifacts]}
-        print(json_text(doc))
+        print(json_text(verify_to_dict(report)))
         return
     lines: list[Line] = []
     for a in report.artifacts:
@@ -31,3 +28,10 @@ def show_verify(report: VerifyReport, *, as_json: bool) -> None:
         lines.append([("Verified:", "bold green"),
                       f" {len(report.artifacts)} artifact(s) match the spec and kstool.lock."])
     Out().lines(lines)
+
+
+def verify_to_dict(report: VerifyReport) -> dict[str, Any]:
+    """The ``verify --json`` document (also ``kstool.api.VerifyResult.to_dict``)."""
+    return {"format_version": 1, "ok": report.ok,
+            "artifacts": [{"name": a.name, "path": a.path, "ok": not a.problems, "problems": list(a.problems)}
+                          for a in report.artifacts]}
