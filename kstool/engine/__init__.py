@@ -158,8 +158,10 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
         warn(message)
     lock = read_lock(root)
     owner = spec_owner(spec_path, root)
+    # exports are cut from their source stores' keys: those stores are opened in full, past the fast path
+    sources = frozenset(name for x in spec.exports for name in x.sources)
     observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable,
-                       jobs=options.effective_jobs, owner=owner, full=options.open_all)
+                       jobs=options.effective_jobs, owner=owner, full=options.open_all | sources)
     plan = compute_plan(spec, inputs, observed, output_root=str(root), now=clock.now)
     # the fast path leaves keys encrypted; a store that will be rewritten is opened in full, then re-planned
     from kstool.engine.planner import signing_stores  # noqa: PLC0415
@@ -169,7 +171,7 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
                         if name in observed.stores and observed.stores[name].trust >= Trust.PARTIAL)
     if changed:
         observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable,
-                           jobs=options.effective_jobs, full=changed | options.open_all, owner=owner)
+                           jobs=options.effective_jobs, full=changed | options.open_all | sources, owner=owner)
         plan = compute_plan(spec, inputs, observed, output_root=str(root), now=clock.now)
     _check_destroy(plan)
     _check_issued_in_time(spec, plan, clock)

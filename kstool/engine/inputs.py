@@ -27,6 +27,7 @@ from kstool.spec.model import (
     EmptyRef,
     EntrySpec,
     EnvRef,
+    ExportSpec,
     FileRef,
     Generate,
     ImportFiles,
@@ -64,12 +65,21 @@ class KeystoreInputs:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportInputs:
+    """An export's resolved key password (None: the keystore's store password) and its files' mode and owner."""
+
+    key_password: Resolved | None = None
+    ownership: Ownership = field(default_factory=Ownership)
+
+
+@dataclass(frozen=True, slots=True)
 class Inputs:
     keystores: Mapping[str, KeystoreInputs]
     warnings: tuple[str, ...] = field(default=())
     # the keys derived from these passwords in this run: observe's decode, the planner's encode and apply's
     # read-back derive each once (one object per run, dropped with it; never a module global)
     kdf: KdfCache = field(default_factory=KdfCache, compare=False, repr=False)
+    exports: Mapping[str, ExportInputs] = field(default_factory=dict)  # by export name
 
 
 def resolve_inputs(spec: Spec, env: Mapping[str, str], *, now: datetime | None = None) -> Inputs:
@@ -87,8 +97,28 @@ def resolve_inputs(spec: Spec, env: Mapping[str, str], *, now: datetime | None =
         resolved = errors.attempt(partial(_keystore_inputs, ks, env, warnings, when, shared))
         if resolved is not None:
             keystores[ks.name] = resolved
+    exports: dict[str, ExportInputs] = {}
+    for x in spec.exports:
+        resolved_x = errors.attempt(partial(_export_inputs, x, env, warnings))
+        if resolved_x is not None:
+            exports[x.name] = resolved_x
     errors.raise_all()
-    return Inputs(keystores, tuple(dict.fromkeys(warnings)))
+    return Inputs(keystores, tuple(dict.fromkeys(warnings)), exports=exports)
+
+
+def _export_inputs(x: ExportSpec, env: Mapping[str, str], warnings: list[str]) -> ExportInputs:
+    errors = Collector()
+    key_password = None
+    ref = x.pem.key_password if x.pem is not None else None
+    if ref is not None:
+        key_password = errors.attempt(partial(_password, ref, env, warnings))
+        if key_password is not None:
+            errors.attempt(partial(check_store_password, key_password, "jks", what="export key password"))
+    ownership = errors.attempt(partial(resolve_ownership, x.attrs.mode, x.attrs.owner, x.attrs.group,
+                                       f"export {x.name!r} at {x.location}"))
+    errors.raise_all()
+    assert ownership is not None
+    return ExportInputs(key_password, ownership)
 
 
 @dataclass(slots=True)

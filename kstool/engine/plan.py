@@ -120,6 +120,19 @@ class DestroyedKey:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportChange:
+    """One file of an export (a PEM file, a Kubernetes Secret manifest): planned like a keystore."""
+
+    export: str  # the export's name
+    kind: str  # "pem" | "kubernetes_secret"
+    role: str  # key, certificate, chain, fullchain, bundle, secret
+    path: str  # relative to the output root, '/'-separated
+    action: Action  # create, update, delete or no-op
+    reasons: tuple[str, ...] = ()
+    expected: bytes | None = field(default=None, compare=False, repr=False)  # the bytes, when known at plan time
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     spec_file: str
     output_root: str
@@ -129,6 +142,7 @@ class Plan:
     left_alone: tuple[tuple[str, str, str], ...] = ()
     foreign: tuple[tuple[str, str, str], ...] = ()  # (name, path, owning spec) of other specs' artifacts here
     now: str | None = None  # the clock the plan was made at (renewal, days left), when compute_plan had one
+    exports: tuple[ExportChange, ...] = ()  # every export file of the spec, and those of removed exports
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -137,7 +151,8 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return self.lock_update or bool(self.left_alone) or any(
-            k.action is not Action.NOOP or k.password_files or k.password_file_fixes for k in self.keystores)
+            k.action is not Action.NOOP or k.password_files or k.password_file_fixes for k in self.keystores) or any(
+            x.action is not Action.NOOP for x in self.exports)
 
     def destroyed_keys(self) -> tuple[DestroyedKey, ...]:
         """Every private key apply would destroy: replaced or deleted key entries, deleted keystores' keys."""
