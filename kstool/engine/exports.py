@@ -202,10 +202,10 @@ def plan_exports(spec: Spec, inputs: Inputs, observed: ObservedExports, material
                 continue
             reasons: list[str] = []
             if expected is None:
-                reasons.append(why)
+                reasons += _changed_sources(x, material) or [why]
             elif expected != found.data:
-                reasons.append("content differs from the source entry" if role != "secret" or x.secret is None
-                               or x.secret.tls else "content differs from the keystore")
+                reasons += _changed_sources(x, material) or [
+                    f"the file differs from what kstool builds from {_source_text(x)} (edited since apply?)"]
             reasons += wanted.differences(found.mode, found.uid, found.gid)
             action = Action.UPDATE if reasons else Action.NOOP
             out.append(ExportChange(x.name, kind, role, rel, action, tuple(reasons), expected))
@@ -214,6 +214,26 @@ def plan_exports(spec: Spec, inputs: Inputs, observed: ObservedExports, material
                                                                  else "no longer written by this export",), None)
             for name, kind, role, rel, _ in observed.orphans]
     return tuple(out)
+
+
+def _source_keys(x: ExportSpec) -> list[str]:
+    if x.pem is not None and x.pem.entry is not None:
+        return [f"{x.pem.entry[0]}/{x.pem.entry[1]}"]
+    if x.secret is not None and x.secret.tls is not None:
+        return [f"{x.secret.tls[0]}/{x.secret.tls[1]}"]
+    return list(x.sources)
+
+
+def _source_text(x: ExportSpec) -> str:
+    return ", ".join(_source_keys(x))
+
+
+def _changed_sources(x: ExportSpec, material: Material) -> list[str]:
+    """Why the export's source changes in this plan (an entry updated, a keystore rewritten), if it does."""
+    keys = _source_keys(x)
+    if x.pem is not None and x.pem.keystore is not None:  # a bundle: any trusted entry of the store
+        keys = [k for k in material.pending if k.startswith(f"{x.pem.keystore}/")]
+    return [material.pending[k] for k in keys if k in material.pending]
 
 
 def render_exports(spec: Spec, inputs: Inputs, plan_exports_: Sequence[ExportChange], material: Material) -> dict[

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from kstool.cli.views.console import Line, Out, json_text
-from kstool.engine.plan import DestroyedKey, EntryChange, KeystoreChange, Plan
+from kstool.engine.plan import DestroyedKey, EntryChange, ExportChange, KeystoreChange, Plan
 
 FORMAT_VERSION = 1
 
@@ -33,7 +33,22 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "left_alone": [{"name": n, "path": p, "reason": r} for n, p, r in plan.left_alone],
         # artifacts other specs made in this output folder: never touched by this spec's apply
         "other_specs": [{"name": n, "path": p, "spec": o} for n, p, o in plan.foreign],
+        # PEM files and Kubernetes Secret manifests cut from the keystores' entries, one item per file
+        "exports": [_export_dict(x) for x in plan.exports],
+        "export_summary": _export_summary(plan.exports),
     }
+
+
+def _export_dict(x: ExportChange) -> dict[str, Any]:
+    return {"export": x.export, "kind": x.kind, "role": x.role, "path": x.path, "action": x.action.value,
+            "reasons": list(x.reasons)}
+
+
+def _export_summary(exports: tuple[ExportChange, ...]) -> dict[str, int]:
+    counts = {a: 0 for a in ("create", "update", "delete", "no-op")}
+    for x in exports:
+        counts[x.action.value] += 1
+    return counts
 
 
 def _destroyed_dict(d: DestroyedKey) -> dict[str, Any]:
@@ -111,6 +126,8 @@ def plan_lines(plan: dict[str, Any], *, verbose: bool = False) -> list[Line]:
     lines: list[Line] = []
     for ks in plan["keystores"]:
         lines += _keystore(ks, verbose)
+    for x in plan.get("exports", []):
+        lines += _export(x, verbose)
     for other in plan.get("left_alone", []):
         lines.append([("  !", "yellow"), (f" keystore {other['name']} ({other['path']}) is in kstool.lock but not in "
                                           f"the spec; its file is left alone: {other['reason']}; apply removes it "
@@ -170,6 +187,17 @@ def _keystore(ks: dict[str, Any], verbose: bool) -> Iterator[Line]:
             yield from _entry(entry)
 
 
+def _export(x: dict[str, Any], verbose: bool) -> Iterator[Line]:
+    if x["action"] == "no-op" and not verbose:
+        return
+    symbol, style = SYMBOLS[x["action"]]
+    action = x["action"] if x["action"] != "no-op" else "no changes"
+    kind = "Kubernetes Secret" if x["kind"] == "kubernetes_secret" else f"PEM {x['role']}"
+    yield [(f"{symbol:>3}", style), (" export ", ""), (x["export"], "bold"), (f" ({x['path']}, {kind}): ", ""),
+           (action, style)]
+    yield from _reasons([r for r in x["reasons"] if r != "new file"], "        ")
+
+
 def _replaced_keys(ks: dict[str, Any]) -> int:
     return sum(1 for e in ks["entries"] if e["action"] == "replace") if ks["action"] == "update" else 0
 
@@ -196,13 +224,19 @@ def _summary(plan: dict[str, Any]) -> Line:
     """One headline of one shape: every action counted, a keystore that replaces a key counted as a replace."""
     e = plan["entry_summary"]
     n = len(plan["keystores"])
+    x = plan.get("export_summary") or {}
+    n_x = sum(x.values())
     if not plan["changes"]:
-        return [("No changes.", "green"), (f" {n} keystore(s) match the spec.", "")]
+        files = f" and {n_x} export file(s)" if n_x else ""
+        return [("No changes.", "green"), (f" {n} keystore(s){files} match the spec.", "")]
     counts = plan["summary"]  # a keystore that replaces a key is counted as a replace there
-    if plan.get("lock_file") == "update" and not any(counts[a] for a in ("create", "update", "replace", "delete")):
+    exports = ([(f" Export files: {x['create']} to create, {x['update']} to update, {x['delete']} to delete.", "")]
+               if n_x and n_x != x["no-op"] else [])
+    if plan.get("lock_file") == "update" and not any(counts[a] for a in ("create", "update", "replace", "delete")) \
+            and not exports:
         return [("Plan:", "bold"), (f" only kstool.lock to write; {n} keystore(s) match the spec.", "")]
     destroyed = plan["summary"].get("keys_destroyed", 0)
     keys = [(f" {destroyed} private key(s) destroyed.", "bold red")] if destroyed else []
     return [("Plan:", "bold"), (f" {counts['create']} to create, {counts['update']} to update, {counts['replace']} "
             f"to replace, {counts['delete']} to delete (entries: {e['create']} to create, {e['update']} to update, "
-            f"{e['replace']} to replace, {e['delete']} to delete, {e['no-op']} unchanged).", ""), *keys]
+            f"{e['replace']} to replace, {e['delete']} to delete, {e['no-op']} unchanged).", ""), *exports, *keys]

@@ -20,7 +20,7 @@ def show_verify(report: VerifyReport, *, as_json: bool) -> None:
     lines: list[Line] = []
     for a in report.artifacts:
         if a.problems:
-            lines.append([("DRIFT", "red"), f" {a.path} (keystore {a.name})"])
+            lines.append([("DRIFT", "red"), f" {a.path} ({a.kind} {a.name})"])
             lines += [[f"      {problem}"] for problem in a.problems]
         else:
             lines.append([("ok", "green"), f"    {a.path}"])
