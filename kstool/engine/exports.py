@@ -59,6 +59,21 @@ def observe_exports(spec: Spec, root: Path, lock: Lock | None, owner: str) -> Ob
                 files[rel] = ObservedFile(data, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
     locked = lock.exports if lock is not None else {}
     foreign = {n: x for n, x in locked.items() if owner and x.owner and x.owner != owner}
+    theirs = {f.path.casefold(): (n, x.owner) for n, x in foreign.items() for f in x.files}
+    if lock is not None and owner:
+        theirs.update({s.path.casefold(): (n, s.owner) for n, s in lock.keystores.items()
+                       if s.owner and s.owner != owner})
+    for spec_x in spec.exports:
+        if spec_x.name in foreign:
+            raise KstoolError(f"export {spec_x.name!r} ({spec_x.location}): kstool.lock records an export of that name "
+                              f"for spec {foreign[spec_x.name].owner}; specs sharing an output folder need distinct "
+                              f"export names: rename it in {owner} or in {foreign[spec_x.name].owner}")
+        for _, rel in spec_x.files:
+            hit = theirs.get(rel.casefold())
+            if hit is not None:
+                raise KstoolError(f"{rel} (export {spec_x.name!r} at {spec_x.location}) is written by spec {hit[1]} "
+                                  f"({hit[0]!r}, per kstool.lock); {owner} may not write it: change the path in "
+                                  f"{owner} or in {hit[1]}")
     wanted = {rel for x in spec.exports for _, rel in x.files} | {ks.path for ks in spec.keystores}
     orphans: list[tuple[str, str, str, str, bytes]] = []
     for name, record in sorted(locked.items()):

@@ -211,7 +211,7 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
     left_alone: list[LeftAlone] = []
     if lock is not None:
         names = {k.name for k in spec.keystores} | set(renamed.values())
-        paths = {k.path for k in spec.keystores}
+        paths = {k.path for k in spec.keystores} | {rel for x in spec.exports for _, rel in x.files}
         for name, locked in lock.keystores.items():
             if name in names or locked.path in paths:
                 continue
