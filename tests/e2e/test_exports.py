@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
+import kstool.engine.commit
 from kstool.cli import main
 from tests.support.clirun import run, snapshot
 
@@ -396,3 +397,35 @@ exports:
         assert keys[0] != keys[1]
     finally:
         del os.environ["EXPORT_STORE_PASS"]
+
+
+def test_a_failed_export_write_rolls_back_the_keystores_too(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exports commit with the keystores: when putting an export file in place fails, the keystores already
+    replaced are restored and nothing is left half-applied."""
+    spec = tmp_path / "kstool.yaml"
+    spec.write_text(SPEC, encoding="utf-8")
+    assert run(capsys, "apply", spec).code == 0
+    before = {k: v[:2] for k, v in snapshot(tmp_path).items()}
+    spec.write_text(SPEC.replace("key: {algorithm: RSA, size: 2048}", "key: {algorithm: EC, size: 384}"),
+                    encoding="utf-8")
+
+    class FailingOs:
+        def __getattr__(self, name: str) -> object:
+            return getattr(os, name)
+
+        @staticmethod
+        def replace(src: Path, dst: Path) -> None:
+            if str(dst).endswith("k8s/gateway-tls.yaml"):  # after gateway.jks and the PEM files are in place
+                raise OSError(28, "No space left on device")
+            os.replace(src, dst)
+
+    monkeypatch.setattr(kstool.engine.commit, "os", FailingOs())
+    result = run(capsys, "apply", spec)
+    assert result.code == 1 and "nothing was changed" in result.err
+    assert "restored: gateway.jks" in result.err and "pem/gateway.key" in result.err
+    after = {k: v[:2] for k, v in snapshot(tmp_path).items() if not k.endswith(".kstool-backup")}
+    assert {k: v for k, v in after.items() if k != "kstool.yaml"} == {k: v for k, v in before.items()
+                                                                      if k != "kstool.yaml"}
+    assert len(after) == len(before) > 10
+    assert not list(tmp_path.rglob("*.kstool-tmp"))
