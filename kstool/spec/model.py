@@ -705,6 +705,8 @@ def check_exports(spec: Spec, loc: Callable[..., Location]) -> None:
     paths = {ks.path.casefold(): f"keystores[{i}] ({ks.name!r})" for i, ks in enumerate(spec.keystores)}
     passwords = {ref.path for ks in spec.keystores for ref in (ks.password, ks.previous_password, ks.key_password)
                  if isinstance(ref, FileRef)}
+    passwords |= {x.pem.key_password.path for x in spec.exports
+                  if x.pem is not None and isinstance(x.pem.key_password, FileRef)}
     for i, x in enumerate(spec.exports):
         at = x.location.path
         if x.name in names:
