@@ -156,11 +156,11 @@ def _render_exports(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, 
     """The export files apply writes, cut from the entries and store bytes built in this run."""
     if not plan.exports:
         return {}
-    from kstool.engine.exports import Material, render_exports  # noqa: PLC0415
+    from kstool.engine.exports import Material, render_exports, store_aliases  # noqa: PLC0415
 
     stores = {name: s.data for name, s in observed.stores.items()}
     stores.update(outputs)
-    return render_exports(spec, inputs, plan.exports, Material(built, stores))
+    return render_exports(spec, inputs, plan.exports, Material(built, stores, aliases=store_aliases(plan.keystores)))
 
 
 def _refuse_shared_targets(stores: Mapping[Path, bytes], passwords: Mapping[str, tuple[Path, bytes]]) -> None:

@@ -100,6 +100,14 @@ class Material:
     entries: Mapping[Address, Entry]
     stores: Mapping[str, bytes]
     pending: Mapping[str, str] = field(default_factory=dict)  # "ks/alias" or "ks" → why it is not known yet
+    # each keystore's aliases after apply, in store order (a spec entry may expand into several store entries)
+    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def store_aliases(changes: Sequence[KeystoreChange]) -> dict[str, tuple[str, ...]]:
+    """The aliases each keystore holds once the plan is applied, in order."""
+    return {c.name: tuple(e.alias for e in c.entries if e.action is not Action.DELETE)
+            for c in changes if c.action is not Action.DELETE}
 
 
 def plan_material(changes: Sequence[KeystoreChange], stores: Mapping[str, bytes]) -> Material:
@@ -125,7 +133,7 @@ def plan_material(changes: Sequence[KeystoreChange], stores: Mapping[str, bytes]
             known[change.name] = data
         if change.action is not Action.NOOP:
             pending[change.name] = f"source keystore {change.name}: {change.action.value}"
-    return Material(entries, known, pending)
+    return Material(entries, known, pending, store_aliases(changes))
 
 
 class _Unknown(Exception):  # noqa: N818 - control flow: the material is built by apply, not known at plan time
@@ -177,8 +185,11 @@ def render_file(spec: Spec, x: ExportSpec, role: str, inputs: Inputs, material: 
         assert p.keystore is not None
         ks = spec.keystore(p.keystore)
         assert ks is not None
-        certs = [found.cert_der for e in ks.entries if not e.is_key
-                 and isinstance(found := _entry(material, (ks.name, e.alias)), TrustedEntry)]
+        aliases = material.aliases.get(ks.name)
+        if aliases is None:
+            raise _Unknown(material.pending.get(ks.name, f"source keystore {ks.name}: built by apply"))
+        certs = [found.cert_der for alias in aliases
+                 if isinstance(found := _entry(material, (ks.name, alias)), TrustedEntry)]
         return pem.certificates_pem(dict.fromkeys(certs))  # a certificate trusted twice is written once
     assert p.entry is not None
     entry = _key_entry(material, p.entry)

@@ -167,7 +167,6 @@ def s_server(folder: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
             proc.stderr.close()
 
 
-@pytest.mark.slow
 def test_tls_handshake_with_s_server_and_s_client_from_the_pem_files(applied: Path) -> None:
     port = _free_port()
     with s_server(applied, port) as server:

@@ -21,12 +21,13 @@ from kstool.engine.exports import (
     locked_exports,
     plan_exports,
     plan_material,
+    render_file,
 )
 from kstool.engine.inputs import resolve_inputs
 from kstool.engine.lockfile import LockedExport, LockedFile, LockedStore, read_lock, render_lock
 from kstool.engine.plan import Action, EntryChange, ExportChange, Keep, KeystoreChange, NewKey
 from kstool.errors import KstoolError
-from kstool.formats.entries import KeyEntry
+from kstool.formats.entries import KeyEntry, TrustedEntry
 from kstool.spec.model import Spec, load_spec
 from kstool.spec.validate import schema
 
@@ -243,3 +244,17 @@ def test_lock_digests_match_the_expected_bytes(tmp_path: Path) -> None:
     assert got["b"].files == (LockedFile("ca.pem", "bundle", hashlib.sha256(b"PEM").hexdigest()),)
     assert locked_exports(spec, [change], {"ca.pem": b"NEW"}, "o", {})["b"].files[0].sha256 == \
         hashlib.sha256(b"NEW").hexdigest()
+
+
+def test_a_bundle_holds_the_stores_trusted_certificates_in_store_order_once_each(tmp_path: Path) -> None:
+    spec = load(tmp_path, "  - name: b\n    pem: {keystore: trust, bundle: ca.pem}\n")
+    inputs = resolve_inputs(spec, {"EXPORTS_UNIT_PASS": "unit-pass-1234"})
+    first, second = _key_entry().chain_der[0], _key_entry().chain_der[0]
+    material = Material({("trust", "x"): TrustedEntry("x", second, 0), ("trust", "y"): TrustedEntry("y", first, 0),
+                         ("trust", "z"): TrustedEntry("z", second, 0), ("trust", "k"): _key_entry()}, {},
+                        aliases={"trust": ("x", "k", "y", "z")})  # store order, as the plan gives it
+    data = render_file(spec, spec.exports[0], "bundle", inputs, material)
+    ders = [c.public_bytes(Encoding.DER) for c in x509.load_pem_x509_certificates(data)]
+    assert ders == [second, first]  # the key entry is no CA; the repeated certificate is written once
+    with pytest.raises(Exception, match="built by apply"):  # not known yet: the plan says why, apply renders it
+        render_file(spec, spec.exports[0], "bundle", inputs, Material({}, {}))
