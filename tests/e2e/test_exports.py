@@ -240,6 +240,9 @@ def test_second_apply_writes_nothing_and_plan_and_verify_agree(applied: Path,
     assert len(plan["exports"]) == len(EXPORT_FILES)
     verify = run(capsys, "verify", applied / "kstool.yaml")
     assert verify.code == 0 and "pem/gateway.key" in verify.out
+    report = run(capsys, "verify", "--json", applied / "kstool.yaml").json()
+    exported = [a for a in report["artifacts"] if a["kind"] == "export"]
+    assert sorted(a["path"] for a in exported) == sorted(EXPORT_FILES) and all(a["ok"] for a in exported)
 
 
 def test_a_replaced_source_key_updates_its_exports_in_the_same_apply(tmp_path: Path,

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 def show_verify(report: VerifyReport, *, as_json: bool) -> None:
     if as_json:
         doc = {"format_version": 1, "ok": report.ok,
-               "artifacts": [{"name": a.name, "path": a.path, "ok": not a.problems, "problems": list(a.problems)}
-                             for a in report.artifacts]}
+               "artifacts": [{"name": a.name, "kind": a.kind, "path": a.path, "ok": not a.problems,
+                              "problems": list(a.problems)} for a in report.artifacts]}
         print(json_text(doc))
         return
     lines: list[Line] = []
