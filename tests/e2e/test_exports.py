@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -431,3 +432,11 @@ def test_a_failed_export_write_rolls_back_the_keystores_too(tmp_path: Path, caps
                                                                       if k != "kstool.yaml"}
     assert len(after) == len(before) > 10
     assert not list(tmp_path.rglob("*.kstool-tmp"))
+
+
+def test_python_ssl_loads_the_full_chain_and_the_encrypted_key(applied: Path) -> None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    password = (applied / "secrets/gateway.pass").read_text(encoding="utf-8").strip()
+    context.load_cert_chain(applied / "pem/fullchain.pem", applied / "pem/gateway.key", password=password)
+    with pytest.raises(ssl.SSLError):
+        context.load_cert_chain(applied / "pem/fullchain.pem", applied / "pem/gateway.key", password="wrong-pass")
