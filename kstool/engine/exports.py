@@ -269,13 +269,43 @@ def render_exports(spec: Spec, inputs: Inputs, plan_exports_: Sequence[ExportCha
     out: dict[str, bytes] = {}
     for change in plan_exports_:
         if change.action in (Action.CREATE, Action.UPDATE):
+            x = by_name[change.export]
             try:
-                out[change.path] = render_file(spec, by_name[change.export], change.role, inputs, material,
-                                               cache=inputs.kdf)
+                out[change.path] = render_file(spec, x, change.role, inputs, material, cache=inputs.kdf)
             except _Unknown as e:
                 raise AssertionError(f"export {change.export} ({change.path}): material missing after build: {e}") \
                     from None
+            _read_back(x, change, out[change.path], inputs, material)
     return out
+
+
+def _read_back(x: ExportSpec, change: ExportChange, data: bytes, inputs: Inputs, material: Material) -> None:
+    """Like every artifact, an export key is opened again before anything is written: with cryptography (not
+    kstool's own code), under the password it was written for, and must hold the entry's key."""
+    if change.role != "key" or x.pem is None or x.pem.entry is None:
+        return
+    from cryptography.hazmat.primitives.serialization import (  # noqa: PLC0415
+        Encoding,
+        PublicFormat,
+        load_der_private_key,
+        load_pem_private_key,
+    )
+
+    source = inputs.keystores[x.pem.entry[0]].password
+    given = inputs.exports[x.name].key_password if x.name in inputs.exports else None
+    password = None if x.pem.unencrypted_key else (given or source).secret.reveal().encode("utf-8")
+    entry = _key_entry(material, x.pem.entry)
+    try:
+        read = load_pem_private_key(data, password).public_key()
+        want = load_der_private_key(entry.key_der, None).public_key()
+        same = read.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo) == want.public_bytes(
+            Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    except (ValueError, TypeError) as e:
+        raise KstoolError(f"export {x.name!r} ({change.path}): the key file does not open again ({type(e).__name__}); "
+                          "nothing was changed: this is a bug, please report it") from None
+    if not same:
+        raise KstoolError(f"export {x.name!r} ({change.path}): the key file holds another key than "
+                          f"{x.pem.entry[0]}/{x.pem.entry[1]}; nothing was changed: this is a bug, please report it")
 
 
 def locked_exports(spec: Spec, changes: Sequence[ExportChange], written: Mapping[str, bytes], owner: str,

@@ -23,6 +23,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
@@ -32,6 +33,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 import kstool.engine.commit
+import kstool.formats.pem
 from kstool.cli import main
 from tests.support.clirun import run, snapshot
 
@@ -440,3 +442,25 @@ def test_python_ssl_loads_the_full_chain_and_the_encrypted_key(applied: Path) ->
     context.load_cert_chain(applied / "pem/fullchain.pem", applied / "pem/gateway.key", password=password)
     with pytest.raises(ssl.SSLError):
         context.load_cert_chain(applied / "pem/fullchain.pem", applied / "pem/gateway.key", password="wrong-pass")
+
+
+def test_an_export_key_that_does_not_read_back_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exported key is opened again (by cryptography) before the commit: a wrong one stops the apply."""
+    real = kstool.formats.pem.encrypted_private_key_pem
+    other = _pkcs8_of_new_key()
+
+    def wrong_key(key_der: bytes, password: str, **kwargs: Any) -> bytes:
+        return real(other, password, **kwargs)
+
+    monkeypatch.setattr(kstool.formats.pem, "encrypted_private_key_pem", wrong_key)
+    spec = tmp_path / "kstool.yaml"
+    spec.write_text(SPEC, encoding="utf-8")
+    result = run(capsys, "apply", spec)
+    assert result.code == 1 and "holds another key than gateway/gateway" in result.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kstool.yaml"]  # no keystore, no export, no lock
+
+
+def _pkcs8_of_new_key() -> bytes:
+    return bytes(ec.generate_private_key(ec.SECP256R1()).private_bytes(Encoding.DER, PrivateFormat.PKCS8,
+                                                                       NoEncryption()))
