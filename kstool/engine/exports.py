@@ -199,12 +199,11 @@ def render_file(spec: Spec, x: ExportSpec, role: str, inputs: Inputs, material: 
         return pem.certificates_pem(_ca_certs(entry))
     if role == "fullchain":
         return pem.certificates_pem(entry.chain_der)
-    if p.unencrypted_key:
+    password = _key_password(x, inputs)
+    if password is None:
         return pem.private_key_pem(entry.key_der)
     source = spec.keystore(p.entry[0])
     assert source is not None
-    given = inputs.exports[x.name].key_password if x.name in inputs.exports else None
-    password = (given or inputs.keystores[source.name].password).secret.reveal()
     return pem.encrypted_private_key_pem(entry.key_der, password,
                                          iterations=source.iterations or DEFAULT_PKCS12_ITERATIONS, cache=cache)
 
@@ -230,7 +229,7 @@ def plan_exports(spec: Spec, inputs: Inputs, observed: ObservedExports, material
             if expected is None:
                 reasons += _changed_sources(x, material) or [why]
             elif expected != found.data:
-                reasons += _changed_sources(x, material) or [
+                reasons += _changed_sources(x, material) or _password_changed(x, role, found.data, inputs) or [
                     f"the file differs from what kstool builds from {_source_text(x)} (edited since apply?)"]
             reasons += wanted.differences(found.mode, found.uid, found.gid)
             action = Action.UPDATE if reasons else Action.NOOP
@@ -252,6 +251,30 @@ def _source_keys(x: ExportSpec) -> list[str]:
 
 def _source_text(x: ExportSpec) -> str:
     return ", ".join(_source_keys(x))
+
+
+def _key_password(x: ExportSpec, inputs: Inputs) -> str | None:
+    """The password an export's key file is encrypted under (None: unencrypted)."""
+    assert x.pem is not None and x.pem.entry is not None
+    if x.pem.unencrypted_key:
+        return None
+    given = inputs.exports[x.name].key_password if x.name in inputs.exports else None
+    return (given or inputs.keystores[x.pem.entry[0]].password).secret.reveal()
+
+
+def _password_changed(x: ExportSpec, role: str, data: bytes, inputs: Inputs) -> list[str]:
+    """An existing key file that its password no longer opens: the password was rotated."""
+    if role != "key" or x.pem is None or x.pem.entry is None or x.pem.unencrypted_key:
+        return []
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key  # noqa: PLC0415
+
+    password = _key_password(x, inputs)
+    try:
+        load_pem_private_key(data, password.encode("utf-8") if password is not None else None)
+    except (ValueError, TypeError):
+        whose = "key_password" if x.pem.key_password is not None else f"the store password of {x.pem.entry[0]}"
+        return [f"the key file does not open with {whose}: re-encrypted under it (password rotated?)"]
+    return []
 
 
 def _changed_sources(x: ExportSpec, material: Material) -> list[str]:
@@ -291,9 +314,8 @@ def _read_back(x: ExportSpec, change: ExportChange, data: bytes, inputs: Inputs,
         load_pem_private_key,
     )
 
-    source = inputs.keystores[x.pem.entry[0]].password
-    given = inputs.exports[x.name].key_password if x.name in inputs.exports else None
-    password = None if x.pem.unencrypted_key else (given or source).secret.reveal().encode("utf-8")
+    secret = _key_password(x, inputs)
+    password = secret.encode("utf-8") if secret is not None else None
     entry = _key_entry(material, x.pem.entry)
     try:
         read = load_pem_private_key(data, password).public_key()

@@ -464,3 +464,31 @@ def test_an_export_key_that_does_not_read_back_writes_nothing(tmp_path: Path, ca
 def _pkcs8_of_new_key() -> bytes:
     return bytes(ec.generate_private_key(ec.SECP256R1()).private_bytes(Encoding.DER, PrivateFormat.PKCS8,
                                                                        NoEncryption()))
+
+
+def test_a_rotated_store_password_re_encrypts_the_exported_key(tmp_path: Path, imported_source: Path,
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("EXPORT_STORE_PASS", "store-pass-1234")
+    monkeypatch.setenv("EXPORT_KEY_PASS", "other-key-pass-5678")
+    spec = tmp_path / "kstool.yaml"
+    text = IMPORTED.replace("SRC", str(imported_source))
+    spec.write_text(text, encoding="utf-8")
+    assert run(capsys, "apply", spec).code == 0
+    monkeypatch.setenv("EXPORT_OLD_PASS", "store-pass-1234")
+    monkeypatch.setenv("EXPORT_STORE_PASS", "rotated-pass-9876")
+    rotated = "    password: {env: EXPORT_STORE_PASS}\n    previous_password: {env: EXPORT_OLD_PASS}\n"
+    spec.write_text(text.replace("    password: {env: EXPORT_STORE_PASS}\n", rotated), encoding="utf-8")
+    plan = run(capsys, "plan", "--json", spec).json()
+    by_path = {x["path"]: x for x in plan["exports"]}
+    assert by_path["out/web.key"]["action"] == "update"
+    assert by_path["out/web.key"]["reasons"] == [
+        "the key file does not open with the store password of web: re-encrypted under it (password rotated?)"]
+    assert by_path["out/web-other.key"]["action"] == "no-op"  # its own key_password did not change
+    assert by_path["out/web-clear.key"]["action"] == "no-op" and by_path["out/web.pem"]["action"] == "no-op"
+    assert by_path["out/web-store.yaml"]["action"] == "update"  # the keystore's bytes change
+    assert run(capsys, "apply", spec).code == 0
+    (tmp_path / "pw").write_text("rotated-pass-9876", encoding="utf-8")
+    assert openssl("pkey", "-in", tmp_path / "out/web.key", "-passin", f"file:{tmp_path / 'pw'}",
+                   "-noout").returncode == 0
+    assert run(capsys, "plan", "--detailed-exitcode", spec).code == 0
