@@ -232,6 +232,11 @@ def test_the_kubernetes_validator_is_a_real_judge() -> None:
         kubernetes_validate.validate(bad, kubernetes_validate.latest_version(), strict=True)
 
 
+def test_validate_counts_the_exports(applied: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(capsys, "validate", applied / "kstool.yaml")
+    assert result.code == 0 and "valid (3 keystore(s), 4 entries, 4 export(s))" in result.out
+
+
 def test_second_apply_writes_nothing_and_plan_and_verify_agree(applied: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     before = snapshot(applied)
