@@ -52,8 +52,12 @@ def observe_exports(spec: Spec, root: Path, lock: Lock | None, owner: str) -> Ob
     files: dict[str, ObservedFile] = {}
     for spec_x in spec.exports:
         for _, rel in spec_x.files:
-            check_confined(root, rel)
-            found = read_artifact_stat(root / rel, rel)
+            try:
+                check_confined(root, rel)
+                found = read_artifact_stat(root / rel, rel)
+            except KstoolError as e:  # a link, a folder, a FIFO...: named as the export's file
+                why = str(e).replace("the keystore's path", "the export's path")
+                raise KstoolError(f"export {spec_x.name!r} ({spec_x.location}): {why}") from None
             if found is not None:
                 data, info = found
                 files[rel] = ObservedFile(data, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)

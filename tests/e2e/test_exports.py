@@ -497,3 +497,17 @@ def test_a_rotated_store_password_re_encrypts_the_exported_key(tmp_path: Path, i
     assert openssl("pkey", "-in", tmp_path / "out/web.key", "-passin", f"file:{tmp_path / 'pw'}",
                    "-noout").returncode == 0
     assert run(capsys, "plan", "--detailed-exitcode", spec).code == 0
+
+
+def test_an_export_path_that_is_a_symbolic_link_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                           ) -> None:
+    spec = tmp_path / "kstool.yaml"
+    spec.write_text(SPEC, encoding="utf-8")
+    (tmp_path / "pem").mkdir()
+    target = tmp_path / "elsewhere.crt"
+    (tmp_path / "pem/gateway.crt").symlink_to(target)
+    result = run(capsys, "apply", spec)
+    assert result.code == 1
+    assert "export 'gateway-pem' (" in result.err and "pem/gateway.crt is a symbolic link" in result.err
+    assert "change the export's path" in result.err
+    assert not target.exists() and not (tmp_path / "gateway.jks").exists()  # nothing written, through no link
