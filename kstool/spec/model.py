@@ -328,7 +328,7 @@ class _Builder:
         keep = self.doc.data.get("backups", {}).get("keep", DEFAULT_BACKUPS_KEEP)
         exports = tuple(x for i, raw_x in enumerate(self.doc.data.get("exports", []))
                         if (x := errors.attempt(partial(self.export, i, raw_x))) is not None)
-        spec = Spec(self.file, self.base, keystores, keep, exports)
+        spec = Spec(self.file, self.base, keystores, keep, exports=exports)
         errors.attempt(lambda: check_exports(spec, self.loc))
         # a reference into a keystore that has errors of its own is not reported again
         failed = frozenset(str(k["name"]) for k, built_ks in zip(raw, built, strict=True) if built_ks is None)
