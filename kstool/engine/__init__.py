@@ -125,7 +125,7 @@ def _check_issued_in_time(spec: Spec, plan: Plan, clock: Clock) -> None:
                                   "--format=%ct) or unset it")
 
 
-def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], root: Path | None = None,
+def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], root: Path | None = None,  # noqa: PLR0915
             note: Callable[[str], None] | None = None) -> Context:
     """Everything but writing, stage by stage:
 
@@ -160,6 +160,9 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     if options.targets:
         from kstool.engine.targets import restrict, select  # noqa: PLC0415
 
+        if spec.exports:
+            raise KstoolError(f"{spec_path}: --target is not supported yet for a spec with exports: "
+                              "plan and apply it without --target")
         selection = select(spec, options.targets)
         spec = restrict(spec, selection)
     root = output_root(spec_path, options.output_dir) if root is None else root
@@ -178,13 +181,15 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
         warn(message)
     lock = read_lock(root)
     owner = spec_owner(spec_path, root)
+    # exports are cut from their source stores' keys: those stores are opened in full, past the fast path
+    sources = frozenset(name for x in spec.exports for name in x.sources)
     kept: dict[str, LockedStore] = {}
     if selection is not None:
         from kstool.engine.targets import split_lock  # noqa: PLC0415
 
         lock, kept = split_lock(lock, spec, owner)
     observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable,
-                       jobs=options.effective_jobs, owner=owner, full=options.open_all)
+                       jobs=options.effective_jobs, owner=owner, full=options.open_all | sources)
     observed = replace(observed, kept=kept)
     plan = compute_plan(spec, inputs, observed, output_root=str(root), now=clock.now)
     # the fast path leaves keys encrypted; a store that will be rewritten is opened in full, then re-planned
@@ -195,7 +200,7 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
                         if name in observed.stores and observed.stores[name].trust >= Trust.PARTIAL)
     if changed:
         observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable,
-                           jobs=options.effective_jobs, full=changed | options.open_all, owner=owner)
+                           jobs=options.effective_jobs, full=changed | options.open_all | sources, owner=owner)
         observed = replace(observed, kept=kept)
         plan = compute_plan(spec, inputs, observed, output_root=str(root), now=clock.now)
     if selection is not None:

@@ -21,7 +21,15 @@ from kstool.engine.facts import load_cert
 from kstool.engine.fsutil import Ownership, stage, stage_all
 from kstool.engine.inputs import Inputs, timestamp_ms
 from kstool.engine.interrupts import INTERRUPTS, as_interrupted
-from kstool.engine.lockfile import LOCK_NAME, LockedStore, lock_entry, lock_renders_as, locked_store, render_lock
+from kstool.engine.lockfile import (
+    LOCK_NAME,
+    LockedExport,
+    LockedStore,
+    lock_entry,
+    lock_renders_as,
+    locked_store,
+    render_lock,
+)
 from kstool.engine.observe import Observed, read_artifact
 from kstool.engine.parallel import Pool, imap, pmap
 from kstool.engine.plan import Action, Address, Follow, Keep, NewKey, Plan, Reissue
@@ -59,15 +67,19 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
             outputs = _encode_all(plan, spec, inputs, built, jobs=jobs, pool=pool)
     except INTERRUPTS as e:  # the pool's workers are killed already (Pool.__exit__)
         raise as_interrupted(e).after("nothing was changed") from None
+    exported = _render_exports(plan, spec, inputs, observed, built=built, outputs=outputs)
     # everything is built and verified: only now does anything get written
     commit = Commit(root, backups, stamp or now.strftime("%Y%m%dT%H%M%SZ"), root_fd=root_fd)
-    lock = lock_content(spec, inputs, plan, built, outputs=outputs, observed=observed)
+    lock = lock_content(spec, inputs, plan, built, outputs=outputs, observed=observed, exported=exported)
     old_lock = _read_lock_bytes(root)
     passwords = _new_password_files(spec, inputs)
     paths = {change.name: change.path for change in plan.keystores if change.name in outputs}
     stores = {root / paths[name]: data for name, data in outputs.items()}
+    stores.update({root / rel: data for rel, data in exported.items()})  # export files: artifacts like stores
     _refuse_shared_targets(stores, passwords)
     ownership = {root / paths[name]: inputs.keystores[name].ownership for name in outputs}
+    ownership.update({root / x.path: inputs.exports[x.export].ownership for x in plan.exports
+                      if x.path in exported and x.export in inputs.exports})
     for ki in inputs.keystores.values():
         ownership.update(ki.password_files)
     staged = _stage(commit, stores, passwords, lock if lock != old_lock else None, ownership)
@@ -75,7 +87,7 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
     deleted: list[str] = []
     try:
         _put_in_place(commit, plan, observed, staged=staged, rewritten=outputs.keys(), passwords=passwords,
-                      old_lock=old_lock, written=written, deleted=deleted)
+                      old_lock=old_lock, written=written, deleted=deleted, exported=exported.keys())
         commit.finish()
     except ChangedDuringApplyError as e:
         commit.discard(staged.values())
@@ -88,6 +100,7 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
         commit.rollback_interrupted(as_interrupted(e))
     _fix_password_files(inputs, observed)
     artifacts = {p for change in plan.keystores for p in (change.path, change.moved_from) if p is not None}
+    artifacts |= {x.path for x in plan.exports}
     pruned = prune_backups(root, artifacts, spec.backups_keep)
     return ApplyResult(tuple(written), tuple(deleted), tuple(passwords), lock != old_lock,
                        tuple(commit.backup_paths), tuple(pruned))
@@ -95,7 +108,7 @@ def execute(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, root: Pa
 
 def _put_in_place(commit: Commit, plan: Plan, observed: Observed, *, staged: dict[Path, Path],
                   rewritten: Collection[str], passwords: Mapping[str, tuple[Path, bytes]], old_lock: bytes | None,
-                  written: list[str], deleted: list[str]) -> None:
+                  written: list[str], deleted: list[str], exported: Collection[str] = ()) -> None:
     """The commit's steps in order: new password files, new and changed stores, deletions, then kstool.lock.
     Each step checks its target is still what apply observed; ``staged`` loses each file put in place."""
     root = commit.root
@@ -122,9 +135,40 @@ def _put_in_place(commit: Commit, plan: Plan, observed: Observed, *, staged: dic
                 expected = seen.data if seen is not None and seen.path == gone else found[0]
                 commit.delete(gone, expected)
                 deleted.append(gone)
+    _put_exports_in_place(commit, plan, observed, staged=staged, exported=exported, written=written,
+                          deleted=deleted)
     if root / LOCK_NAME in staged:  # the lock is in git: no backup, but restored on rollback
         commit.replace(LOCK_NAME, staged[root / LOCK_NAME], old_lock, backup=False)
         del staged[root / LOCK_NAME]
+
+
+def _put_exports_in_place(commit: Commit, plan: Plan, observed: Observed, *, staged: dict[Path, Path],
+                          exported: Collection[str], written: list[str], deleted: list[str]) -> None:
+    """Export files after the stores (the same checks, backups and rollback), then files of removed exports."""
+    found = observed.exports.files if observed.exports is not None else {}
+    for change in plan.exports:
+        if change.path in exported:
+            old = found.get(change.path)
+            commit.replace(change.path, staged[commit.root / change.path], old.data if old is not None else None)
+            del staged[commit.root / change.path]
+            written.append(change.path)
+    orphans = {o[3]: o[4] for o in observed.exports.orphans} if observed.exports is not None else {}
+    for change in plan.exports:
+        if change.action is Action.DELETE and change.path in orphans:
+            commit.delete(change.path, orphans[change.path])
+            deleted.append(change.path)
+
+
+def _render_exports(plan: Plan, spec: Spec, inputs: Inputs, observed: Observed, *, built: Mapping[Address, Entry],
+                    outputs: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The export files apply writes, cut from the entries and store bytes built in this run."""
+    if not plan.exports:
+        return {}
+    from kstool.engine.exports import Material, render_exports, store_aliases  # noqa: PLC0415
+
+    stores = {name: s.data for name, s in observed.stores.items()}
+    stores.update(outputs)
+    return render_exports(spec, inputs, plan.exports, Material(built, stores, aliases=store_aliases(plan.keystores)))
 
 
 def _refuse_shared_targets(stores: Mapping[Path, bytes], passwords: Mapping[str, tuple[Path, bytes]]) -> None:
@@ -374,6 +418,10 @@ def _check_ownership_settable(plan: Plan, spec: Spec, inputs: Inputs) -> None:
         if change.password_files or change.password_file_fixes:
             for path, wanted in ki.password_files.items():
                 wanted.check_settable(f"password file {path}")
+    for x in plan.exports:
+        xi = inputs.exports.get(x.export)
+        if xi is not None and x.action in (Action.CREATE, Action.UPDATE):
+            xi.ownership.check_settable(f"export {x.export!r} ({x.path})")
 
 
 def _fix_password_files(inputs: Inputs, observed: Observed) -> None:
@@ -397,9 +445,11 @@ def _fix_password_files(inputs: Inputs, observed: Observed) -> None:
 
 
 def lock_content(spec: Spec, inputs: Inputs, plan: Plan, built: Mapping[Address, Entry], *,
-                 outputs: Mapping[str, bytes], observed: Observed) -> bytes:
+                 outputs: Mapping[str, bytes], observed: Observed,
+                 exported: Mapping[str, bytes] | None = None) -> bytes:
     """kstool.lock as it stands once this plan is applied."""
-    return render_lock(_lock_records(spec, inputs, plan, built, outputs=outputs, observed=observed))
+    return render_lock(_lock_records(spec, inputs, plan, built, outputs=outputs, observed=observed),
+                       _lock_exports(spec, plan, observed, exported))
 
 
 def _lock_records(spec: Spec, inputs: Inputs, plan: Plan, built: Mapping[Address, Entry], *,
@@ -426,11 +476,20 @@ def _lock_records(spec: Spec, inputs: Inputs, plan: Plan, built: Mapping[Address
     return stores
 
 
+def _lock_exports(spec: Spec, plan: Plan, observed: Observed,
+                  exported: Mapping[str, bytes] | None) -> Mapping[str, LockedExport] | None:
+    if observed.exports is None:
+        return None
+    from kstool.engine.exports import locked_exports  # noqa: PLC0415
+
+    return locked_exports(spec, plan.exports, exported or {}, observed.owner, observed.exports.foreign)
+
+
 def lock_is_current(root: Path, spec: Spec, inputs: Inputs, plan: Plan, observed: Observed) -> bool:
     """For a plan without changes: does kstool.lock already say exactly what apply would write?"""
     built = {(c.name, e.alias): e.build.entry for c in plan.keystores for e in c.entries if isinstance(e.build, Keep)}
     return lock_renders_as(_lock_records(spec, inputs, plan, built, outputs={}, observed=observed),
-                           _read_lock_bytes(root))
+                           _read_lock_bytes(root), _lock_exports(spec, plan, observed, None))
 
 
 def _read_lock_bytes(root: Path) -> bytes | None:

@@ -27,6 +27,7 @@ from kstool.spec.model import (
     EmptyRef,
     EntrySpec,
     EnvRef,
+    ExportSpec,
     FileRef,
     Generate,
     ImportFiles,
@@ -65,6 +66,14 @@ class KeystoreInputs:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportInputs:
+    """An export's resolved key password (None: the keystore's store password) and its files' mode and owner."""
+
+    key_password: Resolved | None = None
+    ownership: Ownership = field(default_factory=Ownership)
+
+
+@dataclass(frozen=True, slots=True)
 class Inputs:
     keystores: Mapping[str, KeystoreInputs]
     warnings: tuple[str, ...] = field(default=())
@@ -74,6 +83,7 @@ class Inputs:
     # what expanding bundles, folders and source stores noted (duplicates folded, certificates skipped): shown as
     # warnings, but never turned into errors by --strict-permissions (that flag is about password files)
     notes: tuple[str, ...] = field(default=())
+    exports: Mapping[str, ExportInputs] = field(default_factory=dict)  # by export name
 
 
 def load_inputs(spec: Spec, env: Mapping[str, str]) -> tuple[Spec, Inputs]:
@@ -109,8 +119,28 @@ def resolve_inputs(spec: Spec, env: Mapping[str, str], *, now: datetime | None =
         resolved = errors.attempt(partial(_keystore_inputs, ks, env, warnings, when, shared))
         if resolved is not None:
             keystores[ks.name] = resolved
+    exports: dict[str, ExportInputs] = {}
+    for x in spec.exports:
+        resolved_x = errors.attempt(partial(_export_inputs, x, env, warnings))
+        if resolved_x is not None:
+            exports[x.name] = resolved_x
     errors.raise_all()
-    return Inputs(keystores, tuple(dict.fromkeys(warnings)))
+    return Inputs(keystores, tuple(dict.fromkeys(warnings)), exports=exports)
+
+
+def _export_inputs(x: ExportSpec, env: Mapping[str, str], warnings: list[str]) -> ExportInputs:
+    errors = Collector()
+    key_password = None
+    ref = x.pem.key_password if x.pem is not None else None
+    if ref is not None:
+        key_password = errors.attempt(partial(_password, ref, env, warnings))
+        if key_password is not None:
+            errors.attempt(partial(check_store_password, key_password, "jks", what="export key password"))
+    ownership = errors.attempt(partial(resolve_ownership, x.attrs.mode, x.attrs.owner, x.attrs.group,
+                                       f"export {x.name!r} at {x.location}"))
+    errors.raise_all()
+    assert ownership is not None
+    return ExportInputs(key_password, ownership)
 
 
 @dataclass(slots=True)

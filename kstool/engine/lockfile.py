@@ -15,7 +15,7 @@ import os
 import posixpath
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,8 @@ from kstool.engine.outpaths import LOCK_NAME, path_problem
 from kstool.errors import KstoolError
 from kstool.formats.entries import Entry
 
-__all__ = ["LOCK_NAME", "Lock", "LockedStore", "lock_entry", "locked_store", "read_lock", "render_lock",
-           "spec_owner"]
+__all__ = ["LOCK_NAME", "Lock", "LockedExport", "LockedFile", "LockedStore", "lock_entry", "locked_store", "read_lock",
+           "render_lock", "spec_owner"]
 
 FORMAT_VERSION = 1
 MAX_LOCK_BYTES = 64 * 1024 * 1024
@@ -47,8 +47,27 @@ class LockedStore:
 
 
 @dataclass(frozen=True, slots=True)
+class LockedFile:
+    """One file of an export: its path, its role in the export (key, certificate, ..., secret) and sha256."""
+
+    path: str
+    role: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class LockedExport:
+    """An export (PEM files, a Kubernetes Secret) as the last apply wrote it."""
+
+    kind: str  # "pem" | "kubernetes_secret"
+    files: tuple[LockedFile, ...]
+    owner: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Lock:
     keystores: Mapping[str, LockedStore]
+    exports: Mapping[str, LockedExport] = field(default_factory=dict)  # absent from locks without exports
 
 
 def read_lock(root: Path) -> Lock | None:
@@ -73,7 +92,8 @@ def read_lock(root: Path) -> Lock | None:
     if len(data) > MAX_LOCK_BYTES:
         raise _not_a_lock(path, f"larger than {MAX_LOCK_BYTES // (1024 * 1024)} MiB")
     try:
-        return Lock(_parse(data))
+        raw = _parse_raw(data)
+        return Lock(_parse(raw), _parse_exports(raw))
     except RecursionError:
         raise _not_a_lock(path, "nested too deeply") from None
     except UnicodeDecodeError:
@@ -87,10 +107,43 @@ def _not_a_lock(path: Path, why: str) -> KstoolError:
                        "apply to rebuild it")
 
 
-def _parse(data: bytes) -> dict[str, LockedStore]:
+def _parse_raw(data: bytes) -> dict[str, Any]:
     raw = json.loads(data.decode("utf-8"))
     if not isinstance(raw, dict):
         raise ValueError(f"a JSON {type(raw).__name__}, not an object")
+    return raw
+
+
+EXPORT_KINDS = ("pem", "kubernetes_secret")
+
+
+def _parse_exports(raw: dict[str, Any]) -> dict[str, LockedExport]:
+    """The optional ``exports`` object (kstool.lock files without exports, 0.1's included, have none)."""
+    exports = raw.get("exports", {})
+    if not isinstance(exports, dict):
+        raise ValueError("'exports' is not an object")
+    out: dict[str, LockedExport] = {}
+    for name, x in exports.items():
+        where = f"exports.{_short(name)}"
+        if not isinstance(x, dict) or x.get("kind") not in EXPORT_KINDS or not isinstance(x.get("owner", ""), str):
+            raise ValueError(f"{where} is not an object with kind {' or '.join(EXPORT_KINDS)} (and a string owner)")
+        files = x.get("files")
+        if not isinstance(files, list):
+            raise ValueError(f"{where}.files is not a list")
+        locked: list[LockedFile] = []
+        for i, f in enumerate(files):
+            if not isinstance(f, dict) or not all(isinstance(f.get(k), str) for k in ("path", "role", "sha256")):
+                raise ValueError(f"{where}.files[{i}] is not an object with string path, role and sha256")
+            problem = path_problem(f["path"])
+            if problem:
+                raise ValueError(f"{where}.files[{i}].path {_short(f['path'])} {problem}; kstool never touches files "
+                                 "outside the output root or its own files")
+            locked.append(LockedFile(posixpath.normpath(f["path"]), f["role"], f["sha256"]))
+        out[name] = LockedExport(x["kind"], tuple(locked), x.get("owner", ""))
+    return out
+
+
+def _parse(raw: dict[str, Any]) -> dict[str, LockedStore]:
     if raw.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"format_version {_short(raw.get('format_version'))}, expected {FORMAT_VERSION}")
     stores = raw.get("keystores")
@@ -134,11 +187,12 @@ def spec_owner(spec_file: Path, root: Path) -> str:
     return Path(os.path.relpath(spec_file.resolve(), root.resolve())).as_posix()
 
 
-def render_lock(stores: Mapping[str, LockedStore]) -> bytes:
-    return (json.dumps(_lock_doc(stores), indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+def render_lock(stores: Mapping[str, LockedStore], exports: Mapping[str, LockedExport] | None = None) -> bytes:
+    return (json.dumps(_lock_doc(stores, exports), indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def lock_renders_as(stores: Mapping[str, LockedStore], data: bytes | None) -> bool:
+def lock_renders_as(stores: Mapping[str, LockedStore], data: bytes | None,
+                    exports: Mapping[str, LockedExport] | None = None) -> bool:
     """``render_lock(stores) == data``, compared as the JSON is produced: the whole text of a 10,000-store lock
     is never held (with indent, json builds it from ~100 small pieces per store)."""
     if data is None:
@@ -146,7 +200,7 @@ def lock_renders_as(stores: Mapping[str, LockedStore], data: bytes | None) -> bo
     encoder = json.JSONEncoder(indent=2, sort_keys=True, ensure_ascii=False)  # what json.dumps above runs
     view = memoryview(data)
     pos = 0
-    for chunk in itertools.chain(encoder.iterencode(_lock_doc(stores)), ("\n",)):
+    for chunk in itertools.chain(encoder.iterencode(_lock_doc(stores, exports)), ("\n",)):
         piece = chunk.encode("utf-8")
         end = pos + len(piece)
         if view[pos:end] != piece:
@@ -155,13 +209,25 @@ def lock_renders_as(stores: Mapping[str, LockedStore], data: bytes | None) -> bo
     return pos == len(data)
 
 
-def _lock_doc(stores: Mapping[str, LockedStore]) -> dict[str, Any]:
-    return {
+def _lock_doc(stores: Mapping[str, LockedStore],
+              exports: Mapping[str, LockedExport] | None = None) -> dict[str, Any]:
+    doc: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "keystores": {
             name: _render_store(s) for name, s in sorted(stores.items())
         },
     }
+    if exports:  # only then: a lock without exports keeps its bytes
+        doc["exports"] = {name: _render_export(x) for name, x in sorted(exports.items())}
+    return doc
+
+
+def _render_export(x: LockedExport) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": x.kind,
+                           "files": [{"path": f.path, "role": f.role, "sha256": f.sha256} for f in x.files]}
+    if x.owner:
+        out["owner"] = x.owner
+    return out
 
 
 def _render_store(s: LockedStore) -> dict[str, Any]:

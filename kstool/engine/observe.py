@@ -17,7 +17,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from kstool.engine.digests import content_digest, encoding_settings
 from kstool.engine.facts import cert_facts, load_cert
@@ -30,6 +30,9 @@ from kstool.formats.codec import decode, has_integrity_check, prove_password
 from kstool.formats.entries import Entry, KeyEntry, StoreType, detect_type
 from kstool.formats.protection import KdfCache
 from kstool.spec.model import KeystoreSpec, Spec, TrustedReference
+
+if TYPE_CHECKING:
+    from kstool.engine.exports import ObservedExports
 
 MAX_STORE_BYTES = 64 * 1024 * 1024
 
@@ -118,6 +121,7 @@ class Observed:
     password_files: Mapping[Path, tuple[int, int, int]] = field(default_factory=dict)
     # lock records of this spec's keystores outside a --target run: kept in kstool.lock verbatim, never observed
     kept: Mapping[str, LockedStore] = field(default_factory=dict)
+    exports: ObservedExports | None = None  # the export files on disk (engine/exports.py); None: the spec has none
 
 
 def read_artifact(path: Path, shown: str) -> tuple[bytes, int] | None:
@@ -161,6 +165,11 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
     Lock records that ``owner`` (this spec) does not own belong to other specs sharing the output folder:
     they are never observed, deleted or rewritten, only kept in ``foreign``."""
     foreign = _foreign(spec, lock, owner)
+    exports = None
+    if spec.exports or (lock is not None and lock.exports):
+        from kstool.engine.exports import observe_exports  # noqa: PLC0415
+
+        exports = observe_exports(spec, root, lock, owner)
     if lock is not None:
         lock = Lock({n: s for n, s in lock.keystores.items() if n not in foreign})
     found: list[_Found] = []
@@ -206,7 +215,7 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
     left_alone: list[LeftAlone] = []
     if lock is not None:
         names = {k.name for k in spec.keystores} | set(renamed.values())
-        paths = {k.path for k in spec.keystores}
+        paths = {k.path for k in spec.keystores} | {rel for x in spec.exports for _, rel in x.files}
         for name, locked in lock.keystores.items():
             if name in names or locked.path in paths:
                 continue
@@ -215,7 +224,8 @@ def observe(spec: Spec, inputs: Inputs, root: Path, lock: Lock | None, *,
                 orphans.append(orphan)
             elif orphan is not None:
                 left_alone.append(LeftAlone(name, locked.path, orphan))
-    return Observed(stores, tuple(orphans), unreadable, tuple(left_alone), owner, foreign, _password_files(inputs))
+    return Observed(stores, tuple(orphans), unreadable, tuple(left_alone), owner, foreign, _password_files(inputs),
+                    exports=exports)
 
 
 def _foreign(spec: Spec, lock: Lock | None, owner: str) -> dict[str, LockedStore]:

@@ -133,6 +133,19 @@ class NoSecrets:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportChange:
+    """One file of an export (a PEM file, a Kubernetes Secret manifest): planned like a keystore."""
+
+    export: str  # the export's name
+    kind: str  # "pem" | "kubernetes_secret"
+    role: str  # key, certificate, chain, fullchain, bundle, secret
+    path: str  # relative to the output root, '/'-separated
+    action: Action  # create, update, delete or no-op
+    reasons: tuple[str, ...] = ()
+    expected: bytes | None = field(default=None, compare=False, repr=False)  # the bytes, when known at plan time
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     spec_file: str
     output_root: str
@@ -147,6 +160,7 @@ class Plan:
     targets: tuple[str, ...] = ()
     included: tuple[tuple[str, str], ...] = ()
     dependents: tuple[tuple[str, str], ...] = ()  # keystores left out that depend on the run: (name, how)
+    exports: tuple[ExportChange, ...] = ()  # every export file of the spec, and those of removed exports
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -155,7 +169,8 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return self.lock_update or bool(self.left_alone) or any(
-            k.action is not Action.NOOP or k.password_files or k.password_file_fixes for k in self.keystores)
+            k.action is not Action.NOOP or k.password_files or k.password_file_fixes for k in self.keystores) or any(
+            x.action is not Action.NOOP for x in self.exports)
 
     @property
     def has_unverified(self) -> bool:

@@ -22,7 +22,19 @@ from kstool.engine.fsutil import Ownership
 from kstool.engine.inputs import Inputs, KeystoreInputs, timestamp_ms
 from kstool.engine.lockfile import CERT_FACTS
 from kstool.engine.observe import Observed, ObservedStore, Orphan
-from kstool.engine.plan import Action, Address, Build, EntryChange, Follow, Keep, KeystoreChange, NewKey, Plan, Reissue
+from kstool.engine.plan import (
+    Action,
+    Address,
+    Build,
+    EntryChange,
+    ExportChange,
+    Follow,
+    Keep,
+    KeystoreChange,
+    NewKey,
+    Plan,
+    Reissue,
+)
 from kstool.errors import KstoolError
 from kstool.formats.codec import encode
 from kstool.formats.entries import Entry, KeyEntry, TrustedEntry
@@ -67,7 +79,19 @@ def compute_plan(spec: Spec, inputs: Inputs, observed: Observed, *, output_root:
     left_alone = tuple((a.name, a.path, a.reason) for a in observed.left_alone)
     foreign = tuple((name, s.path, s.owner) for name, s in sorted(observed.foreign.items()))
     return Plan(str(spec.file), output_root, tuple(changes), left_alone=left_alone, foreign=foreign,
-                now=now.strftime("%Y-%m-%dT%H:%M:%SZ") if now is not None else None)
+                now=now.strftime("%Y-%m-%dT%H:%M:%SZ") if now is not None else None,
+                exports=_plan_exports(spec, inputs, observed, changes))
+
+
+def _plan_exports(spec: Spec, inputs: Inputs, observed: Observed, changes: list[KeystoreChange]) -> tuple[
+        ExportChange, ...]:
+    """The export files (engine/exports.py), cut from the entries this plan keeps or apply builds."""
+    if observed.exports is None:
+        return ()
+    from kstool.engine.exports import plan_exports, plan_material  # noqa: PLC0415
+
+    stores = {name: s.data for name, s in observed.stores.items()}
+    return plan_exports(spec, inputs, observed.exports, plan_material(changes, stores))
 
 
 def _orphan_change(orphan: Orphan) -> KeystoreChange:

@@ -16,7 +16,7 @@ from kstool.engine import output_root
 from kstool.engine.inputs import load_inputs
 from kstool.engine.lockfile import Lock, lock_entry, read_lock, spec_owner
 from kstool.engine.observe import observe
-from kstool.engine.plan import Action, Keep, KeystoreChange
+from kstool.engine.plan import Action, ExportChange, Keep, KeystoreChange
 from kstool.engine.planner import compute_plan
 from kstool.spec.model import load_spec
 
@@ -26,6 +26,7 @@ class ArtifactReport:
     name: str
     path: str
     problems: tuple[str, ...]
+    kind: str = "keystore"  # or "export" (a PEM file or a Kubernetes Secret manifest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,30 @@ def verify(spec_path: Path, output_dir: Path | None, *, jobs: int = 1) -> Verify
         ArtifactReport(a.name, a.path, (f"recorded in kstool.lock but not in the spec; apply leaves it alone: "
                                         f"{a.reason}",)) for a in observed.left_alone
     ]
+    reports += _export_reports(plan.exports, lock)
     return VerifyReport(tuple(reports), (*inputs.notes, *inputs.warnings))
+
+
+def _export_reports(exports: tuple[ExportChange, ...], lock: Lock | None) -> list[ArtifactReport]:
+    """Each export file rebuilt from the entries and compared with the file and with kstool.lock."""
+    recorded = {(name, f.path): f.sha256 for name, x in (lock.exports if lock else {}).items() for f in x.files}
+    reports = []
+    for x in exports:
+        problems: list[str] = []
+        if x.action is Action.CREATE:
+            problems.append("missing")
+        elif x.action is Action.DELETE:
+            problems.append("recorded in kstool.lock but no longer in the spec")
+        elif x.action is not Action.NOOP:
+            problems += [f"differs from the spec: {r}" for r in x.reasons]
+        locked = recorded.get((x.export, x.path))
+        if x.action is not Action.DELETE:
+            if locked is None:
+                problems.append("not in kstool.lock (run apply and commit the lock file)")
+            elif x.expected is not None and hashlib.sha256(x.expected).hexdigest() != locked:
+                problems.append("bytes differ from kstool.lock")
+        reports.append(ArtifactReport(x.export, x.path, tuple(problems), kind="export"))
+    return reports
 
 
 def _problems(name: str, change: KeystoreChange, errors: dict[str, str], lock: Lock | None,

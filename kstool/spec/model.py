@@ -261,11 +261,66 @@ class KeystoreSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class PemExport:
+    """``pem:``: files cut from one key entry (``entry``) or a CA bundle of a keystore's trusted entries."""
+
+    entry: tuple[str, str] | None = None  # (keystore, alias) of a key entry
+    keystore: str | None = None  # bundle: the keystore whose trusted certificates it holds
+    key: str | None = None  # output paths, normalised, relative to the output root
+    certificate: str | None = None
+    chain: str | None = None
+    fullchain: str | None = None
+    bundle: str | None = None
+    key_password: PasswordRef | None = None  # None: the keystore's store password
+    unencrypted_key: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SecretExport:
+    """``kubernetes_secret:``: a kubernetes.io/tls Secret from a key entry, or an Opaque one of keystores' bytes."""
+
+    path: str
+    name: str
+    namespace: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    tls: tuple[str, str] | None = None  # (keystore, alias) of a key entry
+    tls_ca: bool = True
+    data: tuple[tuple[str, str], ...] = ()  # (data key, keystore name), sorted by key
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSpec:
+    name: str
+    location: Location
+    pem: PemExport | None = None
+    secret: SecretExport | None = None
+    attrs: FileAttrs = FileAttrs()
+
+    @property
+    def files(self) -> tuple[tuple[str, str], ...]:
+        """(role, path) of every file this export writes, in a fixed order."""
+        if self.secret is not None:
+            return (("secret", self.secret.path),)
+        assert self.pem is not None
+        roles = ("key", "certificate", "chain", "fullchain", "bundle")
+        return tuple((role, path) for role in roles if (path := getattr(self.pem, role)) is not None)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The keystores whose material this export is cut from."""
+        if self.secret is not None:
+            return (self.secret.tls[0],) if self.secret.tls else tuple(dict.fromkeys(k for _, k in self.secret.data))
+        assert self.pem is not None
+        return (self.pem.entry[0],) if self.pem.entry else (self.pem.keystore,) if self.pem.keystore else ()
+
+
+@dataclass(frozen=True, slots=True)
 class Spec:
     file: Path
     base_dir: Path  # the spec file's folder: relative inputs resolve here
     keystores: tuple[KeystoreSpec, ...]
     backups_keep: int = DEFAULT_BACKUPS_KEEP  # backups kept per artifact; older ones are pruned by apply
+    exports: tuple[ExportSpec, ...] = ()  # PEM files and Kubernetes Secrets cut from the keystores' material
     _by_name: dict[str, KeystoreSpec] = field(init=False, repr=False, compare=False)
     # (keystore, alias) of a trusted reference -> the entry owning the certificate its chain of references ends at
     _targets: dict[tuple[str, str], tuple[str, str]] = field(init=False, repr=False, compare=False)
@@ -317,7 +372,10 @@ class _Builder:
         errors.attempt(lambda: self.check_unique(keystores))
         errors.attempt(lambda: self.check_previous_names(keystores))
         keep = self.doc.data.get("backups", {}).get("keep", DEFAULT_BACKUPS_KEEP)
-        spec = Spec(self.file, self.base, keystores, keep)
+        exports = tuple(x for i, raw_x in enumerate(self.doc.data.get("exports", []))
+                        if (x := errors.attempt(partial(self.export, i, raw_x))) is not None)
+        spec = Spec(self.file, self.base, keystores, keep, exports=exports)
+        errors.attempt(lambda: check_exports(spec, self.loc))
         # a reference into a keystore that has errors of its own is not reported again
         failed = frozenset(str(k["name"]) for k, built_ks in zip(raw, built, strict=True) if built_ks is None)
         errors.attempt(lambda: check_references(spec, skip=failed))
@@ -374,6 +432,75 @@ class _Builder:
             compatible_with=tuple(dict.fromkeys(
                 raw.get("compatible_with", self.doc.data.get("defaults", {}).get("compatible_with", ())))),
         )
+
+    def export(self, i: int, raw: dict[str, Any]) -> ExportSpec:
+        at: JsonPath = ("exports", i)
+        errors = Collector()
+        attrs = self.attrs(raw, at, self.defaults)
+        if "pem" in raw:
+            pem = errors.attempt(lambda: self.pem_export(raw["pem"], (*at, "pem")))
+            errors.raise_all()
+            return ExportSpec(raw["name"], self.loc(*at), pem=pem, attrs=attrs)
+        secret = errors.attempt(lambda: self.secret_export(raw["kubernetes_secret"], (*at, "kubernetes_secret")))
+        errors.raise_all()
+        return ExportSpec(raw["name"], self.loc(*at), secret=secret, attrs=attrs)
+
+    def entry_ref(self, text: str, at: JsonPath) -> tuple[str, str]:
+        keystore, _, alias = text.partition("/")
+        return keystore, self.alias(alias, at)
+
+    def pem_export(self, raw: dict[str, Any], at: JsonPath) -> PemExport:
+        errors = Collector()
+        paths = {role: errors.attempt(partial(self.confined_path, raw[role], (*at, role)))
+                 for role in ("key", "certificate", "chain", "fullchain", "bundle") if role in raw}
+        if "entry" in raw:
+            entry = errors.attempt(lambda: self.entry_ref(raw["entry"], (*at, "entry")))
+            if "key" not in raw:
+                for flag in ("key_password", "unencrypted_key"):
+                    if flag in raw:
+                        errors.errors.append(SpecError(self.loc(*at, flag), f"{flag} applies to the key: file; add "
+                                                                            "key: PATH or remove it"))
+            if raw.get("unencrypted_key") and "key_password" in raw:
+                errors.errors.append(SpecError(self.loc(*at, "key_password"), "an unencrypted key has no password: "
+                                                                              "remove key_password or unencrypted_key"))
+            key_password = errors.attempt(lambda: self.optional_password(raw, "key_password", at))
+            if isinstance(key_password, FileRef) and key_password.generate:
+                errors.errors.append(SpecError(self.loc(*at, "key_password", "generate"),
+                                               "an export's key_password is not generated: give your own file, or "
+                                               "leave key_password out to use the keystore's password"))
+            errors.raise_all()
+            return PemExport(entry=entry, key_password=key_password,
+                             unencrypted_key=bool(raw.get("unencrypted_key", False)), key=paths.get("key"),
+                             certificate=paths.get("certificate"), chain=paths.get("chain"),
+                             fullchain=paths.get("fullchain"))
+        errors.raise_all()
+        return PemExport(keystore=raw["keystore"], bundle=paths.get("bundle"))
+
+    def secret_export(self, raw: dict[str, Any], at: JsonPath) -> SecretExport:
+        from kstool.formats import k8s  # noqa: PLC0415
+
+        errors = Collector()
+        path = errors.attempt(lambda: self.confined_path(raw["path"], (*at, "path")))
+        for key, check in (("name", k8s.name_problem), ("namespace", k8s.namespace_problem)):
+            if key in raw and (problem := check(raw[key])):
+                errors.errors.append(SpecError(self.loc(*at, key), f"{raw[key]!r} {problem}"))
+        labels = raw.get("labels", {})
+        for key, value in labels.items():
+            problem = k8s.label_key_problem(key) or k8s.label_value_problem(value)
+            if problem:
+                errors.errors.append(SpecError(self.loc(*at, "labels", key), f"label {key!r}: {problem}"))
+        data: list[tuple[str, str]] = []
+        for key, value in raw.get("data", {}).items():
+            if (problem := k8s.data_key_problem(key)) is not None:
+                errors.errors.append(SpecError(self.loc(*at, "data", key), f"{key!r} {problem}"))
+            data.append((key, value["keystore"]))
+        tls = None
+        if "tls" in raw:
+            tls = errors.attempt(lambda: self.entry_ref(raw["tls"]["entry"], (*at, "tls", "entry")))
+        errors.raise_all()
+        assert path is not None
+        return SecretExport(path, raw["name"], raw.get("namespace"), tuple(sorted(labels.items())), tls,
+                            bool(raw.get("tls", {}).get("ca", True)), tuple(sorted(data)))
 
     def attrs(self, raw: dict[str, Any], at: JsonPath, inherited: FileAttrs) -> FileAttrs:
         """``mode``, ``owner`` and ``group`` of ``raw``, each falling back to ``inherited``."""
@@ -638,6 +765,60 @@ def check_outputs(spec: Spec, root: Path) -> None:
                 if problem:
                     raise SpecError(ref.location, f"generated password file {ref.shown} {problem}: choose another "
                                                   "name")
+
+
+def check_exports(spec: Spec, loc: Callable[..., Location]) -> None:
+    """Exports name existing entries and keystores, have unique names, and write paths no keystore, no other
+    export and no password file uses."""
+    errors = Collector()
+    names: dict[str, int] = {}
+    paths = {ks.path.casefold(): f"keystores[{i}] ({ks.name!r})" for i, ks in enumerate(spec.keystores)}
+    passwords = {ref.path for ks in spec.keystores for ref in (ks.password, ks.previous_password, ks.key_password)
+                 if isinstance(ref, FileRef)}
+    passwords |= {x.pem.key_password.path for x in spec.exports
+                  if x.pem is not None and isinstance(x.pem.key_password, FileRef)}
+    for i, x in enumerate(spec.exports):
+        at = x.location.path
+        if x.name in names:
+            errors.errors.append(SpecError(loc(*at, "name"), f"export name {x.name!r} is already used by "
+                                                             f"exports[{names[x.name]}]"))
+        names.setdefault(x.name, i)
+        kind = "pem" if x.pem is not None else "kubernetes_secret"
+        for role, path in x.files:
+            where = loc(*at, kind, "path" if role == "secret" else role)
+            if path.casefold() in paths:
+                errors.errors.append(SpecError(where, f"path {path!r} is already written by {paths[path.casefold()]}; "
+                                                      "every output needs its own path"))
+            elif (spec.base_dir / path) in passwords:
+                errors.errors.append(SpecError(where, f"path {path!r} is a password file of this spec; choose "
+                                                      "another path"))
+            paths.setdefault(path.casefold(), f"exports[{i}] ({x.name!r})")
+        refs: list[tuple[tuple[str, ...], tuple[str, str]]] = []
+        if x.pem is not None and x.pem.entry is not None:
+            refs.append(((kind, "entry"), x.pem.entry))
+        if x.secret is not None and x.secret.tls is not None:
+            refs.append(((kind, "tls", "entry"), x.secret.tls))
+        for sub, (keystore, alias) in refs:
+            ks = spec.keystore(keystore)
+            entry = ks.entry(alias) if ks is not None else None
+            if entry is None or not entry.is_key:
+                why = (f"there is no keystore {keystore!r}" if ks is None else f"keystore {keystore!r} has no entry "
+                       f"{alias!r}" if entry is None else f"{keystore}/{alias} is a trusted entry, without a key")
+                errors.errors.append(SpecError(loc(*at, *sub), f"{why}: name a key entry as KEYSTORE/ALIAS"))
+        stores: list[tuple[tuple[str, ...], str]] = []
+        if x.pem is not None and x.pem.keystore is not None:
+            stores.append(((kind, "keystore"), x.pem.keystore))
+        if x.secret is not None:
+            stores += [((kind, "data", key, "keystore"), name) for key, name in x.secret.data]
+        for sub, name in stores:
+            ks = spec.keystore(name)
+            if ks is None:
+                errors.errors.append(SpecError(loc(*at, *sub), f"there is no keystore {name!r} in this spec"))
+            elif sub[-1] == "keystore" and x.pem is not None and all(
+                    e.is_key for e in ks.entries):
+                errors.errors.append(SpecError(loc(*at, *sub), f"keystore {name!r} has no trusted entries: a bundle "
+                                                               "holds the trusted certificates of a truststore"))
+    errors.raise_all()
 
 
 ALLOW_FLAGS = ("allow_expired", "allow_weak")

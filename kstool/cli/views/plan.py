@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kstool.cli.views.console import Line, Out, json_text
-from kstool.engine.plan import Action, DestroyedKey, EntryChange, KeystoreChange, Plan
+from kstool.engine.plan import Action, DestroyedKey, EntryChange, ExportChange, KeystoreChange, Plan
 
 FORMAT_VERSION = 1
 
@@ -41,6 +41,9 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             # keystores outside the run that reference or are issued by one inside it (a full plan updates them)
             "left_out_dependents": [{"name": n, "uses": u} for n, u in plan.dependents]}
            if plan.targets else {}),
+        # PEM files and Kubernetes Secret manifests cut from the keystores' entries, one item per file
+        "exports": [_export_dict(x) for x in plan.exports],
+        "export_summary": _export_summary(plan.exports),
     } | _no_secrets_dict(plan)
 
 
@@ -73,6 +76,18 @@ def _unknowns(counts: dict[str, int], plan: Plan,
         return counts
     unknown = sum(1 for c in changes if _unknown(c))
     return {**counts, "no-op": counts["no-op"] - unknown, "unknown": unknown}
+
+
+def _export_dict(x: ExportChange) -> dict[str, Any]:
+    return {"export": x.export, "kind": x.kind, "role": x.role, "path": x.path, "action": x.action.value,
+            "reasons": list(x.reasons)}
+
+
+def _export_summary(exports: tuple[ExportChange, ...]) -> dict[str, int]:
+    counts = {a: 0 for a in ("create", "update", "delete", "no-op")}
+    for x in exports:
+        counts[x.action.value] += 1
+    return counts
 
 
 def _destroyed_dict(d: DestroyedKey) -> dict[str, Any]:
@@ -172,6 +187,8 @@ def plan_lines(plan: dict[str, Any], *, verbose: bool = False) -> list[Line]:
     lines: list[Line] = _no_secrets_banner(plan) + _partial(plan)
     for ks in plan["keystores"]:
         lines += _keystore(ks, verbose)
+    for x in plan.get("exports", []):
+        lines += _export(x, verbose)
     for other in plan.get("left_alone", []):
         lines.append([("  !", "yellow"), (f" keystore {other['name']} ({other['path']}) is in kstool.lock but not in "
                                           f"the spec; its file is left alone: {other['reason']}; apply removes it "
@@ -275,6 +292,17 @@ def _keystore(ks: dict[str, Any], verbose: bool) -> Iterator[Line]:
             yield from _entry(entry)
 
 
+def _export(x: dict[str, Any], verbose: bool) -> Iterator[Line]:
+    if x["action"] == "no-op" and not verbose:
+        return
+    symbol, style = SYMBOLS[x["action"]]
+    action = x["action"] if x["action"] != "no-op" else "no changes"
+    kind = "Kubernetes Secret" if x["kind"] == "kubernetes_secret" else f"PEM {x['role']}"
+    yield [(f"{symbol:>3}", style), (" export ", ""), (x["export"], "bold"), (f" ({x['path']}, {kind}): ", ""),
+           (action, style)]
+    yield from _reasons([r for r in x["reasons"] if r != "new file"], "        ")
+
+
 def _replaced_keys(ks: dict[str, Any]) -> int:
     return sum(1 for e in ks["entries"] if e["action"] == "replace") if ks["action"] == "update" else 0
 
@@ -307,14 +335,21 @@ def _summary(plan: dict[str, Any]) -> Line:
         unknown = plan["summary"].get("unknown", 0)
         return [("No changes known.", "green" if not unknown else "yellow"),
                 (f" {n} keystore(s), {unknown} of them unknown (?).", "")]
+    x = plan.get("export_summary") or {}
+    n_x = sum(x.values())
     if not plan["changes"]:
-        return [("No changes.", "green"), (f" {n} keystore(s) match the spec.", "")]
+        files = f" and {n_x} export file(s)" if n_x else ""
+        return [("No changes.", "green"), (f" {n} keystore(s){files} match the spec.", "")]
     counts = plan["summary"]  # a keystore that replaces a key is counted as a replace there
-    if plan.get("lock_file") == "update" and not any(counts[a] for a in ("create", "update", "replace", "delete")):
+    exports = ([(f" Export files: {x['create']} to create, {x['update']} to update, {x['delete']} to delete.", "")]
+               if n_x and n_x != x["no-op"] else [])
+    if plan.get("lock_file") == "update" and not any(counts[a] for a in ("create", "update", "replace", "delete")) \
+            and not exports:
         return [("Plan:", "bold"), (f" only kstool.lock to write; {n} keystore(s) match the spec.", "")]
     destroyed = plan["summary"].get("keys_destroyed", 0)
     keys = [(f" {destroyed} private key(s) destroyed.", "bold red")] if destroyed else []
     unknown = [(f" {counts['unknown']} keystore(s) unknown (?).", "yellow")] if counts.get("unknown") else []
     return [("Plan:", "bold"), (f" {counts['create']} to create, {counts['update']} to update, {counts['replace']} "
             f"to replace, {counts['delete']} to delete (entries: {e['create']} to create, {e['update']} to update, "
-            f"{e['replace']} to replace, {e['delete']} to delete, {e['no-op']} unchanged).", ""), *keys, *unknown]
+            f"{e['replace']} to replace, {e['delete']} to delete, {e['no-op']} unchanged).", ""), *exports, *keys,
+            *unknown]

@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 def show_valid(spec_path: Path, spec: Spec) -> None:
     n_entries = sum(len(k.entries) for k in spec.keystores)
-    sys.stdout.write(f"{spec_path}: valid ({len(spec.keystores)} keystore(s), {n_entries} entries)\n")
+    exports = f", {len(spec.exports)} export(s)" if spec.exports else ""
+    sys.stdout.write(f"{spec_path}: valid ({len(spec.keystores)} keystore(s), {n_entries} entries{exports})\n")
 
 
 def show_schema() -> None:

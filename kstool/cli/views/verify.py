@@ -17,7 +17,7 @@ def show_verify(report: VerifyReport, *, as_json: bool) -> None:
     lines: list[Line] = []
     for a in report.artifacts:
         if a.problems:
-            lines.append([("DRIFT", "red"), f" {a.path} (keystore {a.name})"])
+            lines.append([("DRIFT", "red"), f" {a.path} ({a.kind} {a.name})"])
             lines += [[f"      {problem}"] for problem in a.problems]
         else:
             lines.append([("ok", "green"), f"    {a.path}"])
@@ -33,5 +33,6 @@ def show_verify(report: VerifyReport, *, as_json: bool) -> None:
 def verify_to_dict(report: VerifyReport) -> dict[str, Any]:
     """The ``verify --json`` document (also ``kstool.api.VerifyResult.to_dict``)."""
     return {"format_version": 1, "ok": report.ok,
-            "artifacts": [{"name": a.name, "path": a.path, "ok": not a.problems, "problems": list(a.problems)}
+            "artifacts": [{"name": a.name, "kind": a.kind, "path": a.path, "ok": not a.problems,
+                           "problems": list(a.problems)}
                           for a in report.artifacts]}
