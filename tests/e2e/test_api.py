@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,7 +79,8 @@ def test_apply_then_plan_is_empty_verify_ok_check_healthy(tmp_path: Path,
     _no_output(capsys)
 
     # the same documents as the CLI's --json
-    assert run(capsys, "plan", spec, "--json").json() == api.plan(spec).to_dict()
+    assert _without_days_left(run(capsys, "plan", spec, "--json").json()) == \
+        _without_days_left(api.plan(spec).to_dict())
     assert run(capsys, "verify", spec, "--json").json() == api.verify(spec).to_dict()
     cli, doc = run(capsys, "check", spec, "--json").json(), dict(api.check(spec).to_dict())
     assert cli.pop("now") and doc.pop("now")  # the clock moves between the two runs
@@ -165,3 +167,12 @@ def test_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     out = capsys.readouterr().out
     assert "wrote" in out and "healthy" in out and "kstool:" not in out
     assert api.plan(spec).changes is False
+
+
+def _without_days_left(value: Any) -> Any:
+    """Two runs a moment apart may straddle a day boundary of a certificate made seconds ago."""
+    if isinstance(value, dict):
+        return {k: _without_days_left(v) for k, v in value.items() if k != "days_left"}
+    if isinstance(value, list):
+        return [_without_days_left(v) for v in value]
+    return value

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -370,12 +371,22 @@ def test_a_rename_and_a_password_rotation(estate: Estate) -> None:
     assert services["action"] == "unknown" and "previous_password set" in services["unverified"][0]
 
 
+def _without_days_left(value: Any) -> Any:
+    """Two runs a moment apart may straddle a day boundary of a certificate made seconds ago."""
+    if isinstance(value, dict):
+        return {k: _without_days_left(v) for k, v in value.items() if k != "days_left"}
+    if isinstance(value, list):
+        return [_without_days_left(v) for v in value]
+    return value
+
+
 def test_format_json_is_json_and_conflicts_are_refused(estate: Estate) -> None:
-    assert estate.no_secrets("--format", "json").json() == estate.no_secrets("--json").json()
+    assert _without_days_left(estate.no_secrets("--format", "json").json()) == \
+        _without_days_left(estate.no_secrets("--json").json())
     clash = estate.no_secrets("--json", "--format", "markdown")
     assert clash.code == ExitCode.ERROR and "--json and --format markdown disagree" in clash.err
     human = estate.no_secrets("--format", "human")
-    assert human.out == estate.no_secrets().out
+    assert re.sub(r"\d+ days", "N days", human.out) == re.sub(r"\d+ days", "N days", estate.no_secrets().out)
 
 
 def test_the_full_plan_as_markdown_holds_no_secret(estate: Estate) -> None:
