@@ -409,7 +409,7 @@ def _check_lifetime(entry: EntrySpec, gen: Generate, issuer_chain: tuple[bytes, 
         return
     where = f"{entry.location}: generate.validity_days {gen.validity_days}"
     issuer_text = "/".join(gen.issuer or ())
-    if start == issuer.not_valid_before_utc:
+    if start - issuer.not_valid_before_utc < timedelta(days=1):  # a fresh issuer: renewing it is no fix
         raise KstoolError(f"{where} outlives its issuer {issuer_text}, valid until "
                           f"{issuer.not_valid_after_utc:%Y-%m-%d}: a certificate may not outlive its issuer; "
                           "shorten validity_days or renew the CA")
