@@ -17,6 +17,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError
 
 from kstool.errors import Collector
+from kstool.spec.fastcheck import Check, compile_check
 from kstool.spec.yamlload import Document, JsonPath, SpecError
 
 _TYPE_WORDS = {
@@ -70,6 +71,18 @@ def _memo_key(instance: Any) -> Any:
     return None
 
 
+_FAST: dict[int, tuple[Any, Check]] = {}
+
+
+def _fast(subschema: Any) -> Check:
+    """The compiled check of a subschema of the inlined schema (made once, like its validator)."""
+    hit = _FAST.get(id(subschema))
+    if hit is None or hit[0] is not subschema:
+        hit = (subschema, compile_check(subschema))
+        _FAST[id(subschema)] = hit
+    return hit[1]
+
+
 def _evolved(validator: Any, subschema: Any) -> Any:
     hit = _EVOLVED.get(id(subschema))
     if hit is None or hit[0] is not subschema:
@@ -83,6 +96,8 @@ def _descend(validator: Any, instance: Any, subschema: Any, path: str | int | No
     """``validator.descend``, with the subschema's validator made once and known-valid pairs skipped."""
     if subschema is True or subschema is False:
         yield from validator.descend(instance, subschema, path=path, schema_path=schema_path)
+        return
+    if _fast(subschema)(instance) is True:  # certainly valid: nothing for jsonschema to report
         return
     key = _memo_key(instance)
     memo = None if key is None else (id(subschema), key)
@@ -192,6 +207,8 @@ def validate(doc: Document) -> None:
     such a typo explains ("missing required key 'password'" next to ``pasword:``) is not reported again.
     """
     validator = _validator()
+    if _fast(validator.schema)(doc.data) is True:
+        return
     try:
         errors = list(validator.iter_errors(doc.data))
     finally:
