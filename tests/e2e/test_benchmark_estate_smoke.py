@@ -31,14 +31,14 @@ def test_quick_run_of_the_estate_workloads(tmp_path: Path) -> None:
     workloads = {row["workload"] for row in doc["table"]}
     assert {"spec-load", "noop-scale/pkcs12", "noop-scale/jks", "noop-scale/pkcs12/floor", "verify/floor",
             "verify/cores", "truststore/apply", "truststore/noop-plan", "memory/noop-plan/pkcs12",
-            "linear/plan/pkcs12", "linear/verify/pkcs12", "linear/truststore-apply"} <= workloads
+            "linear/plan/pkcs12", "linear/verify/pkcs12", "linear/truststore-apply", "truststore-bundle/apply",
+            "truststore-bundle/noop-plan", "linear/truststore-bundle-apply"} <= workloads
     for target in doc["targets"]:
         assert target["met"] in ("yes", "no") and target["target"] != "-"
         assert isinstance(target["kstool"], float) and target["kstool"] > 0
     floors = [row["detail"]["floor"] for row in doc["table"] if row["workload"] == "verify/floor"]
     assert floors and all(f["kdf_calls_per_store"] >= 1 and f["per_store_s"] > 0 for f in floors)
     assert "keytool -list loop timed on 2 stores" in proc.stdout  # the sampling is said
-    assert "truststore (bundle): skipped" in proc.stdout
     table = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--markdown", str(out)],
                            capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert "| workload | N | kstool | baseline | measured | target | met |" in table
