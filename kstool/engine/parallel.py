@@ -43,6 +43,12 @@ def _start_method() -> str | None:
     return "fork" if threading.active_count() == 1 else "forkserver"
 
 
+def workers_fork() -> bool:
+    """Whether a pool started now forks its workers: they then see this process's memory as it is at that moment
+    (objects that must not be pickled, such as passwords, reach them that way and no other)."""
+    return _start_method() == "fork"
+
+
 # Descriptors a worker must never keep (the writer lock): fd -> (st_dev, st_ino) of what it refers to.
 _WITHHELD: dict[int, tuple[int, int]] = {}
 

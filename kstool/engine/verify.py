@@ -7,18 +7,22 @@ kstool.lock records. Nothing is written.
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from kstool.engine import output_root
-from kstool.engine.inputs import load_inputs
+from kstool.engine.inputs import Inputs, load_inputs
 from kstool.engine.lockfile import Lock, lock_entry, read_lock, spec_owner
 from kstool.engine.observe import observe
 from kstool.engine.plan import Action, ExportChange, Keep, KeystoreChange
 from kstool.engine.planner import compute_plan
-from kstool.spec.model import load_spec
+from kstool.formats.protection import KdfCache
+from kstool.spec.model import Generate, Spec, TrustedReference, load_spec
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +43,33 @@ class VerifyReport:
         return not any(a.problems for a in self.artifacts)
 
 
+class _Part(NamedTuple):
+    """What one verify looks at: the whole spec, or one worker's part (keystores closed over references and
+    issuers, their inputs and the lock records they may look at)."""
+
+    spec: Spec
+    inputs: Inputs
+    root: Path
+    lock: Lock | None
+    owner: str
+
+
 def verify(spec_path: Path, output_dir: Path | None, *, jobs: int = 1) -> VerifyReport:
-    """``jobs``: processes that decode the stores (each store is decrypted in full: PBKDF2 work, on every core)."""
+    """``jobs``: processes that verify the stores (each store is decrypted in full: PBKDF2 work, on every core)."""
     root = output_root(spec_path, output_dir)
     spec, inputs = load_inputs(load_spec(spec_path), os.environ)
     lock = read_lock(root)
+    owner = spec_owner(spec_path, root)
+    whole = _Part(spec, inputs, root, lock, owner)
+    shards = _shards(spec, lock, jobs)
+    reports = _verify(whole, jobs) if shards is None else _verify_sharded(whole, shards, jobs)
+    return VerifyReport(tuple(reports), (*inputs.notes, *inputs.warnings))
+
+
+def _verify(part: _Part, jobs: int = 1) -> list[ArtifactReport]:
+    spec, inputs, root, lock, owner = part
     # verify trusts nothing: every artifact is decrypted in full and re-encoded byte for byte
-    observed = observe(spec, inputs, root, lock, tolerate_unreadable=True, trust_lock=False, jobs=jobs,
-                       owner=spec_owner(spec_path, root))
+    observed = observe(spec, inputs, root, lock, tolerate_unreadable=True, trust_lock=False, jobs=jobs, owner=owner)
     errors = {name: u.reason for name, u in observed.unreadable.items()}
     plan = compute_plan(spec, inputs, observed, output_root=str(root))
     changes = {c.name: c for c in plan.keystores}
@@ -64,7 +87,92 @@ def verify(spec_path: Path, output_dir: Path | None, *, jobs: int = 1) -> Verify
                                         f"{a.reason}",)) for a in observed.left_alone
     ]
     reports += _export_reports(plan.exports, lock)
-    return VerifyReport(tuple(reports), (*inputs.notes, *inputs.warnings))
+    return reports
+
+
+# Below this many keystores one process verifies them all (a worker costs more than it saves).
+MIN_SHARDED_STORES = 64
+
+
+def _shards(spec: Spec, lock: Lock | None, jobs: int) -> list[frozenset[str]] | None:
+    """The keystores split into groups that verify on their own (a keystore with the ones its trusted references
+    and issuers need, transitively), balanced by entry count over the workers; None: verify in one piece
+    (few stores, one job, exports, which are cut from several keystores at once, or workers that do not fork)."""
+    from kstool.engine.parallel import workers_for, workers_fork  # noqa: PLC0415
+
+    workers = workers_for(jobs, len(spec.keystores))
+    if workers < 2 or len(spec.keystores) < MIN_SHARDED_STORES or spec.exports or (lock is not None and lock.exports):
+        return None
+    if not workers_fork():  # the parts hold passwords, which are never pickled: only forked workers can see them
+        return None
+    parent = {k.name: k.name for k in spec.keystores}
+
+    def root_of(name: str) -> str:
+        while parent[name] != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    for ks in spec.keystores:
+        for entry in ks.entries:
+            source = entry.source
+            need = source.keystore if isinstance(source, TrustedReference) else \
+                source.issuer[0] if isinstance(source, Generate) and source.issuer is not None else None
+            if need is not None and need in parent:
+                parent[root_of(need)] = root_of(ks.name)
+    groups: dict[str, list[str]] = {}
+    weight: dict[str, int] = {}
+    for ks in spec.keystores:
+        group = root_of(ks.name)
+        groups.setdefault(group, []).append(ks.name)
+        weight[group] = weight.get(group, 0) + 1 + len(ks.entries)
+    count = workers * 2  # a few more shards than workers: an uneven shard does not leave a core idle
+    loads = [0] * count
+    shards: list[set[str]] = [set() for _ in range(count)]
+    for group in sorted(groups, key=lambda g: -weight[g]):  # largest first onto the lightest shard
+        lightest = loads.index(min(loads))
+        shards[lightest].update(groups[group])
+        loads[lightest] += weight[group]
+    return [frozenset(s) for s in shards if s]
+
+
+_PARTS: list[_Part] = []  # the parts of the sharded verify under way, for its forked workers
+
+
+def _verify_part(index: int) -> list[ArtifactReport]:
+    return _verify(_PARTS[index])
+
+
+def _verify_sharded(whole: _Part, shards: list[frozenset[str]], jobs: int) -> list[ArtifactReport]:
+    """Every shard verified as a spec of its own in a worker process (the whole pipeline, not only the decoding,
+    so it scales with the cores); then the lock records no keystore of the spec has (orphans, stores left alone)
+    by the same verify over no keystores. The reports come back in spec order, as one piece would give them."""
+    from kstool.engine.parallel import pmap  # noqa: PLC0415
+    from kstool.engine.targets import split_lock  # noqa: PLC0415
+
+    spec, inputs, root, lock, owner = whole
+    parts = []
+    for names in shards:
+        part = dataclasses.replace(spec, keystores=tuple(k for k in spec.keystores if k.name in names))
+        seen, _ = split_lock(lock, part, owner)
+        parts.append(_Part(part, dataclasses.replace(inputs, keystores={n: inputs.keystores[n] for n in names},
+                                                      kdf=KdfCache()), root, seen, owner))
+    _PARTS[:] = parts  # forked workers see them; only their index is sent
+    gc.freeze()  # the workers' collector leaves the inherited objects alone: their pages stay shared, not copied
+    try:
+        found = {r.name: r for reports in pmap(_verify_part, range(len(parts)), jobs=jobs, min_tasks=2)
+                 for r in reports}
+    finally:
+        gc.unfreeze()
+        _PARTS.clear()
+    reports = [found[ks.name] for ks in spec.keystores]
+    if lock is not None:
+        mine = {k.name for k in spec.keystores} | {k.previous_name for k in spec.keystores if k.previous_name}
+        paths = {k.path for k in spec.keystores}
+        rest = Lock({n: r for n, r in lock.keystores.items() if n not in mine and r.path not in paths})
+        nothing = dataclasses.replace(spec, keystores=())
+        reports += _verify(_Part(nothing, dataclasses.replace(inputs, keystores={}), root, rest, owner))
+    return reports
 
 
 def _export_reports(exports: tuple[ExportChange, ...], lock: Lock | None) -> list[ArtifactReport]:

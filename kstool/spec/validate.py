@@ -11,14 +11,14 @@ import json
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-import jsonschema
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from kstool.errors import Collector
 from kstool.spec.fastcheck import Check, compile_check
 from kstool.spec.yamlload import Document, JsonPath, SpecError
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 _TYPE_WORDS = {
     "object": "a mapping (key: value)",
@@ -44,12 +44,19 @@ def schema() -> dict[str, Any]:
 def _validator() -> Any:
     """Draft 2020-12 over the schema with its $refs inlined once (resolving them through `referencing` on every
     item cost more than the checks), its applicators descending through ``_descend``."""
+    import jsonschema  # noqa: PLC0415  (imported when a spec is not proven valid: most runs never need it)
     from jsonschema.validators import extend  # noqa: PLC0415
 
     applicators = {"properties": _properties, "items": _items, "additionalProperties": _additional_properties,
                    "oneOf": _one_of, "not": _not, "type": _type}
     extended = extend(jsonschema.Draft202012Validator, validators=applicators)  # type: ignore[no-untyped-call]
-    return extended(_inline(schema(), schema()["$defs"]))
+    return extended(_inlined())
+
+
+@cache
+def _inlined() -> dict[str, Any]:
+    inlined: dict[str, Any] = _inline(schema(), schema()["$defs"])
+    return inlined
 
 
 # jsonschema's descend makes a new validator (and a `referencing` resolver) for every value it descends into;
@@ -152,12 +159,12 @@ def _one_of(validator: Any, one_of: list[Any], instance: Any, schema: Any) -> It
             break
         all_errors.extend(errs)
     else:
-        yield ValidationError(f"{instance!r} is not valid under any of the given schemas", context=all_errors)
+        yield _error(f"{instance!r} is not valid under any of the given schemas", context=all_errors)
     more_valid = [each for _, each in subschemas if _is_valid(validator, instance, each)]
     if more_valid:
         more_valid.append(first_valid)
         reprs = ", ".join(repr(schema) for schema in more_valid)
-        yield ValidationError(f"{instance!r} is valid under each of {reprs}")
+        yield _error(f"{instance!r} is valid under each of {reprs}")
 
 
 # a value of exactly this Python type is of that JSON type (jsonschema's checks accept these and more: anything
@@ -174,11 +181,17 @@ def _type(validator: Any, types: Any, instance: Any, schema: Any) -> Iterator[Va
 
 def _not(validator: Any, not_schema: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
     if _is_valid(validator, instance, not_schema):
-        yield ValidationError(f"{instance!r} should not be valid under {not_schema!r}")
+        yield _error(f"{instance!r} should not be valid under {not_schema!r}")
 
 
 def _is_valid(validator: Any, instance: Any, subschema: Any) -> bool:
     return next(_descend(validator, instance, subschema), None) is None
+
+
+def _error(message: str, **kwargs: Any) -> ValidationError:
+    from jsonschema.exceptions import ValidationError  # noqa: PLC0415
+
+    return ValidationError(message, **kwargs)
 
 
 def _keywords() -> Any:
@@ -206,9 +219,9 @@ def validate(doc: Document) -> None:
     An unknown key is reported at its own line, with the allowed key it most resembles; a required key that
     such a typo explains ("missing required key 'password'" next to ``pasword:``) is not reported again.
     """
-    validator = _validator()
-    if _fast(validator.schema)(doc.data) is True:
+    if _fast(_inlined())(doc.data) is True:  # proven valid without jsonschema (kstool/spec/fastcheck.py)
         return
+    validator = _validator()
     try:
         errors = list(validator.iter_errors(doc.data))
     finally:

@@ -56,3 +56,64 @@ def test_worker_derivations_reach_the_parents_cache(tmp_path: Path, capsys: pyte
     # with 2 jobs every store was opened in a worker (40 >= MIN_PARALLEL_STORES), yet this process knows as many
     # derived keys as when it opened them itself
     assert known[2] == known[1] > 0
+
+
+SHARDED = """\
+version: 1
+keystores:
+  - name: ca
+    path: ca.p12
+    password: {env: KS_PASS}
+    entries:
+      - alias: root
+        generate: {dname: "CN=Shard Root", key: {algorithm: EC}, ca: {}}
+  - name: trust
+    path: trust.p12
+    password: {env: KS_PASS}
+    entries:
+      - alias: root
+        trusted: {entry: ca/root}
+""" + "".join(
+    f"  - name: leaf{i}\n    path: leaf{i}.{('p12', 'jks')[i % 2]}\n    password: {{env: KS_PASS}}\n    entries:\n"
+    f"      - alias: leaf\n        generate: {{dname: \"CN=leaf{i}\", key: {{algorithm: EC}}"
+    + (", issuer: ca/root" if i % 3 == 0 else "") + "}\n"
+    for i in range(10))
+
+
+@pytest.mark.slow
+def test_sharded_verify_reports_what_one_piece_does(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above MIN_SHARDED_STORES the whole verify runs in parts (a keystore with the CA and references it needs):
+    the same report, in the same order, for good stores, broken and missing ones, a rename and an orphan."""
+    from kstool.engine import verify as verify_module
+
+    monkeypatch.setenv("KS_PASS", PW)
+    monkeypatch.setattr(verify_module, "MIN_SHARDED_STORES", 4)
+    sharded: list[int] = []
+    real = verify_module._verify_sharded
+
+    def spy(whole: object, shards: list[frozenset[str]], jobs: int) -> object:
+        sharded.append(len(shards))
+        for shard in shards:  # a part is closed over issuers and references: the CA is with its leaves
+            assert "ca" in shard or not ({"trust", "leaf0", "leaf3", "leaf6", "leaf9"} & shard)
+        return real(whole, shards, jobs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(verify_module, "_verify_sharded", spy)
+    spec = tmp_path / "kstool.yaml"
+    spec.write_text(SHARDED + "  - name: gone\n    path: gone.p12\n    password: {env: KS_PASS}\n    entries:\n"
+                    "      - alias: a\n        generate: {dname: CN=gone, key: {algorithm: EC}}\n")
+    assert run(capsys, "apply", spec).code == 0
+    # "gone" leaves the spec (an orphan in the lock), leaf1 is renamed, leaf2 is broken, leaf4 is missing
+    text = SHARDED.replace("name: leaf1\n    path: leaf1.jks", "name: leaf1b\n    previous_name: leaf1\n"
+                                                                  "    path: leaf1b.jks")
+    spec.write_text(text)
+    (tmp_path / "leaf2.p12").write_bytes((tmp_path / "leaf2.p12").read_bytes()[:-1] + b"\0")
+    (tmp_path / "leaf4.p12").unlink()
+    got = {jobs: run(capsys, "verify", spec, "--jobs", jobs) for jobs in ("1", "2")}
+    assert got["1"].code == got["2"].code == 1
+    assert got["1"].out == got["2"].out and got["1"].err == got["2"].err
+    for name in ("gone.p12", "leaf1b.jks", "leaf2.p12", "leaf4.p12"):
+        assert name in got["1"].out
+    assert sharded and sharded[0] >= 2
+    assert run(capsys, "verify", spec, "--jobs", "2", "--json").json() == \
+        run(capsys, "verify", spec, "--jobs", "1", "--json").json()
