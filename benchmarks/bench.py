@@ -59,6 +59,19 @@ if p.returncode != 0:
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
 
+# The same, timed inside (the wrapper's own start-up is not counted): {"wall_s", "cpu_s", "maxrss_kib"}.
+RSS_TIMED_CODE = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+p = subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+wall = time.perf_counter() - start
+if p.returncode != 0:
+    sys.stderr.write(p.stderr.decode(errors="replace")[-2000:])
+    sys.exit(p.returncode)
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"wall_s": wall, "cpu_s": u.ru_utime + u.ru_stime, "maxrss_kib": u.ru_maxrss}))
+"""
+
 
 class BenchError(Exception):
     """A command failed or produced a wrong state: the numbers of that workload are void."""
@@ -696,6 +709,7 @@ class EstateSets:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.built: dict[tuple[str, int], tuple[Path, Path, Sample]] = {}
+        self.rss: dict[tuple[str, int], float] = {}  # peak RSS (MiB) of the apply that created each set
 
     def get(self, kind: str, n: int) -> tuple[Path, Path, Sample]:
         if (kind, n) not in self.built:
@@ -708,7 +722,14 @@ class EstateSets:
             spec = write_spec(folder / "kstool.yaml", keystores)
             out = folder / "out"
             out.mkdir()
-            sample = timed(apply_cmd(self.settings, spec, out), self.settings.env)  # a fresh apply: timed
+            # a fresh apply: timed, and its peak RSS (the largest of its processes) recorded
+            proc = output_of([PYTHON, "-c", RSS_TIMED_CODE, *map(str, apply_cmd(self.settings, spec, out))],
+                             self.settings.env)
+            if proc.returncode != 0:
+                raise BenchError(f"setup: kstool apply of {n} {kind} stores failed: {proc.stderr[-1500:]}")
+            got = json.loads(proc.stdout)
+            sample = Sample(got["wall_s"], got["cpu_s"])
+            self.rss[(kind, n)] = got["maxrss_kib"] * 1024 / MIB
             if count_files(out, ext) != n:
                 raise BenchError(f"setup: kstool apply wrote {count_files(out, ext)} {ext} stores, expected {n}")
             self.built[(kind, n)] = (spec, out, sample)
@@ -822,6 +843,9 @@ def bench_noop_scale(settings: Settings, sets: EstateSets) -> tuple[list[Row], l
         spec, out, _ = sets.get(kind, ns[-1])
         rss = peak_rss_mib(plan_cmd(settings, spec, out), settings.env)
         rows.append(Row(f"memory/noop-plan/{kind}", ns[-1], rss, None, "-", "<= 200 MiB", rss <= 200, unit="MiB"))
+        created = sets.rss[(kind, ns[-1])]
+        rows.append(Row(f"memory/apply/{kind}", ns[-1], created, None, "-", "<= 200 MiB", created <= 200,
+                        unit="MiB"))
     return rows, notes
 
 
@@ -858,6 +882,10 @@ def bench_verify(settings: Settings, sets: EstateSets) -> tuple[list[Row], list[
             notes.append(f"verify N={n}: --jobs 1 {one:.2f} s, --jobs {cores} {many:.2f} s: {one / many:.2f}x")
         if not has_jobs:
             notes.append("verify: this kstool's verify has no --jobs")
+    spec, out, _ = sets.get("pkcs12", ns[-1])
+    flags = ["--jobs", str(cores)] if has_jobs else []
+    rss = peak_rss_mib(kstool_cmd("verify", spec, "-o", out, *flags), settings.env)
+    rows.append(Row("memory/verify/pkcs12", ns[-1], rss, None, "-", "<= 200 MiB", rss <= 200, unit="MiB"))
     if len(ns) > 1:
         growth = per_store[ns[-1]] / per_store[ns[0]]
         rows.append(Row("linear/verify/pkcs12", ns[-1], 1000 * per_store[ns[-1]], 1000 * per_store[ns[0]],
@@ -1128,6 +1156,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = args.jobs if args.jobs is not None else os.cpu_count()
     root = Path(tempfile.mkdtemp(prefix="kstool-bench-", dir=args.workdir))
     env = dict(os.environ, **{PASS_VAR: BENCH_PASSWORD, "NO_COLOR": "1"})
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # measured as installed: an interpreter that keeps its bytecode
     settings = Settings(args.scale, args.repeat, jobs or None, args.baseline_cap, root, env, tools)
     machine = machine_info(root)
     print(f"kstool benchmark  {datetime.now(UTC).isoformat(timespec='seconds')}  scale={args.scale} "
