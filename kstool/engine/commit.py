@@ -211,20 +211,34 @@ def prune_backups(root: Path, rels: set[str], keep: int) -> list[str]:
     """Delete all but the newest ``keep`` backups of each artifact in ``rels``; the deleted paths, relative to root.
 
     Only kstool's own names count (``NAME.YYYYMMDDTHHMMSSZ[.N].kstool-backup``, regular files, not links); backups
-    are ordered by the apply time in their name, then by N.
+    are ordered by the apply time in their name, then by N. Each folder is listed once, whatever the number of
+    artifacts in it (10,000 stores in one folder: one listing, not 10,000).
     """
-    pruned: list[str] = []
-    for rel in sorted(rels):
+    by_folder: dict[Path, dict[str, str]] = {}  # folder -> artifact name -> its path relative to root
+    for rel in rels:
         target = root / rel
-        pattern = re.compile(re.escape(target.name) + r"\.(\d{8}T\d{6}Z)(?:\.(\d{1,3}))?" + re.escape(BACKUP_SUFFIX))
-        found: list[tuple[tuple[str, int], str]] = []
+        by_folder.setdefault(target.parent, {})[target.name] = rel
+    found: dict[str, list[tuple[tuple[str, int], str]]] = {}  # rel -> ((time, N), backup name)
+    for folder in sorted(by_folder):
+        names = by_folder[folder]
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            for entry in os.scandir(target.parent):
-                match = pattern.fullmatch(entry.name)
-                if match and stat.S_ISREG(entry.stat(follow_symlinks=False).st_mode):
-                    found.append(((match.group(1), int(match.group(2) or 0)), entry.name))
-        for _, name in sorted(found)[:-keep]:
+            for entry in os.scandir(folder):
+                match = _BACKUP_NAME.fullmatch(entry.name)
+                if match is None or match.group(1) not in names:
+                    continue
+                if stat.S_ISREG(entry.stat(follow_symlinks=False).st_mode):
+                    found.setdefault(names[match.group(1)], []).append(
+                        ((match.group(2), int(match.group(3) or 0)), entry.name))
+    pruned: list[str] = []
+    for rel in sorted(found):
+        parent = (root / rel).parent
+        for _, name in sorted(found[rel])[:-keep]:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(target.parent / name)
+                os.unlink(parent / name)
                 pruned.append(str(Path(rel).with_name(name)))
     return pruned
+
+
+# NAME.YYYYMMDDTHHMMSSZ[.N].kstool-backup: the time and N sit at fixed places before the suffix, so the name
+# they follow is the only one this can split off
+_BACKUP_NAME = re.compile(r"(.+)\.(\d{8}T\d{6}Z)(?:\.(\d{1,3}))?" + re.escape(BACKUP_SUFFIX))

@@ -43,7 +43,7 @@ from kstool.spec.model import (
 )
 from kstool.spec.yamlload import SpecError
 
-MAX_SOURCE_CERTIFICATES = 4096  # per bundle, folder or source store (Debian's bundle holds ~150)
+MAX_SOURCE_CERTIFICATES = 16384  # per bundle, folder or source store (Debian's bundle holds ~150; estates 10,000)
 MAX_DIRECTORY_ENTRIES = 16384  # names looked at in a folder
 CERTIFICATE_SUFFIXES = (".pem", ".crt", ".cer", ".der")  # the files of a folder that count (case-insensitive)
 _PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]{0,32}PRIVATE KEY-----")
