@@ -16,7 +16,8 @@ def test_each_artifact_keeps_its_newest_backups(tmp_path: Path) -> None:
         # another artifact whose name starts with the first one's
         "a.p12.old.20260101T000000Z.kstool-backup", "a.p12.old.20260105T000000Z.kstool-backup",
         # not kstool's: a backup of an artifact not asked about, odd names
-        "b.p12.20260101T000000Z.kstool-backup", "a.p12.2026T.kstool-backup", "a.p12.20260101T000000Z.1234.kstool-backup",
+        "b.p12.20260101T000000Z.kstool-backup", "a.p12.2026T.kstool-backup",
+        "a.p12.20260101T000000Z.1234.kstool-backup",
         "sub/c.jks.20260101T000000Z.kstool-backup", "sub/c.jks.20260109T000000Z.kstool-backup",
         "sub/c.jks.20260105T000000Z.kstool-backup",
     ]
