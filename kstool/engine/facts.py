@@ -59,7 +59,7 @@ def cert_facts(der: bytes) -> dict[str, str]:
     return dict(_cert_facts(der))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=32768)
 def _cert_facts(der: bytes) -> dict[str, str]:
     from kstool.crypto.dn import format_dname  # noqa: PLC0415
     from kstool.crypto.imports import describe_certificate  # noqa: PLC0415
