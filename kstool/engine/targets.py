@@ -13,13 +13,13 @@ kept verbatim; their files are neither opened nor written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from kstool.engine.lockfile import Lock, LockedStore
 from kstool.engine.plan import Action, Plan
 from kstool.errors import KstoolError
-from kstool.spec.model import Generate, Spec, TrustedReference
+from kstool.spec.model import EntrySpec, Generate, KeystoreSpec, Spec, TrustedReference
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,18 +73,9 @@ def select(spec: Spec, targets: Iterable[str]) -> Selection:
     while queue:
         ks = spec.keystore(queue.pop(0))
         assert ks is not None
-        for entry in ks.entries:
-            source = entry.source
-            if isinstance(source, TrustedReference):
-                need, reason = source.keystore, (f"{ks.name}/{entry.alias} trusts its entry {source.keystore}/"
-                                                 f"{source.alias} (trusted: {{entry: ...}})")
-            elif isinstance(source, Generate) and source.issuer is not None:
-                need, reason = source.issuer[0], (f"the CA {'/'.join(source.issuer)} issues the certificate of "
-                                                  f"{ks.name}/{entry.alias}")
-            else:
-                continue
+        for entry, need in needs(ks):
             if need not in why:
-                why[need] = f"needed because {reason}"
+                why[need] = f"needed because {_needed_because(ks.name, entry)}"
                 queue.append(need)
     return Selection(
         tuple(sorted(normalised)),
@@ -94,6 +85,25 @@ def select(spec: Spec, targets: Iterable[str]) -> Selection:
     )
 
 
+def needs(ks: KeystoreSpec) -> Iterator[tuple[EntrySpec, str]]:
+    """(entry, keystore) for each entry of ``ks`` that needs another keystore to be built: the source of a
+    ``trusted: {entry: ...}`` reference, the keystore holding a ``generate.issuer`` CA key."""
+    for entry in ks.entries:
+        source = entry.source
+        if isinstance(source, TrustedReference):
+            yield entry, source.keystore
+        elif isinstance(source, Generate) and source.issuer is not None:
+            yield entry, source.issuer[0]
+
+
+def _needed_because(keystore: str, entry: EntrySpec) -> str:
+    source = entry.source
+    if isinstance(source, TrustedReference):
+        return f"{keystore}/{entry.alias} trusts its entry {source.keystore}/{source.alias} (trusted: {{entry: ...}})"
+    assert isinstance(source, Generate) and source.issuer is not None  # what ``needs`` yields
+    return f"the CA {'/'.join(source.issuer)} issues the certificate of {keystore}/{entry.alias}"
+
+
 def _dependents(spec: Spec, chosen: frozenset[str]) -> tuple[tuple[str, str], ...]:
     """Keystores outside the run with a reference or an issuer inside it: a change in the run may leave them stale."""
     out: list[tuple[str, str]] = []
@@ -101,12 +111,14 @@ def _dependents(spec: Spec, chosen: frozenset[str]) -> tuple[tuple[str, str], ..
         if ks.name in chosen:
             continue
         uses: list[str] = []
-        for e in ks.entries:
+        for e, need in needs(ks):
             source = e.source
-            if isinstance(source, TrustedReference) and source.keystore in chosen:
+            if need not in chosen:
+                continue
+            if isinstance(source, TrustedReference):
                 uses.append(f"{ks.name}/{e.alias} trusts {source.keystore}/{source.alias}")
-            elif isinstance(source, Generate) and source.issuer is not None and source.issuer[0] in chosen:
-                uses.append(f"{ks.name}/{e.alias} is issued by {'/'.join(source.issuer)}")
+            elif isinstance(source, Generate):
+                uses.append(f"{ks.name}/{e.alias} is issued by {'/'.join(source.issuer or ())}")
         if uses:
             out.append((ks.name, ", ".join(uses)))
     return tuple(out)

@@ -22,7 +22,7 @@ from kstool.engine.observe import observe
 from kstool.engine.plan import Action, ExportChange, Keep, KeystoreChange
 from kstool.engine.planner import compute_plan
 from kstool.formats.protection import KdfCache
-from kstool.spec.model import Generate, Spec, TrustedReference, load_spec
+from kstool.spec.model import Spec, load_spec
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +99,7 @@ def _shards(spec: Spec, lock: Lock | None, jobs: int) -> list[frozenset[str]] | 
     and issuers need, transitively), balanced by entry count over the workers; None: verify in one piece
     (few stores, one job, exports, which are cut from several keystores at once, or workers that do not fork)."""
     from kstool.engine.parallel import workers_for, workers_fork  # noqa: PLC0415
+    from kstool.engine.targets import needs  # noqa: PLC0415
 
     workers = workers_for(jobs, len(spec.keystores))
     if workers < 2 or len(spec.keystores) < MIN_SHARDED_STORES or spec.exports or (lock is not None and lock.exports):
@@ -114,11 +115,8 @@ def _shards(spec: Spec, lock: Lock | None, jobs: int) -> list[frozenset[str]] | 
         return name
 
     for ks in spec.keystores:
-        for entry in ks.entries:
-            source = entry.source
-            need = source.keystore if isinstance(source, TrustedReference) else \
-                source.issuer[0] if isinstance(source, Generate) and source.issuer is not None else None
-            if need is not None and need in parent:
+        for _, need in needs(ks):
+            if need in parent:
                 parent[root_of(need)] = root_of(ks.name)
     groups: dict[str, list[str]] = {}
     weight: dict[str, int] = {}
@@ -166,12 +164,10 @@ def _verify_sharded(whole: _Part, shards: list[frozenset[str]], jobs: int) -> li
         gc.unfreeze()
         _PARTS.clear()
     reports = [found[ks.name] for ks in spec.keystores]
-    if lock is not None:
-        mine = {k.name for k in spec.keystores} | {k.previous_name for k in spec.keystores if k.previous_name}
-        paths = {k.path for k in spec.keystores}
-        rest = Lock({n: r for n, r in lock.keystores.items() if n not in mine and r.path not in paths})
+    if lock is not None:  # the records no keystore of the spec claims (other specs' records are never reported)
+        _, unclaimed = split_lock(lock, spec, owner)
         nothing = dataclasses.replace(spec, keystores=())
-        reports += _verify(_Part(nothing, dataclasses.replace(inputs, keystores={}), root, rest, owner))
+        reports += _verify(_Part(nothing, dataclasses.replace(inputs, keystores={}), root, Lock(unclaimed), owner))
     return reports
 
 
