@@ -48,18 +48,9 @@ for _ in range(n):
 print(time.perf_counter() - t)
 """
 
-# Runs one command and prints its peak RSS: a fresh parent, so RUSAGE_CHILDREN holds that command alone
-# (in this process it would be polluted by every JVM the baselines started).
-RSS_CODE = """
-import resource, subprocess, sys
-p = subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-if p.returncode != 0:
-    sys.stderr.write(p.stderr.decode(errors="replace")[-2000:])
-    sys.exit(p.returncode)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-"""
-
-# The same, timed inside (the wrapper's own start-up is not counted): {"wall_s", "cpu_s", "maxrss_kib"}.
+# Runs one command; prints {"wall_s", "cpu_s", "maxrss_kib"} of it as JSON, timed inside (the wrapper's own start-up
+# is not counted). A fresh parent, so RUSAGE_CHILDREN holds that command alone (in this process it would be polluted
+# by every JVM the baselines started); its ru_maxrss is the largest single process's peak.
 RSS_TIMED_CODE = """
 import json, resource, subprocess, sys, time
 start = time.perf_counter()
@@ -584,11 +575,17 @@ def bench_startup(settings: Settings) -> tuple[list[Row], list[str]]:
                 None if base is None else plan_s < base)], notes
 
 
-def peak_rss_mib(cmd: Sequence[str | Path], env: dict[str, str]) -> float:
-    proc = output_of([sys.executable, "-c", RSS_CODE, *(str(c) for c in cmd)], env)
+def timed_rss(cmd: Sequence[str | Path], env: dict[str, str]) -> tuple[Sample, float]:
+    """``cmd`` timed, and its peak RSS in MiB (see RSS_TIMED_CODE)."""
+    proc = output_of([sys.executable, "-c", RSS_TIMED_CODE, *(str(c) for c in cmd)], env)
     if proc.returncode != 0:
         raise BenchError(f"peak RSS measurement of {' '.join(str(c) for c in cmd[:5])} failed: {proc.stderr[-1000:]}")
-    return int(proc.stdout.strip()) * 1024 / MIB  # ru_maxrss is in KiB on Linux
+    got = json.loads(proc.stdout)
+    return Sample(got["wall_s"], got["cpu_s"]), got["maxrss_kib"] * 1024 / MIB  # ru_maxrss is in KiB on Linux
+
+
+def peak_rss_mib(cmd: Sequence[str | Path], env: dict[str, str]) -> float:
+    return timed_rss(cmd, env)[1]
 
 
 def bench_memory(settings: Settings, sets: NoopSets) -> tuple[list[Row], list[str]]:
@@ -723,13 +720,7 @@ class EstateSets:
             out = folder / "out"
             out.mkdir()
             # a fresh apply: timed, and its peak RSS (the largest of its processes) recorded
-            proc = output_of([PYTHON, "-c", RSS_TIMED_CODE, *map(str, apply_cmd(self.settings, spec, out))],
-                             self.settings.env)
-            if proc.returncode != 0:
-                raise BenchError(f"setup: kstool apply of {n} {kind} stores failed: {proc.stderr[-1500:]}")
-            got = json.loads(proc.stdout)
-            sample = Sample(got["wall_s"], got["cpu_s"])
-            self.rss[(kind, n)] = got["maxrss_kib"] * 1024 / MIB
+            sample, self.rss[(kind, n)] = timed_rss(apply_cmd(self.settings, spec, out), self.settings.env)
             if count_files(out, ext) != n:
                 raise BenchError(f"setup: kstool apply wrote {count_files(out, ext)} {ext} stores, expected {n}")
             self.built[(kind, n)] = (spec, out, sample)
