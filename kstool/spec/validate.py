@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kstool.errors import Collector
 from kstool.spec.fastcheck import Check, compile_check
@@ -19,6 +19,8 @@ from kstool.spec.yamlload import Document, JsonPath, SpecError
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
+
+T = TypeVar("T")
 
 _TYPE_WORDS = {
     "object": "a mapping (key: value)",
@@ -83,18 +85,19 @@ _FAST: dict[int, tuple[Any, Check]] = {}
 
 def _fast(subschema: Any) -> Check:
     """The compiled check of a subschema of the inlined schema (made once, like its validator)."""
-    hit = _FAST.get(id(subschema))
-    if hit is None or hit[0] is not subschema:
-        hit = (subschema, compile_check(subschema))
-        _FAST[id(subschema)] = hit
-    return hit[1]
+    return _per_subschema(_FAST, subschema, compile_check)
 
 
 def _evolved(validator: Any, subschema: Any) -> Any:
-    hit = _EVOLVED.get(id(subschema))
+    return _per_subschema(_EVOLVED, subschema, lambda s: validator.evolve(schema=s))
+
+
+def _per_subschema(table: dict[int, tuple[Any, T]], subschema: Any, make: Callable[[Any], T]) -> T:
+    """``make(subschema)``, once per subschema object (keyed by identity, the object kept so its id stays its own)."""
+    hit = table.get(id(subschema))
     if hit is None or hit[0] is not subschema:
-        hit = (subschema, validator.evolve(schema=subschema))
-        _EVOLVED[id(subschema)] = hit
+        hit = (subschema, make(subschema))
+        table[id(subschema)] = hit
     return hit[1]
 
 
