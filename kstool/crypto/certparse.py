@@ -16,6 +16,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -59,9 +60,14 @@ class CertificateParseError(ValueError):
         self.part, self.cause = part, cause
 
 
+@lru_cache(maxsize=1024)
 def parse_certificate(data: bytes) -> x509.Certificate:
     """The one certificate parser the others wrap: ``parse_der``, then the subject and issuer, which cryptography
-    parses lazily (an unknown string tag raises KeyError there). Any failure is ``CertificateParseError``."""
+    parses lazily (an unknown string tag raises KeyError there). Any failure is ``CertificateParseError``.
+
+    The last certificates parsed are remembered (a certificate is immutable, so sharing one is safe): an input
+    certificate is read, checked for Java, checked against the policy and described for the plan one after the
+    other, and parsed once for all four. The memory stays bounded (~6 KiB per certificate)."""
     try:
         cert = parse_der(data)
     except x509.InvalidVersion as exc:  # not a ValueError
@@ -98,24 +104,18 @@ def serial_number(cert: x509.Certificate) -> int:
 def java_refusal(cert: x509.Certificate) -> str | None:
     """Why Java's X.509 parser refuses ``cert`` (a phrase for a message), or None when Java reads it."""
     try:
-        for check in (_signature_mismatch, _explicit_ec_parameters, _empty_names, _bad_extensions):
-            reason = check(cert)
-            if reason is not None:
-                return reason
+        reason = _structure_refusal(cert)
+        if reason is None:
+            reason = _empty_names(cert) or _bad_extensions(cert)
     except (FormatError, ValueError, IndexError):  # kstool's strict DER reader (or cryptography's lazy one) fails
         return "its encoding is malformed, so kstool cannot check what Java would make of it"
-    return None
+    return reason
 
 
 def refusal_message(cert: x509.Certificate, reason: str) -> str:
     subject = cert.subject.rfc4514_string() or "(empty subject)"
     return (f"the certificate {subject!r} cannot go into a keystore: {reason} (no allow flag changes this); use "
             "a certificate that Java accepts")
-
-
-def _tbs_fields(cert: x509.Certificate) -> list[der.Node]:
-    fields = der.decode(cert.tbs_certificate_bytes).children()
-    return fields[1:] if fields and fields[0].tag == der.context(0) else fields  # [0] version is optional
 
 
 def _algorithm_id(node: der.Node) -> tuple[str, bytes | None]:
@@ -125,17 +125,17 @@ def _algorithm_id(node: der.Node) -> tuple[str, bytes | None]:
     return parts[0].as_oid(), None if params == der.null() else params
 
 
-def _signature_mismatch(cert: x509.Certificate) -> str | None:
-    outer = der.decode(cert.public_bytes(Encoding.DER)).children()[1]
-    if _algorithm_id(outer) != _algorithm_id(_tbs_fields(cert)[1]):
+def _structure_refusal(cert: x509.Certificate) -> str | None:
+    """The rules read from the encoding itself, in one pass over it: the outer and inner signature algorithms
+    agree, and an EC key names its curve."""
+    tbs, outer_algorithm = der.decode(cert.public_bytes(Encoding.DER)).children()[:2]
+    fields = tbs.children()
+    if fields and fields[0].tag == der.context(0):  # [0] version is optional
+        fields = fields[1:]
+    if _algorithm_id(outer_algorithm) != _algorithm_id(fields[1]):
         return ("its outer signature algorithm differs from the one inside the signed part" + _JAVA_REFUSES
                 + "'Signature algorithm mismatch')")
-    return None
-
-
-def _explicit_ec_parameters(cert: x509.Certificate) -> str | None:
-    algorithm = _tbs_fields(cert)[5].children()[0]
-    oid, params = _algorithm_id(algorithm)
+    oid, params = _algorithm_id(fields[5].children()[0])  # SubjectPublicKeyInfo's algorithm
     if oid == _EC_PUBLIC_KEY and (params is None or params[0] != der.OID):
         return ("its EC key has explicit curve parameters instead of a named curve" + _JAVA_REFUSES
                 + "'Only named ECParameters supported')")

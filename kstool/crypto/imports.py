@@ -549,15 +549,16 @@ def _label(cert: x509.Certificate) -> str:
 
 # -- public facts -----------------------------------------------------------------------------------------
 
-def describe_certificate(cert: x509.Certificate) -> dict[str, str]:
-    """Public facts for plans and locks; nothing here is secret."""
+def describe_certificate(cert: x509.Certificate,
+                         names: Callable[[x509.Name], str] = x509.Name.rfc4514_string) -> dict[str, str]:
+    """Public facts for plans and locks; nothing here is secret. ``names`` writes the subject and issuer."""
     key_info = cert_spki(cert)
     return {
-        "subject": cert.subject.rfc4514_string(),
-        "issuer": cert.issuer.rfc4514_string(),
+        "subject": names(cert.subject),
+        "issuer": names(cert.issuer),
         "serial": f"{serial_number(cert):x}",
-        "not_before": cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "not_before": f"{cert.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ}",
+        "not_after": f"{cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}",
         "sha256": cert.fingerprint(SHA256()).hex(),
         "public_key_sha256": hashlib.sha256(key_info if key_info is not None else _raw_spki(cert)).hexdigest(),
     }

@@ -42,36 +42,36 @@ def check_certificates(chain: Sequence[x509.Certificate], *, now: datetime, allo
 
 
 def _check_dates(leaf: x509.Certificate, now: datetime, wall: datetime, what: str) -> None:
-    subject = leaf.subject.rfc4514_string()
     if now > leaf.not_valid_after_utc:
+        subject = leaf.subject.rfc4514_string()
         ago = (now - leaf.not_valid_after_utc).days
         raise MaterialError(f"{what}: the certificate {subject!r} expired on {leaf.not_valid_after_utc:%Y-%m-%d} "
                             f"({ago} day{'' if ago == 1 else 's'} ago); kstool cannot renew it: replace {what} with a "
                             "renewed certificate, or set allow_expired: true on the entry (or on its keystore, for all "
                             "its entries) to accept it")
     if wall < leaf.not_valid_before_utc:
-        raise MaterialError(f"{what}: the certificate {subject!r} is not valid before "
+        raise MaterialError(f"{what}: the certificate {leaf.subject.rfc4514_string()!r} is not valid before "
                             f"{leaf.not_valid_before_utc:%Y-%m-%d %H:%M:%S} UTC; check the clock, or set "
                             "allow_expired: true on the entry (or on its keystore) to accept it")
 
 
 def _check_strength(cert: x509.Certificate, what: str) -> None:
-    subject = cert.subject.rfc4514_string()
     key = cert.public_key()
-    fix = "replace it, or set allow_weak: true on the entry (or on its keystore, for all its entries) to accept it"
+    weak = None
     if isinstance(key, dsa.DSAPublicKey):
-        raise MaterialError(f"{what}: the certificate {subject!r} has a DSA key, which Java and TLS 1.3 no longer "
-                            f"use; {fix}")
-    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
-        raise MaterialError(f"{what}: the certificate {subject!r} has a {key.key_size}-bit RSA key (under "
-                            f"{MIN_RSA_BITS}); {fix}")
-    try:
-        digest = cert.signature_hash_algorithm
-    except UnsupportedAlgorithm:  # a signature algorithm cryptography does not know is not judged here
-        return
-    if cert.issuer != cert.subject and isinstance(digest, WEAK_HASHES):
-        name = digest.name.upper()
-        raise MaterialError(f"{what}: the certificate {subject!r} is signed with {name}, which is broken; {fix}")
+        weak = "has a DSA key, which Java and TLS 1.3 no longer use"
+    elif isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        weak = f"has a {key.key_size}-bit RSA key (under {MIN_RSA_BITS})"
+    else:
+        try:
+            digest = cert.signature_hash_algorithm
+        except UnsupportedAlgorithm:  # a signature algorithm cryptography does not know is not judged here
+            return
+        if isinstance(digest, WEAK_HASHES) and cert.issuer != cert.subject:
+            weak = f"is signed with {digest.name.upper()}, which is broken"
+    if weak is not None:
+        raise MaterialError(f"{what}: the certificate {cert.subject.rfc4514_string()!r} {weak}; replace it, or set "
+                            "allow_weak: true on the entry (or on its keystore, for all its entries) to accept it")
 
 
 def weaknesses(cert: x509.Certificate) -> list[str]:

@@ -31,7 +31,7 @@ from pathlib import Path
 from cryptography import x509
 
 from kstool.engine.clock import Clock
-from kstool.engine.inputs import _source_password, read_input
+from kstool.engine.inputs import _source_password, read_input, timestamp_ms
 from kstool.errors import Collector, KstoolError
 from kstool.spec.model import (
     EntrySpec,
@@ -123,7 +123,7 @@ def _expand_keystore(ks: KeystoreSpec, env: Mapping[str, str], clock: Clock, war
     for der, (j, item) in kept.items():
         alias = item.alias if item.alias is not None else derived[fingerprint(der)]
         entry = ks.entries[j]
-        source = TrustedExpanded(item.file, der, item.origin)
+        source = TrustedExpanded(item.file, der, item.origin, timestamp_ms(item.cert))
         expanded[j].append(dataclasses.replace(entry, alias=alias, source=source))
     _check_collisions(ks, expanded)
     entries: list[EntrySpec] = []

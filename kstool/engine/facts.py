@@ -21,9 +21,9 @@ def key_text(algorithm: str, size: int | None) -> str:
     return f"{algorithm} {size}" if size else algorithm
 
 
-@lru_cache(maxsize=4096)
 def load_cert(der: bytes) -> x509.Certificate:
-    """A parsed certificate whose names and key parse too (cryptography parses them lazily)."""
+    """A parsed certificate whose names and key parse too (cryptography parses them lazily); the parse itself is
+    remembered by ``parse_certificate``."""
     from kstool.crypto.adapter import is_unknown_key_type  # noqa: PLC0415
     from kstool.crypto.imports import plain_error  # noqa: PLC0415
 
@@ -65,9 +65,7 @@ def _cert_facts(der: bytes) -> dict[str, str]:
     from kstool.crypto.imports import describe_certificate  # noqa: PLC0415
 
     cert = load_cert(der)
-    facts = describe_certificate(cert)
-    facts["subject"] = format_dname(cert.subject)
-    facts["issuer"] = format_dname(cert.issuer)
+    facts = describe_certificate(cert, names=format_dname)
     algorithm, size = display_key_params(cert.public_key())
     facts["key"] = key_text(algorithm, size)
     return facts

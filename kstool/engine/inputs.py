@@ -260,9 +260,7 @@ def _material(entry: EntrySpec, env: Mapping[str, str], warnings: list[str]) -> 
     if isinstance(source, TrustedCertificate):
         return _trusted_certificate(entry, source)
     if isinstance(source, TrustedExpanded):
-        from kstool.engine.facts import load_cert  # noqa: PLC0415
-
-        return TrustedEntry(entry.alias, source.cert_der, timestamp_ms(load_cert(source.cert_der)))
+        return TrustedEntry(entry.alias, source.cert_der, source.timestamp_ms)
     if isinstance(source, Generate) and source.reply is not None:
         return _reply(entry, source.reply)
     return None
@@ -307,17 +305,19 @@ def _check_policy(entry: EntrySpec, content: Entry, now: Clock) -> bool:
 def shown(path: Path, location: Location | None = None) -> str:
     """An input path as the spec at ``location`` spells it (inputs resolve against the spec's folder); without a
     location, relative to the current folder when it is below it."""
-    try:
-        return str(path.relative_to(_spec_folder(location.file, os.getcwd()) if location else Path.cwd()))
-    except ValueError:
-        return str(path)
+    text = str(path)
+    folder = _spec_folder(location.file, os.getcwd()) if location else os.getcwd()
+    if text == folder:
+        return "."
+    prefix = folder if folder.endswith("/") else folder + "/"  # "/" itself ends with one
+    return text[len(prefix):] if text.startswith(prefix) else text  # Path.relative_to, on the normalised text
 
 
 @lru_cache(maxsize=16)
-def _spec_folder(spec_file: str, cwd: str) -> Path:
+def _spec_folder(spec_file: str, cwd: str) -> str:
     """The folder of the spec file (a relative name: from ``cwd``), resolved once: ``shown`` runs for every input
     of every entry."""
-    return Path(spec_file).resolve().parent
+    return str(Path(spec_file).resolve().parent)
 
 
 def _typed(path: Path, location: Location) -> Path:

@@ -23,9 +23,9 @@ class Timing:
 
 def parse_stamp(text: str) -> datetime:
     """A ``not_before`` / ``not_after`` fact (``cert_facts``) as an aware datetime."""
-    from datetime import UTC  # noqa: PLC0415
-
-    return datetime.strptime(text, _STAMP).replace(tzinfo=UTC)
+    if len(text) != len("2026-01-01T00:00:00Z") or text[-1] != "Z" or text[10] != "T":
+        raise ValueError(f"time data {text!r} does not match format {_STAMP!r}")
+    return datetime.fromisoformat(text)  # ~20 times faster than strptime; "Z" makes it aware (UTC)
 
 
 def timing(not_before: datetime, not_after: datetime, policy: RenewBefore, now: datetime) -> Timing:

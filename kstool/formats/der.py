@@ -6,8 +6,8 @@ so corrupt files surface as kstool's own errors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from kstool.errors import FormatError
 
@@ -93,8 +93,7 @@ def explicit(n: int, value: bytes) -> bytes:
 
 # -- decoding ---------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class Node:
+class Node(NamedTuple):  # a NamedTuple: immutable, and built in half the time of a frozen dataclass (hot path)
     tag: int
     value: bytes  # content octets
     raw: bytes  # the whole TLV

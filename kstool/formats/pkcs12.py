@@ -797,6 +797,8 @@ def as_read_back(entries: Sequence[Entry]) -> tuple[Entry, ...]:
     among all the store's certificates, so a chain given short of an issuer that another entry carries
     comes back longer. Planning compares against this form, so apply and the next plan agree.
     """
+    if not any(isinstance(e, KeyEntry) and e.chain_der for e in entries):
+        return tuple(entries)  # no chain to complete (a truststore): nothing to parse
     no_attributes = _Attributes(None, None, trusted=False)
     certs: list[_Cert] = []
     seen: set[bytes] = set()

@@ -179,6 +179,7 @@ class TrustedExpanded:
     certificate: Path
     cert_der: bytes = field(repr=False)
     origin: str
+    timestamp_ms: int  # the entry's creation date (kstool.engine.inputs.timestamp_ms), read with the certificate
 
 
 Expanding = TrustedBundle | TrustedStore  # sources that become several trusted entries
