@@ -834,8 +834,8 @@ def bench_noop_scale(settings: Settings, sets: EstateSets) -> tuple[list[Row], l
         spec, out, _ = sets.get(kind, ns[-1])
         rss = peak_rss_mib(plan_cmd(settings, spec, out), settings.env)
         rows.append(Row(f"memory/noop-plan/{kind}", ns[-1], rss, None, "-", "<= 200 MiB", rss <= 200, unit="MiB"))
-        created = sets.rss[(kind, ns[-1])]
-        rows.append(Row(f"memory/apply/{kind}", ns[-1], created, None, "-", "<= 200 MiB", created <= 200,
+        created_rss = sets.rss[(kind, ns[-1])]
+        rows.append(Row(f"memory/apply/{kind}", ns[-1], created_rss, None, "-", "<= 200 MiB", created_rss <= 200,
                         unit="MiB"))
     return rows, notes
 
@@ -921,6 +921,76 @@ def trust_spec_bundle(folder: Path, n: int) -> Path:
                                                        "entries": [{"trusted": {"bundle": "bundle.pem"}}]}])
 
 
+TRUST_IMPORTS_PER_SIZE = 4  # keytool imports timed into each grown store (each one a JVM)
+
+
+def imports_per_size(cap: int) -> int:
+    return max(1, min(TRUST_IMPORTS_PER_SIZE, cap))
+
+
+def grown_stores(settings: Settings, folder: Path, n: int, cap: int) -> dict[int, Path]:
+    """PKCS12 stores of the loop's first k certificates for k = n/2 and n - imports_per_size(cap): where a keytool
+    loop stands halfway and at its end. Built by kstool (untimed: keytool takes hours to grow them); the first
+    timed import has keytool read and rewrite it in its own encoding, as every import of the loop does."""
+    stores: dict[int, Path] = {}
+    for k in sorted({n // 2, n - imports_per_size(cap)}):
+        if k <= cap:
+            continue
+        work = fresh_dir(settings, f"trust-grown-{k}-")
+        for i in range(k):
+            os.link(folder / f"ca{i}.crt", work / f"ca{i}.crt")
+        out = work / "out"
+        out.mkdir()
+        timed(apply_cmd(settings, trust_spec_one_per_cert(work, k), out), settings.env)
+        stores[k] = out / "truststore.p12"
+    return stores
+
+
+def keytool_import_loop(settings: Settings, folder: Path, work: Path, n: int, cap: int, grown: dict[int, Path],
+                        measured: list[int], loop: dict[str, Any]) -> Callable[[], Sample]:
+    """A runner estimating a loop of n ``keytool -importcert`` calls into one store: ``cap`` imports timed into a
+    fresh store, ``imports_per_size(cap)`` more into each grown store, the cost per import at each size integrated
+    over the loop by trapezoids. ``loop`` collects the per-size costs and the first imports' lower bound."""
+    picked = sample_indices(n, cap)
+    per_size = imports_per_size(cap)
+    first = write_script(work / "import.sh", (
+        "rm -f trust.p12\n"
+        f"for i in {' '.join(map(str, picked))}; do\n"
+        f"  keytool -importcert -noprompt -alias ca$i -file \"{folder}/ca$i.crt\" -keystore trust.p12 "
+        f"-storetype PKCS12 -storepass:env {PASS_VAR} >/dev/null 2>&1\n"
+        "done\n"))
+    later = write_script(work / "import-grown.sh", (
+        "cp \"$2\" trust.p12\n"
+        f"for i in {' '.join(str(n - 1 - j) for j in range(per_size))}; do\n"
+        f"  keytool -importcert -noprompt -alias extra$i -file \"{folder}/ca$i.crt\" -keystore trust.p12 "
+        f"-storetype PKCS12 -storepass:env {PASS_VAR} >/dev/null 2>&1\n"
+        "done\n"))
+    base_dir = fresh_dir(settings, "trust-keytool-")
+    loop["sizes"] = [0, *grown]
+
+    def importing() -> Sample:
+        start = timed(["bash", first, base_dir], settings.env)
+        points = [(len(picked) / 2, start.wall_s / len(picked), start.cpu_s / len(picked))]
+        for size, store in grown.items():
+            sample = timed(["bash", later, base_dir, store], settings.env)
+            points.append((size + per_size / 2, sample.wall_s / per_size, sample.cpu_s / per_size))
+        measured.append(len(picked) + per_size * len(grown))
+        loop["lower_bound_wall_s"].append(round(start.wall_s * n / len(picked), 2))
+        loop["per_import_wall_s"].append([[round(x, 1), round(w, 3)] for x, w, _ in points])
+        return Sample(_integrated(points, n, 1), _integrated(points, n, 2))
+    return importing
+
+
+def _integrated(points: list[tuple[float, float, float]], n: int, column: int) -> float:
+    """The loop's total from per-import costs at a few store sizes: linear between the points, flat beyond them."""
+    xs = [p[0] for p in points]
+    ys = [p[column] for p in points]
+    total = ys[0] * xs[0] + ys[-1] * (n - xs[-1])
+    for i in range(1, len(points)):
+        total += (xs[i] - xs[i - 1]) * (ys[i] + ys[i - 1]) / 2
+    return total
+
+
 def bench_truststore(settings: Settings) -> tuple[list[Row], list[str]]:
     """One truststore of N certificates: apply (fresh) and no-op plan, against a keytool -importcert loop."""
     rows: list[Row] = []
@@ -932,6 +1002,7 @@ def bench_truststore(settings: Settings) -> tuple[list[Row], list[str]]:
     notes.append(f"truststore: {ns[-1]} certificates made in {time.perf_counter() - start:.1f} s (setup)")
     per_cert: dict[str, dict[int, float]] = {"apply": {}, "plan": {}}
     cap = estate_cap(settings)
+    grown = {n: grown_stores(settings, folder, n, cap) for n in ns} if settings.tools.keytool else {}
     for variant, make_spec in (("one entry per certificate", trust_spec_one_per_cert), ("bundle", trust_spec_bundle)):
         for n in ns:
             work = fresh_dir(settings, f"trust-{n}-")
@@ -948,22 +1019,10 @@ def bench_truststore(settings: Settings) -> tuple[list[Row], list[str]]:
 
             runners: dict[str, Callable[[], Sample]] = {"kstool apply": fresh_apply}
             measured: list[int] = []
+            loop: dict[str, list[Any]] = {"lower_bound_wall_s": [], "per_import_wall_s": []}
             if settings.tools.keytool:
-                picked = sample_indices(n, cap)
-                script = write_script(work / "import.sh", (
-                    "rm -f trust.p12\n"
-                    f"for i in {' '.join(map(str, picked))}; do\n"
-                    f"  keytool -importcert -noprompt -alias ca$i -file \"{work}/ca$i.crt\" -keystore trust.p12 "
-                    f"-storetype PKCS12 -storepass:env {PASS_VAR} >/dev/null 2>&1\n"
-                    "done\n"))
-                base_dir = fresh_dir(settings, "trust-keytool-")
-
-                def importing(script: Path = script, base_dir: Path = base_dir, n: int = n,
-                              k: int = len(picked), measured: list[int] = measured) -> Sample:
-                    sample = timed(["bash", script, base_dir], settings.env)
-                    measured.append(k)
-                    return Sample(sample.wall_s * n / k, sample.cpu_s * n / k)
-                runners["keytool -importcert loop"] = importing
+                runners["keytool -importcert loop"] = keytool_import_loop(settings, folder, work, n, cap, grown[n],
+                                                                          measured, loop)
             samples = alternate(settings.repeat, runners)
             apply_s = median_wall(samples["kstool apply"])
             if not (out / "truststore.p12").exists():
@@ -975,15 +1034,19 @@ def bench_truststore(settings: Settings) -> tuple[list[Row], list[str]]:
             big = n == ns[-1]
             tag = "truststore" if variant.startswith("one") else "truststore-bundle"
             detail = {"samples": sample_detail(samples), "plan_wall_s": [round(s.wall_s, 4) for s in plan_samples],
-                      "baseline_items_measured": measured[:1]}
+                      "baseline_items_measured": measured[:1], "baseline_loop": loop}
             for what, value in (("apply", apply_s), ("noop-plan", plan_s)):
                 rows.append(Row(f"{tag}/{what}", n, value, base, "keytool -importcert loop",
                                 ">= 1000x" if big else "-",
                                 (None if base is None else base / value >= 1000) if big else None, detail=detail))
             if measured:
-                notes.append(f"{tag} N={n}: keytool -importcert loop timed on its first {measured[0]} imports into "
-                             f"a fresh store and scaled by {n}/{measured[0]} (keytool rewrites the whole store at "
-                             "every import, so later imports cost more: the scaled loop is a lower bound)")
+                lower = statistics.median(loop["lower_bound_wall_s"])
+                notes.append(f"{tag} N={n}: keytool -importcert loop estimated from {measured[0]} imports timed at "
+                             f"store sizes {', '.join(str(k) for k in loop['sizes'])} (keytool reads and rewrites "
+                             "the whole store at every import: the cost per import grows with the store), "
+                             "integrated over the loop (trapezoids); the first imports alone, scaled to N, give "
+                             f"{lower:.0f} s, a lower bound: kstool is {lower / apply_s:.0f}x (apply) and "
+                             f"{lower / plan_s:.0f}x (no-op plan) that")
         if len(ns) > 1:
             for what, values in per_cert.items():
                 growth = values[ns[-1]] / values[ns[0]]

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import (
     ed25519,
     rsa,
 )
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.utils import CryptographyDeprecationWarning
 
@@ -549,10 +549,11 @@ def _label(cert: x509.Certificate) -> str:
 
 # -- public facts -----------------------------------------------------------------------------------------
 
-def describe_certificate(cert: x509.Certificate,
-                         names: Callable[[x509.Name], str] = x509.Name.rfc4514_string) -> dict[str, str]:
-    """Public facts for plans and locks; nothing here is secret. ``names`` writes the subject and issuer."""
-    key_info = cert_spki(cert)
+def describe_certificate(cert: x509.Certificate, names: Callable[[x509.Name], str] = x509.Name.rfc4514_string,
+                         key: PublicKeyTypes | None = None) -> dict[str, str]:
+    """Public facts for plans and locks; nothing here is secret. ``names`` writes the subject and issuer; ``key``:
+    the certificate's public key when the caller has it already (cryptography builds a new one at every call)."""
+    key_info = spki(key) if key is not None else cert_spki(cert)
     return {
         "subject": names(cert.subject),
         "issuer": names(cert.issuer),

@@ -125,6 +125,23 @@ def _check_issued_in_time(spec: Spec, plan: Plan, clock: Clock) -> None:
                                   "--format=%ct) or unset it")
 
 
+def _describe_ahead(spec: Spec, inputs: Inputs, observed: Observed, jobs: int) -> None:
+    """The facts the plan will show of each certificate it compares (those of stores kstool.lock does not vouch for:
+    new, changed, or not recorded), computed on all cores first (``facts.describe_all``)."""
+    from kstool.engine.facts import describe_all  # noqa: PLC0415
+    from kstool.formats.entries import KeyEntry  # noqa: PLC0415
+
+    ders: list[bytes] = []
+    for ks in spec.keystores:
+        store = observed.stores.get(ks.name)
+        if store is not None and store.locked is not None:
+            continue  # the plan takes these facts from the lock
+        entries = [*inputs.keystores[ks.name].material.values(), *(store.entries if store is not None else ())]
+        ders += [e.chain_der[0] if isinstance(e, KeyEntry) else e.cert_der for e in entries
+                 if not isinstance(e, KeyEntry) or e.chain_der]
+    describe_all(ders, jobs)
+
+
 def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], root: Path | None = None,  # noqa: PLR0915
             note: Callable[[str], None] | None = None) -> Context:
     """Everything but writing, stage by stage:
@@ -169,7 +186,8 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     if root.resolve() != spec.base_dir:
         check_outputs(spec, root.resolve())  # load_spec checked them against the spec's folder
     clock = read_clock()
-    spec, inputs = load_inputs(spec, os.environ)  # bundles, folders, source stores: one trusted entry each
+    # bundles, folders, source stores: one trusted entry each
+    spec, inputs = load_inputs(spec, os.environ, jobs=options.effective_jobs)
     for message in inputs.notes:  # bundles, folders, source stores: duplicates folded, certificates skipped
         (note or warn)(message)
     from kstool.engine.compat import check_inputs  # noqa: PLC0415
@@ -191,6 +209,7 @@ def prepare(spec_path: Path, options: Options, *, warn: Callable[[str], None], r
     observed = observe(spec, inputs, root, lock, tolerate_unreadable=options.replace_unreadable,
                        jobs=options.effective_jobs, owner=owner, full=options.open_all | sources)
     observed = replace(observed, kept=kept)
+    _describe_ahead(spec, inputs, observed, options.effective_jobs)
     plan = compute_plan(spec, inputs, observed, output_root=str(root), now=clock.now)
     # the fast path leaves keys encrypted; a store that will be rewritten is opened in full, then re-planned
     from kstool.engine.planner import signing_stores  # noqa: PLC0415

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
@@ -56,19 +56,58 @@ _KEY_ALGORITHM_NAMES = {
 
 def cert_facts(der: bytes) -> dict[str, str]:
     """Public facts about one certificate (a fresh dict each call; computed once per certificate)."""
-    return dict(_cert_facts(der))
+    found = _FACTS.get(der)
+    if found is None:
+        found = _describe(der)
+        _remember(der, found)
+    return dict(found)
 
 
-@lru_cache(maxsize=32768)
-def _cert_facts(der: bytes) -> dict[str, str]:
+FACTS_REMEMBERED = 32768  # certificates whose facts are kept (~1.3 KiB each): a 10,000-certificate truststore fits
+_FACTS: dict[bytes, dict[str, str]] = {}  # by DER, oldest first
+
+
+def _remember(der: bytes, facts: dict[str, str]) -> None:
+    if len(_FACTS) >= FACTS_REMEMBERED:
+        del _FACTS[next(iter(_FACTS))]
+    _FACTS[der] = facts
+
+
+def _describe(der: bytes) -> dict[str, str]:
     from kstool.crypto.dn import format_dname  # noqa: PLC0415
     from kstool.crypto.imports import describe_certificate  # noqa: PLC0415
 
     cert = load_cert(der)
-    facts = describe_certificate(cert, names=format_dname)
-    algorithm, size = display_key_params(cert.public_key())
+    key = cert.public_key()
+    facts = describe_certificate(cert, names=format_dname, key=key)
+    algorithm, size = display_key_params(key)
     facts["key"] = key_text(algorithm, size)
     return facts
+
+
+def _describe_or_none(der: bytes) -> dict[str, str] | None:
+    try:
+        return _describe(der)
+    except FormatError:  # reported where the certificate is used, by cert_facts
+        return None
+
+
+PARALLEL_CERTIFICATES = 256  # below this many, describing them in-process costs less than starting workers
+
+
+def describe_all(ders: Iterable[bytes], jobs: int) -> None:
+    """Compute the facts of many certificates at once, on ``jobs`` processes (each certificate costs ~0.1 ms, most
+    of it cryptography building its names): ``cert_facts`` then finds them. Only with forked workers, which start
+    in milliseconds; otherwise (and for a few certificates) each is described when first asked for."""
+    from kstool.engine.parallel import cpu_count, pmap, workers_fork  # noqa: PLC0415
+
+    missing = [der for der in dict.fromkeys(ders) if der not in _FACTS][:FACTS_REMEMBERED]
+    if jobs <= 1 or cpu_count() <= 1 or len(missing) < PARALLEL_CERTIFICATES or not workers_fork():
+        return
+    for der, facts in zip(missing, pmap(_describe_or_none, missing, jobs=jobs, min_tasks=PARALLEL_CERTIFICATES),
+                          strict=True):
+        if facts is not None:
+            _remember(der, facts)
 
 
 def entry_facts(entry: Entry) -> dict[str, Any]:

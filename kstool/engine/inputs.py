@@ -86,7 +86,7 @@ class Inputs:
     exports: Mapping[str, ExportInputs] = field(default_factory=dict)  # by export name
 
 
-def load_inputs(spec: Spec, env: Mapping[str, str]) -> tuple[Spec, Inputs]:
+def load_inputs(spec: Spec, env: Mapping[str, str], *, jobs: int = 1) -> tuple[Spec, Inputs]:
     """The spec with its bundles, folders and source stores expanded into ordinary trusted entries
     (``kstool.engine.expand``), and its inputs (``resolve_inputs``); every error of both in one run."""
     from kstool.engine.expand import expand_spec  # noqa: PLC0415
@@ -95,7 +95,7 @@ def load_inputs(spec: Spec, env: Mapping[str, str]) -> tuple[Spec, Inputs]:
     expanded = expand_spec(spec, env, clock)
     errors = Collector()
     errors.errors += expanded.errors
-    inputs = errors.attempt(partial(resolve_inputs, expanded.spec, env, clock=clock))
+    inputs = errors.attempt(partial(resolve_inputs, expanded.spec, env, clock=clock, jobs=jobs))
     errors.raise_all()
     assert inputs is not None
     if expanded.warnings:
@@ -104,9 +104,9 @@ def load_inputs(spec: Spec, env: Mapping[str, str]) -> tuple[Spec, Inputs]:
 
 
 def resolve_inputs(spec: Spec, env: Mapping[str, str], *, now: datetime | None = None,
-                   clock: Clock | None = None) -> Inputs:
+                   clock: Clock | None = None, jobs: int = 1) -> Inputs:
     """Every password and input file, checked; ``now`` (default: the clock, ``kstool.engine.clock``) judges
-    certificate validity."""
+    certificate validity. ``jobs``: processes for a keystore with many input files (``_materials``)."""
     keystores: dict[str, KeystoreInputs] = {}
     warnings: list[str] = []
     when = clock if clock is not None else Clock(now, now) if now is not None else read_clock(env)
@@ -116,7 +116,7 @@ def resolve_inputs(spec: Spec, env: Mapping[str, str], *, now: datetime | None =
                          if isinstance(ref, FileRef) and ref.generate})
     errors = Collector()  # every unset variable, missing file and refused certificate in one run
     for ks in spec.keystores:
-        resolved = errors.attempt(partial(_keystore_inputs, ks, env, warnings, when, shared))
+        resolved = errors.attempt(partial(_keystore_inputs, ks, env, warnings, when, shared, jobs=jobs))
         if resolved is not None:
             keystores[ks.name] = resolved
     exports: dict[str, ExportInputs] = {}
@@ -195,7 +195,7 @@ def _is_empty_value(ref: PasswordRef, env: Mapping[str, str]) -> bool:
 
 
 def _keystore_inputs(ks: KeystoreSpec, env: Mapping[str, str], warnings: list[str],
-                     now: Clock, shared: _Generated) -> KeystoreInputs:
+                     now: Clock, shared: _Generated, *, jobs: int = 1) -> KeystoreInputs:
     errors = Collector()
     password = errors.attempt(partial(_store_password, ks.password, ks.type, "store password", env,
                                       warnings=warnings, shared=shared))
@@ -205,11 +205,10 @@ def _keystore_inputs(ks: KeystoreSpec, env: Mapping[str, str], warnings: list[st
     previous = _previous(ks.previous_password, "previous_password", env, warnings, unreadable)
     previous_key = _previous(ks.previous_key_password, "previous_key_password", env, warnings, unreadable)
     material: dict[str, Entry] = {}
-    for entry in ks.entries:
-        content = errors.attempt(partial(_material, entry, env, warnings))
-        if isinstance(entry.source, TrustedExpanded) and content is not None:
-            material[entry.alias] = content  # kstool.engine.expand applied the policy (skipping with a warning)
-        elif content is not None and errors.attempt(partial(_check_policy, entry, content, now)) is not None:
+    for entry, (content, failed, said) in zip(ks.entries, _materials(ks.entries, env, now, jobs), strict=True):
+        errors.errors += failed
+        warnings += said
+        if content is not None:
             material[entry.alias] = content
     where = f"keystore {ks.name!r} at {ks.location}"
     ownership = errors.attempt(partial(resolve_ownership, ks.attrs.mode, ks.attrs.owner, ks.attrs.group, where))
@@ -224,6 +223,59 @@ def _keystore_inputs(ks: KeystoreSpec, env: Mapping[str, str], warnings: list[st
     assert password is not None and ownership is not None
     return KeystoreInputs(password, previous, key_password, material, ownership, password_files, previous_key,
                           unreadable)
+
+
+# An entry's content, or None, with the errors and warnings it gave
+_Material = tuple[Entry | None, list[KstoolError], list[str]]
+
+# Entries that read input files (one JVM-free parse and check each) are spread over the cores from this many on:
+# a truststore of thousands of certificate files. Below it a pool costs more than it saves.
+PARALLEL_ENTRIES = 256
+
+
+def _entry_material(entry: EntrySpec, env: Mapping[str, str], now: Clock) -> _Material:
+    """One entry's content read and checked: its input files, then the policy (expiry, weak crypto)."""
+    errors = Collector()
+    warnings: list[str] = []
+    content = errors.attempt(partial(_material, entry, env, warnings))
+    # a bundle's, folder's or store's certificate: kstool.engine.expand applied the policy (skipping with a warning)
+    if content is not None and not isinstance(entry.source, TrustedExpanded) and errors.attempt(
+            partial(_check_policy, entry, content, now)) is None:
+        content = None
+    return content, errors.errors, warnings
+
+
+def _reads_files(entry: EntrySpec) -> bool:
+    return isinstance(entry.source, TrustedCertificate | ImportFiles | ImportKeystore) or (
+        isinstance(entry.source, Generate) and entry.source.reply is not None)
+
+
+_TASK: list[tuple[tuple[EntrySpec, ...], Mapping[str, str], Clock]] = []  # for the forked workers of _materials
+
+
+def _material_at(index: int) -> _Material:
+    entries, env, now = _TASK[0]
+    return _entry_material(entries[index], env, now)
+
+
+def _materials(entries: tuple[EntrySpec, ...], env: Mapping[str, str], now: Clock, jobs: int) -> list[_Material]:
+    """``_entry_material`` of every entry, in order; on ``jobs`` forked processes when PARALLEL_ENTRIES or more
+    of them read files. The workers get the entries and the environment by fork (only an index is sent); the
+    contents come back by pickle, between kstool's own processes, as the encoder's do."""
+    from kstool.engine.parallel import cpu_count, pmap, workers_fork  # noqa: PLC0415
+
+    if (jobs <= 1 or cpu_count() <= 1 or not workers_fork()
+            or sum(map(_reads_files, entries)) < PARALLEL_ENTRIES):
+        return [_entry_material(entry, env, now) for entry in entries]
+    import gc  # noqa: PLC0415
+
+    _TASK[:] = [(entries, env, now)]
+    gc.freeze()  # the workers' collector leaves the inherited objects alone: their pages stay shared, not copied
+    try:
+        return pmap(_material_at, range(len(entries)), jobs=jobs, min_tasks=PARALLEL_ENTRIES)
+    finally:
+        gc.unfreeze()
+        _TASK.clear()
 
 
 def _previous(ref: PasswordRef | None, key: str, env: Mapping[str, str], warnings: list[str],

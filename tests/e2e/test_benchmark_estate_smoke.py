@@ -36,6 +36,12 @@ def test_quick_run_of_the_estate_workloads(tmp_path: Path) -> None:
     for target in doc["targets"]:
         assert target["met"] in ("yes", "no") and target["target"] != "-"
         assert isinstance(target["kstool"], float) and target["kstool"] > 0
+    for row in doc["table"]:  # the keytool loop: timed into a fresh store and into grown ones, integrated
+        if row["workload"] in ("truststore/apply", "truststore-bundle/apply"):
+            loop = row["detail"]["baseline_loop"]
+            assert len(loop["sizes"]) >= 2 and loop["sizes"][0] == 0
+            assert all(len(points) == len(loop["sizes"]) for points in loop["per_import_wall_s"])
+            assert loop["lower_bound_wall_s"][0] > 0 and row["baseline"] > 0
     floors = [row["detail"]["floor"] for row in doc["table"] if row["workload"] == "verify/floor"]
     assert floors and all(f["kdf_calls_per_store"] >= 1 and f["per_store_s"] > 0 for f in floors)
     assert "keytool -list loop timed on 2 stores" in proc.stdout  # the sampling is said
