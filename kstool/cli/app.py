@@ -100,7 +100,8 @@ def validate(
 
 Jobs = Annotated[int, typer.Option(
     "--jobs", "-j", min=0, metavar="N",
-    help="At most N processes for RSA key generation and for encoding or opening many stores (default 0: one per "
+    help="At most N processes for RSA key generation, for encoding or opening many stores and for reading many "
+         "certificate files (default 0: one per "
          "core; never more than the CPUs available or the tasks at hand).")]
 StrictPermissions = Annotated[bool, typer.Option(
     "--strict-permissions", help="Fail (instead of warn) when a password file is readable by group or others.")]
