@@ -6,13 +6,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from kstool import api
 from kstool.errors import ExitCode, KstoolError, MultiError
-from tests.support.clirun import copy_example, run
+from tests.support.clirun import copy_example, run, without_days_left
 
 BAD = """\
 version: 1
@@ -79,12 +78,12 @@ def test_apply_then_plan_is_empty_verify_ok_check_healthy(tmp_path: Path,
     _no_output(capsys)
 
     # the same documents as the CLI's --json
-    assert _without_days_left(run(capsys, "plan", spec, "--json").json()) == \
-        _without_days_left(api.plan(spec).to_dict())
+    assert without_days_left(run(capsys, "plan", spec, "--json").json()) == \
+        without_days_left(api.plan(spec).to_dict())
     assert run(capsys, "verify", spec, "--json").json() == api.verify(spec).to_dict()
     cli, doc = run(capsys, "check", spec, "--json").json(), dict(api.check(spec).to_dict())
     assert cli.pop("now") and doc.pop("now")  # the clock moves between the two runs
-    assert _without_days_left(cli) == _without_days_left(doc)
+    assert without_days_left(cli) == without_days_left(doc)
 
 
 def test_verify_reports_drift_as_a_result(tmp_path: Path) -> None:
@@ -167,12 +166,3 @@ def test_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     out = capsys.readouterr().out
     assert "wrote" in out and "healthy" in out and "kstool:" not in out
     assert api.plan(spec).changes is False
-
-
-def _without_days_left(value: Any) -> Any:
-    """Two runs a moment apart may straddle a day boundary of a certificate made seconds ago."""
-    if isinstance(value, dict):
-        return {k: _without_days_left(v) for k, v in value.items() if k != "days_left"}
-    if isinstance(value, list):
-        return [_without_days_left(v) for v in value]
-    return value
