@@ -14,6 +14,7 @@ import os
 import platform
 import re
 import resource
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -840,6 +841,20 @@ def bench_noop_scale(settings: Settings, sets: EstateSets) -> tuple[list[Row], l
     return rows, notes
 
 
+CPU_PROBE_ITERATIONS = 1_500_000  # PBKDF2-HMAC-SHA256 rounds per process: ~1 s here, the scale of verify -j1
+
+
+def cpu_probe(settings: Settings, cores: int, *, parallel: bool) -> Sample:
+    """The machine's own parallel capacity: ``cores`` units of PBKDF2 (the work verify does most) in one process, or
+    one unit in each of ``cores`` processes at once. Their ratio is the speedup the cores give any program now."""
+    code = ("import hashlib, sys\nfor _ in range(int(sys.argv[1])):\n"
+            "    hashlib.pbkdf2_hmac('sha256', b'probe', b'salt' * 4, int(sys.argv[2]))")
+    one = f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}"
+    rounds = CPU_PROBE_ITERATIONS if settings.scale >= 1 else CPU_PROBE_ITERATIONS // 10  # --quick: a smoke test
+    script = f"for i in $(seq {cores}); do {one} 1 {rounds} & done; wait" if parallel else f"{one} {cores} {rounds}"
+    return timed(["bash", "-c", script], settings.env)
+
+
 def bench_verify(settings: Settings, sets: EstateSets) -> tuple[list[Row], list[str]]:
     """verify with one process and with every core, and its floor (decrypting each store in full)."""
     cores = os.cpu_count() or 1
@@ -858,6 +873,8 @@ def bench_verify(settings: Settings, sets: EstateSets) -> tuple[list[Row], list[
         runners: dict[str, Callable[[], Sample]] = {f"verify -j{cores}": lambda: verify(cores)}
         if n == ns[0] and cores > 1:
             runners["verify -j1"] = lambda: verify(1)
+            runners["cpu probe -j1"] = lambda: cpu_probe(settings, cores, parallel=False)
+            runners[f"cpu probe -j{cores}"] = lambda: cpu_probe(settings, cores, parallel=True)
         samples = alternate(settings.repeat, runners)
         many = median_wall(samples[f"verify -j{cores}"])
         per_store[n] = many / n
@@ -871,6 +888,12 @@ def bench_verify(settings: Settings, sets: EstateSets) -> tuple[list[Row], list[
             rows.append(Row("verify/cores", n, many, one, "verify --jobs 1", f">= 1.8x with {cores} cores",
                             one / many >= 1.8, detail={"speedup": one / many}))
             notes.append(f"verify N={n}: --jobs 1 {one:.2f} s, --jobs {cores} {many:.2f} s: {one / many:.2f}x")
+            machine = median_wall(samples["cpu probe -j1"]) / median_wall(samples[f"cpu probe -j{cores}"])
+            rows.append(Row("verify/machine-cores", n, machine, None, f"{cores} processes of pure KDF work", "-", None,
+                            unit="x", detail={"verify_speedup_over_machine": one / many / machine}))
+            notes.append(f"verify N={n}: the machine itself, measured alternately with verify, ran the same pure KDF "
+                         f"work {machine:.2f}x faster in {cores} processes than in 1 (the most verify can reach); "
+                         f"verify's {one / many:.2f}x is {one / many / machine:.0%} of that")
         if not has_jobs:
             notes.append("verify: this kstool's verify has no --jobs")
     spec, out, _ = sets.get("pkcs12", ns[-1])
