@@ -250,32 +250,17 @@ def _reads_files(entry: EntrySpec) -> bool:
         isinstance(entry.source, Generate) and entry.source.reply is not None)
 
 
-_TASK: list[tuple[tuple[EntrySpec, ...], Mapping[str, str], Clock]] = []  # for the forked workers of _materials
-
-
-def _material_at(index: int) -> _Material:
-    entries, env, now = _TASK[0]
-    return _entry_material(entries[index], env, now)
-
-
 def _materials(entries: tuple[EntrySpec, ...], env: Mapping[str, str], now: Clock, jobs: int) -> list[_Material]:
     """``_entry_material`` of every entry, in order; on ``jobs`` forked processes when PARALLEL_ENTRIES or more
     of them read files. The workers get the entries and the environment by fork (only an index is sent); the
     contents come back by pickle, between kstool's own processes, as the encoder's do."""
-    from kstool.engine.parallel import cpu_count, pmap, workers_fork  # noqa: PLC0415
+    from kstool.engine.parallel import cpu_count, pmap_forked, workers_fork  # noqa: PLC0415
 
     if (jobs <= 1 or cpu_count() <= 1 or not workers_fork()
             or sum(map(_reads_files, entries)) < PARALLEL_ENTRIES):
         return [_entry_material(entry, env, now) for entry in entries]
-    import gc  # noqa: PLC0415
-
-    _TASK[:] = [(entries, env, now)]
-    gc.freeze()  # the workers' collector leaves the inherited objects alone: their pages stay shared, not copied
-    try:
-        return pmap(_material_at, range(len(entries)), jobs=jobs, min_tasks=PARALLEL_ENTRIES)
-    finally:
-        gc.unfreeze()
-        _TASK.clear()
+    return pmap_forked(lambda i: _entry_material(entries[i], env, now), len(entries), jobs=jobs,
+                       min_tasks=PARALLEL_ENTRIES)
 
 
 def _previous(ref: PasswordRef | None, key: str, env: Mapping[str, str], warnings: list[str],

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 if TYPE_CHECKING:
     import multiprocessing.process
@@ -207,3 +208,23 @@ def imap(fn: Callable[[T], R], tasks: Sequence[T], *, jobs: int, min_tasks: int,
                 for future in futures:
                     future.cancel()
 
+
+_FORKED: list[Callable[[int], object]] = []  # the function of the pmap_forked under way, for its forked workers
+
+
+def _call_forked(index: int) -> object:
+    return _FORKED[0](index)
+
+
+def pmap_forked(fn: Callable[[int], R], count: int, *, jobs: int, min_tasks: int) -> list[R]:
+    """``[fn(i) for i in range(count)]`` over ``jobs`` processes that see ``fn``, and all it closes over, by fork:
+    only each index is sent and each result pickled, so ``fn`` may close over what must not be pickled (passwords,
+    the spec). For callers that checked ``workers_fork()``. The inherited objects are frozen for the collector
+    meanwhile: the workers' collections leave them alone, and their pages stay shared instead of being copied."""
+    _FORKED[:] = [fn]
+    gc.freeze()
+    try:
+        return cast("list[R]", pmap(_call_forked, range(count), jobs=jobs, min_tasks=min_tasks))
+    finally:
+        gc.unfreeze()
+        _FORKED.clear()

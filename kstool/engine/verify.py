@@ -8,7 +8,6 @@ kstool.lock records. Nothing is written.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import hashlib
 import os
 from dataclasses import dataclass
@@ -134,18 +133,11 @@ def _shards(spec: Spec, lock: Lock | None, jobs: int) -> list[frozenset[str]] | 
     return [frozenset(s) for s in shards if s]
 
 
-_PARTS: list[_Part] = []  # the parts of the sharded verify under way, for its forked workers
-
-
-def _verify_part(index: int) -> list[ArtifactReport]:
-    return _verify(_PARTS[index])
-
-
 def _verify_sharded(whole: _Part, shards: list[frozenset[str]], jobs: int) -> list[ArtifactReport]:
     """Every shard verified as a spec of its own in a worker process (the whole pipeline, not only the decoding,
     so it scales with the cores); then the lock records no keystore of the spec has (orphans, stores left alone)
     by the same verify over no keystores. The reports come back in spec order, as one piece would give them."""
-    from kstool.engine.parallel import pmap  # noqa: PLC0415
+    from kstool.engine.parallel import pmap_forked  # noqa: PLC0415
     from kstool.engine.targets import split_lock  # noqa: PLC0415
 
     spec, inputs, root, lock, owner = whole
@@ -155,14 +147,9 @@ def _verify_sharded(whole: _Part, shards: list[frozenset[str]], jobs: int) -> li
         seen, _ = split_lock(lock, part, owner)
         parts.append(_Part(part, dataclasses.replace(inputs, keystores={n: inputs.keystores[n] for n in names},
                                                       kdf=KdfCache()), root, seen, owner))
-    _PARTS[:] = parts  # forked workers see them; only their index is sent
-    gc.freeze()  # the workers' collector leaves the inherited objects alone: their pages stay shared, not copied
-    try:
-        found = {r.name: r for reports in pmap(_verify_part, range(len(parts)), jobs=jobs, min_tasks=2)
-                 for r in reports}
-    finally:
-        gc.unfreeze()
-        _PARTS.clear()
+    # the workers see the parts (passwords included) by fork; only their index is sent
+    found = {r.name: r for reports in pmap_forked(lambda i: _verify(parts[i]), len(parts), jobs=jobs, min_tasks=2)
+             for r in reports}
     reports = [found[ks.name] for ks in spec.keystores]
     if lock is not None:  # the records no keystore of the spec claims (other specs' records are never reported)
         _, unclaimed = split_lock(lock, spec, owner)
