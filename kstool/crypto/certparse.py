@@ -66,8 +66,8 @@ def parse_certificate(data: bytes) -> x509.Certificate:
     parses lazily (an unknown string tag raises KeyError there). Any failure is ``CertificateParseError``.
 
     The last certificates parsed are remembered (a certificate is immutable, so sharing one is safe): an input
-    certificate is read, checked for Java, checked against the policy and described for the plan one after the
-    other, and parsed once for all four. The memory stays bounded (~6 KiB per certificate)."""
+    certificate is read, checked for Java and checked against the policy one after the other, on one parse. The
+    memory stays bounded (~6 KiB per certificate)."""
     try:
         cert = parse_der(data)
     except x509.InvalidVersion as exc:  # not a ValueError

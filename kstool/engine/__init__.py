@@ -129,7 +129,7 @@ def _describe_ahead(spec: Spec, inputs: Inputs, observed: Observed, jobs: int) -
     """The facts the plan will show of each certificate it compares (those of stores kstool.lock does not vouch for:
     new, changed, or not recorded), computed on all cores first (``facts.describe_all``)."""
     from kstool.engine.facts import describe_all  # noqa: PLC0415
-    from kstool.formats.entries import KeyEntry  # noqa: PLC0415
+    from kstool.formats.entries import KeyEntry, leaf_der  # noqa: PLC0415
 
     ders: list[bytes] = []
     for ks in spec.keystores:
@@ -137,7 +137,7 @@ def _describe_ahead(spec: Spec, inputs: Inputs, observed: Observed, jobs: int) -
         if store is not None and store.locked is not None:
             continue  # the plan takes these facts from the lock
         entries = [*inputs.keystores[ks.name].material.values(), *(store.entries if store is not None else ())]
-        ders += [e.chain_der[0] if isinstance(e, KeyEntry) else e.cert_der for e in entries
+        ders += [leaf_der(e) for e in entries
                  if not isinstance(e, KeyEntry) or e.chain_der]
     describe_all(ders, jobs)
 

@@ -35,7 +35,7 @@ from kstool.engine.parallel import Pool, imap, pmap
 from kstool.engine.plan import Action, Address, Follow, Keep, NewKey, Plan, Reissue
 from kstool.errors import KstoolError
 from kstool.formats.codec import Profile, decode, encode
-from kstool.formats.entries import Entry, KeyEntry, StoreType, TrustedEntry
+from kstool.formats.entries import Entry, KeyEntry, StoreType, TrustedEntry, leaf_der
 from kstool.formats.protection import KdfCache
 from kstool.spec.model import FileRef, Generate, Spec
 
@@ -266,7 +266,7 @@ def _build_entries(plan: Plan, now: datetime, *, jobs: int = 1, reporter: Report
             raise AssertionError(f"unresolvable trusted references: {sorted(follows)}")
         for address, follow in ready.items():
             target = built[(follow.keystore, follow.alias)]
-            leaf = target.chain_der[0] if isinstance(target, KeyEntry) else target.cert_der
+            leaf = leaf_der(target)
             built[address] = TrustedEntry(address[1], leaf, timestamp_ms(load_cert(leaf)))
             del follows[address]
     return built

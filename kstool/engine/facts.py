@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from kstool.crypto.certparse import CertificateParseError, parse_certificate, serial_number
 from kstool.crypto.certs import display_key_params
 from kstool.errors import FormatError
-from kstool.formats.entries import Entry, KeyEntry
+from kstool.formats.entries import Entry, KeyEntry, leaf_der
 
 
 def key_text(algorithm: str, size: int | None) -> str:
@@ -114,7 +114,7 @@ def entry_facts(entry: Entry) -> dict[str, Any]:
     if isinstance(entry, KeyEntry) and not entry.chain_der:
         raise FormatError(f"key entry {entry.alias!r} holds a private key without its certificate, which Java "
                           "needs; export the store again with the certificate")
-    leaf = entry.chain_der[0] if isinstance(entry, KeyEntry) else entry.cert_der
+    leaf = leaf_der(entry)
     facts: dict[str, Any] = {"alias": entry.alias, "kind": "key" if isinstance(entry, KeyEntry) else "trusted"}
     facts.update(cert_facts(leaf))
     if isinstance(entry, KeyEntry):

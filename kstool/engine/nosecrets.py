@@ -30,7 +30,7 @@ from kstool.engine.fsutil import Ownership
 from kstool.engine.lockfile import Lock, LockedStore
 from kstool.engine.plan import Action, EntryChange, KeystoreChange, NoSecrets, Plan
 from kstool.errors import Collector, KstoolError
-from kstool.formats.entries import Entry, KeyEntry, StoreType, detect_type
+from kstool.formats.entries import Entry, KeyEntry, StoreType, detect_type, leaf_der
 from kstool.spec.model import (
     EntrySpec,
     FileRef,
@@ -409,7 +409,7 @@ def _decide(spec: Spec, ks: KeystoreSpec, entry: EntrySpec, locked: Mapping[str,
                  unverified=(f"{where}: opening it needs its password; whether its key or certificate changed is "
                              "unknown",))
     after_entry = _as_entry(entry, content, locked)
-    after = cert_facts(_leaf(after_entry)) if after_entry is not None else None
+    after = cert_facts(leaf_der(after_entry)) if after_entry is not None else None
     if isinstance(source, Generate) and source.reply is None:
         after = _generate_facts(source)
     if locked is None:
@@ -434,7 +434,7 @@ def _decide(spec: Spec, ks: KeystoreSpec, entry: EntrySpec, locked: Mapping[str,
     if after_entry is None:  # an import whose certificates hold no public key the lock records
         return r(base, action=Action.REPLACE, reasons=("private key changed",), before=before,
                  after=cert_facts(content.certificates[0]) if isinstance(content, ImportedCerts) else None)
-    new_leaf = cert_facts(_leaf(after_entry))
+    new_leaf = cert_facts(leaf_der(after_entry))
     if new_leaf["public_key_sha256"] != before.get("public_key_sha256") and isinstance(after_entry, KeyEntry):
         return r(base, action=Action.REPLACE, reasons=("private key changed",), before=before, after=after)
     if new_leaf["sha256"] != before.get("sha256"):
@@ -450,10 +450,6 @@ def _shown(path: Path, entry: EntrySpec) -> str:
     from kstool.engine.inputs import shown  # noqa: PLC0415
 
     return shown(path, entry.location)
-
-
-def _leaf(entry: Entry) -> bytes:
-    return entry.chain_der[0] if isinstance(entry, KeyEntry) else entry.cert_der
 
 
 def _chain(locked: Mapping[str, object]) -> tuple[str, ...]:

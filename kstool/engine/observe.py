@@ -27,7 +27,7 @@ from kstool.engine.lockfile import CERT_FACTS, Lock, LockedStore
 from kstool.engine.passwords import Resolved
 from kstool.errors import KstoolError, WrongPasswordError
 from kstool.formats.codec import decode, has_integrity_check, prove_password
-from kstool.formats.entries import Entry, KeyEntry, StoreType, detect_type
+from kstool.formats.entries import Entry, KeyEntry, StoreType, detect_type, leaf_der
 from kstool.formats.protection import KdfCache
 from kstool.spec.model import KeystoreSpec, Spec, TrustedReference
 
@@ -283,7 +283,7 @@ def _orphan(name: str, locked: LockedStore, root: Path, inputs: Inputs) -> Orpha
                 continue
             entries = decode(data, store_type, password, known_intact=True, keys=False, cache=inputs.kdf)
             facts = tuple({"alias": e.alias, "kind": "key" if isinstance(e, KeyEntry) else "trusted",
-                           **cert_facts(e.chain_der[0] if isinstance(e, KeyEntry) else e.cert_der)}
+                           **cert_facts(leaf_der(e))}
                           for e in entries)
         except WrongPasswordError:
             continue

@@ -37,7 +37,7 @@ from kstool.engine.plan import (
 )
 from kstool.errors import KstoolError
 from kstool.formats.codec import encode
-from kstool.formats.entries import Entry, KeyEntry, TrustedEntry
+from kstool.formats.entries import Entry, KeyEntry, TrustedEntry, leaf_der
 from kstool.spec.model import (
     EntrySpec,
     FileRef,
@@ -551,7 +551,7 @@ def _known_leaf(change: EntryChange) -> bytes | None:
     build = change.build
     if isinstance(build, Keep):
         entry = build.entry
-        return entry.chain_der[0] if isinstance(entry, KeyEntry) else entry.cert_der
+        return leaf_der(entry)
     return None
 
 
@@ -675,7 +675,7 @@ def _source(entry: EntrySpec) -> Literal["generate", "import", "trusted"]:
 
 
 def _facts(entry: Entry) -> dict[str, str]:
-    return cert_facts(entry.chain_der[0] if isinstance(entry, KeyEntry) else entry.cert_der)
+    return cert_facts(leaf_der(entry))
 
 
 def _generate_facts(gen: Generate) -> dict[str, str]:
@@ -706,7 +706,7 @@ def _with_alias(entry: Entry, alias: str) -> Entry:
 
 def _normalised(entry: Entry) -> Entry:
     """The entry as kstool writes it: the timestamp is the leaf's notBefore (reproducible)."""
-    leaf = entry.chain_der[0] if isinstance(entry, KeyEntry) else entry.cert_der
+    leaf = leaf_der(entry)
     return dataclasses.replace(entry, timestamp_ms=timestamp_ms(load_cert(leaf)))
 
 

@@ -43,6 +43,11 @@ class TrustedEntry:
 Entry = KeyEntry | TrustedEntry
 
 
+def leaf_der(entry: Entry) -> bytes:
+    """The entry's own certificate: a key entry's leaf (IndexError for a key without its chain), or the trusted one."""
+    return entry.chain_der[0] if isinstance(entry, KeyEntry) else entry.cert_der
+
+
 def detect_type(data: bytes) -> StoreType | None:
     """The store type from its bytes (never from a file name: JDK 9+ writes PKCS12 into ``x.jks``)."""
     if data[:4] == b"\xfe\xed\xfe\xed":
